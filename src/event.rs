@@ -1,0 +1,196 @@
+//! One incoming event, as every later step sees it: the exact body bytes, the body parsed once,
+//! the request headers under Go-canonical names, the request URL and the eventID.
+//!
+//! Mirrors what upstream's sink hands to interceptors and bindings (behaviour reference §2.1,
+//! §3.1, §5.1): headers are canonicalised as Go's `http.Header` does, `requestURL` is the
+//! request target (path and query), and the eventID is a random UUIDv4 per request (§2.9).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+/// Extensions added by interceptors and read by bindings as `$(extensions.…)`: a JSON object.
+pub type Extensions = Map<String, Value>;
+
+/// Request headers keyed by Go-canonical name (`x-github-event` → `X-Github-Event`), each with
+/// every value received, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers(BTreeMap<String, Vec<String>>);
+
+impl Headers {
+    /// An empty header map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one value under the canonical form of `name`, after any values already there.
+    pub fn append(&mut self, name: &str, value: impl Into<String>) {
+        self.0
+            .entry(canonical_header_name(name))
+            .or_default()
+            .push(value.into());
+    }
+
+    /// Every value of `name` (any case), or `None` when the header is absent.
+    pub fn get_all(&self, name: &str) -> Option<&[String]> {
+        self.0.get(&canonical_header_name(name)).map(Vec::as_slice)
+    }
+
+    /// The first value of `name` (any case), as Go's `Header.Get` returns it.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.get_all(name)
+            .and_then(|values| values.first())
+            .map(String::as_str)
+    }
+
+    /// Iterates `(canonical name, values)` in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
+    /// Number of distinct header names.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when no header is present.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The headers as bindings see them (reference §5.1): an object of canonical name to one
+    /// string, several values joined with `,` and no space.
+    pub fn to_binding_json(&self) -> Value {
+        Value::Object(
+            self.0
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.join(","))))
+                .collect(),
+        )
+    }
+}
+
+impl<K: AsRef<str>, V: Into<String>> FromIterator<(K, V)> for Headers {
+    fn from_iter<T: IntoIterator<Item = (K, V)>>(iter: T) -> Self {
+        let mut headers = Headers::new();
+        for (k, v) in iter {
+            headers.append(k.as_ref(), v);
+        }
+        headers
+    }
+}
+
+/// Go's `textproto.CanonicalMIMEHeaderKey`: the first letter and every letter after a `-` upper
+/// case, all others lower case. A name holding a space or a byte that is not an HTTP token
+/// character is returned unchanged, as Go does.
+pub fn canonical_header_name(name: &str) -> String {
+    let valid = !name.is_empty() && name.bytes().all(is_token_byte);
+    if !valid {
+        return name.to_owned();
+    }
+    let mut upper = true;
+    name.chars()
+        .map(|c| {
+            let out = if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
+            upper = c == '-';
+            out
+        })
+        .collect()
+}
+
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// One received event, immutable once built, shared by every trigger as `Arc<Event>`.
+#[derive(Debug, Clone)]
+pub struct Event {
+    event_id: String,
+    request_url: String,
+    headers: Headers,
+    raw_body: Arc<[u8]>,
+    body: Value,
+}
+
+impl Event {
+    /// Builds an event from what was received. `body` is the already parsed `raw_body`
+    /// (`Value::Null` for an empty body); the caller parses once and decides what is acceptable.
+    pub fn new(
+        event_id: impl Into<String>,
+        request_url: impl Into<String>,
+        headers: Headers,
+        raw_body: impl Into<Arc<[u8]>>,
+        body: Value,
+    ) -> Self {
+        Self {
+            event_id: event_id.into(),
+            request_url: request_url.into(),
+            headers,
+            raw_body: raw_body.into(),
+            body,
+        }
+    }
+
+    /// The eventID: a UUIDv4 string, one per request.
+    pub fn event_id(&self) -> &str {
+        &self.event_id
+    }
+
+    /// The request target as received: path and query, no scheme or host (reference §3.1).
+    pub fn request_url(&self) -> &str {
+        &self.request_url
+    }
+
+    /// The request headers, canonical names.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    /// The body exactly as received; signatures are computed over these bytes.
+    pub fn raw_body(&self) -> &[u8] {
+        &self.raw_body
+    }
+
+    /// The body parsed as JSON (`Value::Null` when the body was empty).
+    pub fn body(&self) -> &Value {
+        &self.body
+    }
+}
+
+/// A new random eventID (UUIDv4, hyphenated lower case), as upstream's `template.UUID`.
+pub fn new_event_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_names_follow_go() {
+        assert_eq!(canonical_header_name("x-github-event"), "X-Github-Event");
+        assert_eq!(canonical_header_name("X-GitHub-Event"), "X-Github-Event");
+        assert_eq!(canonical_header_name("content-type"), "Content-Type");
+        assert_eq!(canonical_header_name("x_y"), "X_y");
+        assert_eq!(canonical_header_name("bad header"), "bad header");
+    }
+
+    #[test]
+    fn headers_lookup_any_case_and_join_for_bindings() {
+        let headers: Headers = [("x-two", "a"), ("X-Two", "b"), ("content-type", "json")]
+            .into_iter()
+            .collect();
+        assert_eq!(headers.get("X-TWO"), Some("a"));
+        assert_eq!(headers.get_all("x-two").map(<[String]>::len), Some(2));
+        assert_eq!(
+            headers.to_binding_json(),
+            serde_json::json!({"Content-Type": "json", "X-Two": "a,b"})
+        );
+        assert_eq!(headers.get("missing"), None);
+    }
+}

@@ -1,0 +1,5 @@
+//! eventlistener: a Tekton Triggers EventListener in Rust.
+//!
+//! Modules are listed in the order an event flows through them.
+
+pub mod event;
