@@ -2,4 +2,5 @@
 //!
 //! Modules are listed in the order an event flows through them.
 
+pub mod api;
 pub mod event;
