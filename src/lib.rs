@@ -4,3 +4,5 @@
 
 pub mod api;
 pub mod event;
+pub mod manifest;
+pub mod secrets;

@@ -25,7 +25,10 @@ impl std::fmt::Debug for Secret {
         f.debug_struct("Secret")
             .field("metadata", &self.metadata)
             .field("data_keys", &self.data.keys().collect::<Vec<_>>())
-            .field("string_data_keys", &self.string_data.keys().collect::<Vec<_>>())
+            .field(
+                "string_data_keys",
+                &self.string_data.keys().collect::<Vec<_>>(),
+            )
             .finish()
     }
 }

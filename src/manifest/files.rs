@@ -1,0 +1,278 @@
+//! Reading manifest files and directories (`-f`), like `kubectl apply -f`.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{Catalog, Error, Loaded, Origin, is_manifest_file};
+use crate::api::{KnownKind, Manifest};
+
+/// Reads every path (file or directory, recursively, in name order) into one [`Catalog`].
+/// Documents of other kinds are skipped with a debug log; `kind: List` items are read.
+///
+/// # Errors
+/// The first unreadable file, syntax error, or document with a bad field, naming file, document
+/// index and field.
+pub fn load(paths: &[PathBuf]) -> Result<Catalog, Error> {
+    let mut catalog = Catalog::default();
+    for path in paths {
+        let files = manifest_files(path)?;
+        if files.is_empty() {
+            return Err(Error::Empty { path: path.clone() });
+        }
+        for file in files {
+            catalog.extend(load_file(&file)?);
+        }
+    }
+    Ok(catalog)
+}
+
+fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, Error> {
+    let read_err = |source| Error::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(read_err)?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(read_err)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(read_err)?;
+    entries.sort();
+    let mut files = Vec::new();
+    for entry in entries {
+        if entry.is_dir() {
+            files.extend(manifest_files(&entry)?);
+        } else if is_manifest_file(&entry) {
+            files.push(entry);
+        }
+    }
+    Ok(files)
+}
+
+/// Reads one file: JSON when it ends in `.json`, else multi-document YAML.
+fn load_file(path: &Path) -> Result<Catalog, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let documents: Vec<Value> = if path.extension().is_some_and(|e| e == "json") {
+        vec![serde_json::from_str(&text).map_err(|e| Error::Syntax {
+            path: path.to_owned(),
+            format: "JSON",
+            message: e.to_string(),
+        })?]
+    } else {
+        serde_saphyr::from_multiple(&text).map_err(|e| Error::Syntax {
+            path: path.to_owned(),
+            format: "YAML",
+            message: e.to_string(),
+        })?
+    };
+    let mut catalog = Catalog::default();
+    for (index, document) in documents.into_iter().enumerate() {
+        if document.is_null() {
+            continue;
+        }
+        let origin = Origin {
+            file: path.to_owned(),
+            document: index + 1,
+        };
+        add_document(&mut catalog, origin, document)?;
+    }
+    Ok(catalog)
+}
+
+/// Adds one document (or the items of a `List`) to `catalog`.
+pub(crate) fn add_document(
+    catalog: &mut Catalog,
+    origin: Origin,
+    document: Value,
+) -> Result<(), Error> {
+    let Value::Object(map) = &document else {
+        return Err(Error::Document {
+            origin,
+            message: format!(
+                "expected an object with apiVersion and kind, found {}",
+                crate::api::json_type_name(&document)
+            ),
+        });
+    };
+    let text = |key: &str| map.get(key).and_then(Value::as_str).unwrap_or_default();
+    let (api_version, kind) = (text("apiVersion").to_owned(), text("kind").to_owned());
+    if api_version.is_empty() || kind.is_empty() {
+        return Err(Error::Document {
+            origin,
+            message: "missing apiVersion or kind".to_owned(),
+        });
+    }
+    if kind == "List" {
+        if let Some(Value::Array(items)) = map.get("items") {
+            for item in items.clone() {
+                add_document(catalog, origin.clone(), item)?;
+            }
+        }
+        return Ok(());
+    }
+    let Some(known) = Manifest::kind_of(&api_version, &kind) else {
+        tracing::debug!(%origin, %api_version, %kind, "skipping a kind the listener does not read");
+        return Ok(());
+    };
+    let name = map
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if name.is_empty() {
+        return Err(Error::Field {
+            origin,
+            kind,
+            name,
+            field: "metadata.name".to_owned(),
+            message: "missing".to_owned(),
+        });
+    }
+    fn typed<T: DeserializeOwned>(
+        origin: &Origin,
+        kind: &str,
+        name: &str,
+        document: Value,
+    ) -> Result<Loaded<T>, Error> {
+        let object = serde_path_to_error::deserialize(document).map_err(|e| Error::Field {
+            origin: origin.clone(),
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            field: e.path().to_string(),
+            message: e.into_inner().to_string(),
+        })?;
+        Ok(Loaded {
+            origin: origin.clone(),
+            object,
+        })
+    }
+    match known {
+        KnownKind::EventListener => catalog
+            .event_listeners
+            .push(typed(&origin, &kind, &name, document)?),
+        KnownKind::Trigger => catalog
+            .triggers
+            .push(typed(&origin, &kind, &name, document)?),
+        KnownKind::TriggerBinding => catalog
+            .trigger_bindings
+            .push(typed(&origin, &kind, &name, document)?),
+        KnownKind::ClusterTriggerBinding => catalog
+            .cluster_trigger_bindings
+            .push(typed(&origin, &kind, &name, document)?),
+        KnownKind::TriggerTemplate => catalog
+            .trigger_templates
+            .push(typed(&origin, &kind, &name, document)?),
+        KnownKind::Secret => catalog
+            .secrets
+            .push(typed(&origin, &kind, &name, document)?),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn directory_is_read_recursively_and_other_kinds_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "a.yaml",
+            "apiVersion: triggers.tekton.dev/v1beta1\nkind: TriggerBinding\nmetadata:\n  name: b\nspec:\n  params:\n  - name: x\n    value: $(body.x)\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: r\n",
+        );
+        write(
+            dir.path(),
+            "sub/t.json",
+            r#"{"apiVersion":"triggers.tekton.dev/v1alpha1","kind":"TriggerTemplate","metadata":{"name":"t"},"spec":{"resourcetemplates":[]}}"#,
+        );
+        write(dir.path(), "notes.txt", "not a manifest");
+        let catalog = load(&[dir.path().to_owned()]).unwrap();
+        assert_eq!(catalog.trigger_bindings.len(), 1);
+        assert_eq!(
+            catalog.trigger_bindings[0].object.spec.params[0].value,
+            "$(body.x)"
+        );
+        assert_eq!(catalog.trigger_templates.len(), 1);
+        assert!(
+            catalog
+                .trigger_template("default", "default", "t")
+                .is_some()
+        );
+        assert!(catalog.trigger_template("default", "other", "t").is_none());
+    }
+
+    #[test]
+    fn bad_field_names_file_document_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "el.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n---\napiVersion: triggers.tekton.dev/v1beta1\nkind: EventListener\nmetadata:\n  name: el\nspec:\n  triggers:\n  - name: t\n    bindings: 3\n",
+        );
+        let err = load(&[path]).unwrap_err().to_string();
+        assert!(err.contains("el.yaml (document 2)"), "{err}");
+        assert!(err.contains("spec.triggers[0].bindings"), "{err}");
+        assert!(err.contains("EventListener \"el\""), "{err}");
+    }
+
+    #[test]
+    fn yaml_syntax_error_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "bad.yml", "kind: [unclosed\n");
+        let err = load(&[path]).unwrap_err().to_string();
+        assert!(err.contains("bad.yml: not valid YAML"), "{err}");
+    }
+
+    #[test]
+    fn missing_kind_is_an_error_and_missing_path_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "x.yaml", "metadata:\n  name: x\n");
+        assert!(
+            load(&[path])
+                .unwrap_err()
+                .to_string()
+                .contains("missing apiVersion or kind")
+        );
+        assert!(matches!(
+            load(&[dir.path().join("nope.yaml")]),
+            Err(Error::Read { .. })
+        ));
+    }
+
+    #[test]
+    fn list_items_are_read() {
+        let mut catalog = Catalog::default();
+        let origin = Origin {
+            file: "l.json".into(),
+            document: 1,
+        };
+        add_document(
+            &mut catalog,
+            origin,
+            serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
+                {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "v"}}
+            ]}),
+        )
+        .unwrap();
+        assert_eq!(catalog.secrets.len(), 1);
+    }
+}

@@ -1,0 +1,191 @@
+//! Where API objects come from: manifest files given with `-f`, read like `kubectl apply -f`
+//! (a file of one or more YAML documents or JSON, or a directory scanned recursively for
+//! `*.yaml`, `*.yml`, `*.json`), collected into a [`Catalog`] that `trigger::resolve` looks
+//! references up in.
+//!
+//! Mirrors the lookups of reference §1.1: Triggers, TriggerBindings and TriggerTemplates by
+//! namespace and name, ClusterTriggerBindings by name. Objects without `metadata.namespace` are
+//! placed in the catalog's default namespace, as `kubectl apply -n NS` does.
+
+mod files;
+
+use std::path::{Path, PathBuf};
+
+use crate::api::{EventListener, Secret, Trigger, TriggerBinding, TriggerTemplate};
+
+pub use files::load;
+
+/// Where an object was read: file and 1-based document index within it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based index of the document in the file (empty documents are not counted).
+    pub document: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (document {})", self.file.display(), self.document)
+    }
+}
+
+/// One object and where it came from.
+#[derive(Debug, Clone)]
+pub struct Loaded<T> {
+    /// Where it was read.
+    pub origin: Origin,
+    /// The object.
+    pub object: T,
+}
+
+/// Errors reading manifests. Each names the file, and where it applies the document and field.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A path could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file is not valid YAML or JSON.
+    #[error("{}: not valid {format}: {message}", path.display())]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// `YAML` or `JSON`.
+        format: &'static str,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A document is not an object with `apiVersion` and `kind`.
+    #[error("{origin}: {message}")]
+    Document {
+        /// Where.
+        origin: Origin,
+        /// What is wrong.
+        message: String,
+    },
+    /// A field of a known kind has the wrong shape.
+    #[error("{origin}: {kind} {name:?}: field {field}: {message}")]
+    Field {
+        /// Where.
+        origin: Origin,
+        /// The object's kind.
+        kind: String,
+        /// The object's `metadata.name`, if readable.
+        name: String,
+        /// Path of the field, e.g. `spec.triggers[0].bindings[1].ref`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A path given with `-f` holds no manifest file.
+    #[error("{}: no *.yaml, *.yml or *.json files found", path.display())]
+    Empty {
+        /// The path.
+        path: PathBuf,
+    },
+}
+
+/// Every object read from the manifests, by kind.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    /// EventListeners.
+    pub event_listeners: Vec<Loaded<EventListener>>,
+    /// Triggers.
+    pub triggers: Vec<Loaded<Trigger>>,
+    /// TriggerBindings.
+    pub trigger_bindings: Vec<Loaded<TriggerBinding>>,
+    /// ClusterTriggerBindings.
+    pub cluster_trigger_bindings: Vec<Loaded<TriggerBinding>>,
+    /// TriggerTemplates.
+    pub trigger_templates: Vec<Loaded<TriggerTemplate>>,
+    /// Secrets.
+    pub secrets: Vec<Loaded<Secret>>,
+}
+
+impl Catalog {
+    /// The Trigger `name` in `namespace`; objects without a namespace count as in `default_ns`.
+    pub fn trigger(
+        &self,
+        default_ns: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<&Loaded<Trigger>> {
+        find(&self.triggers, default_ns, namespace, name, |t| &t.metadata)
+    }
+
+    /// The TriggerBinding `name` in `namespace`.
+    pub fn trigger_binding(
+        &self,
+        default_ns: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<&Loaded<TriggerBinding>> {
+        find(&self.trigger_bindings, default_ns, namespace, name, |t| {
+            &t.metadata
+        })
+    }
+
+    /// The ClusterTriggerBinding `name` (cluster-scoped: namespace ignored).
+    pub fn cluster_trigger_binding(&self, name: &str) -> Option<&Loaded<TriggerBinding>> {
+        self.cluster_trigger_bindings
+            .iter()
+            .find(|b| b.object.metadata.name == name)
+    }
+
+    /// The TriggerTemplate `name` in `namespace`.
+    pub fn trigger_template(
+        &self,
+        default_ns: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<&Loaded<TriggerTemplate>> {
+        find(&self.trigger_templates, default_ns, namespace, name, |t| {
+            &t.metadata
+        })
+    }
+
+    /// Adds everything from `other`.
+    pub fn extend(&mut self, other: Catalog) {
+        self.event_listeners.extend(other.event_listeners);
+        self.triggers.extend(other.triggers);
+        self.trigger_bindings.extend(other.trigger_bindings);
+        self.cluster_trigger_bindings
+            .extend(other.cluster_trigger_bindings);
+        self.trigger_templates.extend(other.trigger_templates);
+        self.secrets.extend(other.secrets);
+    }
+}
+
+/// The namespace of an object: its own, else `default_ns`.
+pub fn namespace_of<'a>(meta: &'a crate::api::ObjectMeta, default_ns: &'a str) -> &'a str {
+    meta.namespace
+        .as_deref()
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or(default_ns)
+}
+
+fn find<'a, T>(
+    items: &'a [Loaded<T>],
+    default_ns: &str,
+    namespace: &str,
+    name: &str,
+    meta: impl Fn(&T) -> &crate::api::ObjectMeta,
+) -> Option<&'a Loaded<T>> {
+    items.iter().find(|item| {
+        let m = meta(&item.object);
+        m.name == name && namespace_of(m, default_ns) == namespace
+    })
+}
+
+/// True when `path` names a file `-f` reads inside a directory.
+pub(crate) fn is_manifest_file(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}

@@ -1,0 +1,191 @@
+//! Where interceptors get secret values: `SecretStore`, and `SecretValue`, which cannot be
+//! printed. The github interceptor's `secretRef` and (later) CEL's `compareSecret` read through it.
+//!
+//! Upstream reads Secrets from the API server with a 5 s cache
+//! (`pkg/interceptors/secret_getter.go`, reference §3.6); here the first store is built from the
+//! Secret manifests given with `-f`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use base64::Engine as _;
+
+use crate::api::Secret;
+
+/// Errors reading a secret; messages name the secret and key, never the value.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// No Secret of that name in that namespace.
+    #[error("secret {namespace}/{name} not found")]
+    NotFound {
+        /// Namespace searched.
+        namespace: String,
+        /// Secret name.
+        name: String,
+    },
+    /// The Secret exists but lacks the key (upstream's text).
+    #[error("cannot find {key} key in secret {namespace}/{name}")]
+    MissingKey {
+        /// Namespace searched.
+        namespace: String,
+        /// Secret name.
+        name: String,
+        /// Missing key.
+        key: String,
+    },
+    /// A `data` value is not valid base64.
+    #[error("secret {namespace}/{name} key {key}: data is not valid base64")]
+    InvalidBase64 {
+        /// Namespace.
+        namespace: String,
+        /// Secret name.
+        name: String,
+        /// Key whose value is bad.
+        key: String,
+    },
+}
+
+/// A secret's bytes. `Debug` prints `SecretValue(<redacted>)`; there is no `Display` or
+/// `Serialize`, so a secret cannot reach a log line or a response by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(Vec<u8>);
+
+impl SecretValue {
+    /// Wraps bytes.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(bytes.into())
+    }
+
+    /// The bytes, for HMAC keys and constant-time compares only.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretValue(<redacted>)")
+    }
+}
+
+/// Read access to secrets by namespace, Secret name and key.
+pub trait SecretStore: Send + Sync + std::fmt::Debug {
+    /// The value of `key` in Secret `namespace/name`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] or [`Error::MissingKey`].
+    fn get(&self, namespace: &str, name: &str, key: &str) -> Result<SecretValue, Error>;
+}
+
+/// Secrets read from manifests: `data` decoded from base64, `stringData` winning on the same key
+/// as the API server merges them.
+#[derive(Debug, Default, Clone)]
+pub struct ManifestSecrets {
+    secrets: HashMap<(String, String), BTreeMap<String, SecretValue>>,
+}
+
+impl ManifestSecrets {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one Secret in `namespace`, replacing a previous one of the same name.
+    ///
+    /// # Errors
+    /// [`Error::InvalidBase64`] when a `data` value does not decode.
+    pub fn insert(&mut self, namespace: &str, secret: &Secret) -> Result<(), Error> {
+        let name = &secret.metadata.name;
+        let mut values = BTreeMap::new();
+        for (key, encoded) in &secret.data {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|_| Error::InvalidBase64 {
+                    namespace: namespace.to_owned(),
+                    name: name.clone(),
+                    key: key.clone(),
+                })?;
+            values.insert(key.clone(), SecretValue(bytes));
+        }
+        for (key, plain) in &secret.string_data {
+            values.insert(key.clone(), SecretValue(plain.clone().into_bytes()));
+        }
+        self.secrets
+            .insert((namespace.to_owned(), name.clone()), values);
+        Ok(())
+    }
+}
+
+impl SecretStore for ManifestSecrets {
+    fn get(&self, namespace: &str, name: &str, key: &str) -> Result<SecretValue, Error> {
+        let values = self
+            .secrets
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .ok_or_else(|| Error::NotFound {
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+            })?;
+        values.get(key).cloned().ok_or_else(|| Error::MissingKey {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            key: key.to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(data: &[(&str, &str)], string_data: &[(&str, &str)]) -> Secret {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "gh"},
+            "data": data.iter().cloned().collect::<BTreeMap<_, _>>(),
+            "stringData": string_data.iter().cloned().collect::<BTreeMap<_, _>>(),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn data_is_base64_decoded_and_string_data_wins() {
+        let mut store = ManifestSecrets::new();
+        store
+            .insert(
+                "ci",
+                &secret(&[("a", "aGVsbG8="), ("b", "eA==")], &[("b", "plain")]),
+            )
+            .unwrap();
+        assert_eq!(store.get("ci", "gh", "a").unwrap().expose(), b"hello");
+        assert_eq!(store.get("ci", "gh", "b").unwrap().expose(), b"plain");
+    }
+
+    #[test]
+    fn missing_secret_and_key_are_named_errors() {
+        let mut store = ManifestSecrets::new();
+        store.insert("ci", &secret(&[], &[("k", "v")])).unwrap();
+        assert_eq!(
+            store.get("ci", "gh", "nope").unwrap_err().to_string(),
+            "cannot find nope key in secret ci/gh"
+        );
+        assert!(matches!(
+            store.get("other", "gh", "k"),
+            Err(Error::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_base64_is_rejected() {
+        let mut store = ManifestSecrets::new();
+        assert!(matches!(
+            store.insert("ci", &secret(&[("a", "!!!")], &[])),
+            Err(Error::InvalidBase64 { .. })
+        ));
+    }
+
+    #[test]
+    fn debug_never_shows_the_value() {
+        let v = SecretValue::new("hunter2");
+        assert!(!format!("{v:?}").contains("hunter2"));
+        let s = secret(&[], &[("k", "hunter2")]);
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}
