@@ -6,3 +6,4 @@ pub mod api;
 pub mod event;
 pub mod manifest;
 pub mod secrets;
+pub mod template;

@@ -1,0 +1,387 @@
+//! TriggerTemplate rendering: `$(tt.params.NAME)` and `$(uid)` in the resource templates, compiled
+//! once at config load and rendered per trigger invocation (reference §6, upstream
+//! `pkg/template/resource.go`).
+//!
+//! # Substitution is structural, so payload values stay data
+//! Upstream substitutes text into the raw JSON bytes, which is why it has to JSON-escape payload
+//! strings and why object params, defaults holding `"` or literal binding values can break the
+//! document. Here a resource template is parsed once into a tree; placeholders are found only
+//! inside JSON strings (keys and values), and a param value is inserted as string *content*. The
+//! rendered object is therefore always valid JSON and a value such as `"}, "kind": "Secret` stays
+//! inside its string: no escaping step can be forgotten. Where upstream's output is valid, ours is
+//! the same object.
+//!
+//! Differences from upstream, on purpose:
+//! - a placeholder whose param has neither a binding value nor a default is an error
+//!   ([`Error::MissingParam`]); upstream leaves `$(tt.params.x)` in the created object (§6.1);
+//! - object and array params are inserted as their JSON text, inside the string (upstream makes
+//!   the document invalid unless `triggers.tekton.dev/old-escape-quotes` is set); that annotation
+//!   is therefore not needed and is ignored;
+//! - values are inserted in one pass, so a value holding `$(tt.params.y)` or `$(uid)` is never
+//!   substituted again (upstream's result depends on map order, §6.2).
+//!
+//! Kept from upstream: every value has `$(` rewritten to `$$(` (§6.3), so a payload cannot smuggle
+//! a Tekton variable reference into the created PipelineRun; `$(uid)` is one value per trigger
+//! invocation, shared by all resource templates of that invocation (§6.4).
+
+mod parse;
+
+use serde_json::Value;
+
+pub use parse::PLACEHOLDER_PREFIX;
+use parse::{Node, Part, Text};
+
+/// Errors compiling (config load) or rendering (per event) a template.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// A resource template is not a JSON object with string `apiVersion` and `kind` (upstream
+    /// webhook validation, §1.7).
+    #[error("resourcetemplates[{index}]: {message}")]
+    InvalidResource {
+        /// Index in `spec.resourcetemplates`.
+        index: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A template has no resource templates (upstream webhook validation).
+    #[error("spec.resourcetemplates is empty")]
+    NoResources,
+    /// A placeholder names a param that `spec.params` does not declare (upstream webhook
+    /// validation, §1.7).
+    #[error("resourcetemplates[{index}]: $(tt.params.{name}) is not declared in spec.params")]
+    UndeclaredParam {
+        /// Index in `spec.resourcetemplates`.
+        index: usize,
+        /// Param name.
+        name: String,
+    },
+    /// Two params of `spec.params` share a name.
+    #[error("spec.params: duplicate param name {name}")]
+    DuplicateParam {
+        /// Param name.
+        name: String,
+    },
+    /// A param used by a resource template has no value from the bindings and no default.
+    #[error("param {name} has no value: no binding gives it and it has no default")]
+    MissingParam {
+        /// Param name.
+        name: String,
+    },
+}
+
+/// A declared template param: name and optional default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamDecl {
+    /// Param name.
+    pub name: String,
+    /// Default value, used when no binding gives one.
+    pub default: Option<String>,
+}
+
+/// A TriggerTemplate compiled at config load.
+#[derive(Debug, Clone)]
+pub struct CompiledTemplate {
+    params: Vec<ParamDecl>,
+    resources: Vec<Node>,
+}
+
+impl CompiledTemplate {
+    /// Compiles the declared params and resource templates.
+    ///
+    /// # Errors
+    /// [`Error::NoResources`], [`Error::InvalidResource`], [`Error::UndeclaredParam`],
+    /// [`Error::DuplicateParam`].
+    pub fn compile(params: Vec<ParamDecl>, resource_templates: &[Value]) -> Result<Self, Error> {
+        if resource_templates.is_empty() {
+            return Err(Error::NoResources);
+        }
+        for (i, p) in params.iter().enumerate() {
+            if params[..i].iter().any(|q| q.name == p.name) {
+                return Err(Error::DuplicateParam {
+                    name: p.name.clone(),
+                });
+            }
+        }
+        let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+        let mut resources = Vec::with_capacity(resource_templates.len());
+        for (index, resource) in resource_templates.iter().enumerate() {
+            let Value::Object(map) = resource else {
+                return Err(Error::InvalidResource {
+                    index,
+                    message: format!(
+                        "expected an object, found {}",
+                        crate::api::json_type_name(resource)
+                    ),
+                });
+            };
+            for key in ["apiVersion", "kind"] {
+                if map
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
+                    return Err(Error::InvalidResource {
+                        index,
+                        message: format!("{key} is missing"),
+                    });
+                }
+            }
+            let node = parse::compile(resource, &names)
+                .map_err(|name| Error::UndeclaredParam { index, name })?;
+            resources.push(node);
+        }
+        Ok(Self { params, resources })
+    }
+
+    /// The declared params.
+    pub fn params(&self) -> &[ParamDecl] {
+        &self.params
+    }
+
+    /// The default of param `name`, if declared with one (used by bindings, §5.5).
+    pub fn default_of(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|p| p.name == name)
+            .and_then(|p| p.default.as_deref())
+    }
+
+    /// Renders every resource template. `values` are the params resolved from the bindings
+    /// (`name`, logical value); they win over defaults (§6.1). `uid` replaces `$(uid)`.
+    ///
+    /// # Errors
+    /// [`Error::MissingParam`] when a used param has neither a value nor a default.
+    pub fn render(&self, values: &[(String, String)], uid: &str) -> Result<Vec<Value>, Error> {
+        let resolved: Vec<Option<String>> = self
+            .params
+            .iter()
+            .map(|decl| {
+                values
+                    .iter()
+                    .rev()
+                    .find(|(name, _)| *name == decl.name)
+                    .map(|(_, v)| v.as_str())
+                    .or(decl.default.as_deref())
+                    .map(escape_value)
+            })
+            .collect();
+        let ctx = RenderContext {
+            params: &self.params,
+            values: &resolved,
+            uid,
+        };
+        self.resources.iter().map(|node| ctx.node(node)).collect()
+    }
+}
+
+/// Tekton-variable escape (§6.3): `$(` → `$$(`, so the created object holds no variable
+/// reference that came from a value.
+fn escape_value(value: &str) -> String {
+    value.replace("$(", "$$(")
+}
+
+struct RenderContext<'a> {
+    params: &'a [ParamDecl],
+    values: &'a [Option<String>],
+    uid: &'a str,
+}
+
+impl RenderContext<'_> {
+    fn node(&self, node: &Node) -> Result<Value, Error> {
+        Ok(match node {
+            Node::Json(v) => v.clone(),
+            Node::Text(t) => Value::String(self.text(t)?),
+            Node::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|n| self.node(n))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Node::Object(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| Ok((self.text(k)?, self.node(v)?)))
+                    .collect::<Result<_, Error>>()?,
+            ),
+        })
+    }
+
+    fn text(&self, text: &Text) -> Result<String, Error> {
+        let mut out = String::new();
+        for part in &text.0 {
+            match part {
+                Part::Literal(s) => out.push_str(s),
+                Part::Uid => out.push_str(self.uid),
+                Part::Param(i) => match self.values.get(*i).and_then(Option::as_deref) {
+                    Some(v) => out.push_str(v),
+                    None => {
+                        return Err(Error::MissingParam {
+                            name: self
+                                .params
+                                .get(*i)
+                                .map(|p| p.name.clone())
+                                .unwrap_or_default(),
+                        });
+                    }
+                },
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn decl(name: &str, default: Option<&str>) -> ParamDecl {
+        ParamDecl {
+            name: name.into(),
+            default: default.map(Into::into),
+        }
+    }
+
+    fn pipeline_run() -> Value {
+        json!({
+            "apiVersion": "tekton.dev/v1",
+            "kind": "PipelineRun",
+            "metadata": {"generateName": "build-", "labels": {"run": "$(uid)"}},
+            "spec": {"params": [
+                {"name": "revision", "value": "$(tt.params.revision)"},
+                {"name": "title", "value": "PR: $(tt.params.title)"}
+            ]}
+        })
+    }
+
+    #[test]
+    fn binding_values_win_over_defaults_and_uid_is_substituted() {
+        let t = CompiledTemplate::compile(
+            vec![decl("revision", Some("main")), decl("title", None)],
+            &[pipeline_run()],
+        )
+        .unwrap();
+        let out = t
+            .render(&[("title".into(), "Fix".into())], "uid-1")
+            .unwrap();
+        assert_eq!(out[0]["spec"]["params"][0]["value"], "main");
+        assert_eq!(out[0]["spec"]["params"][1]["value"], "PR: Fix");
+        assert_eq!(out[0]["metadata"]["labels"]["run"], "uid-1");
+        let out = t
+            .render(
+                &[
+                    ("title".into(), "x".into()),
+                    ("revision".into(), "abc".into()),
+                ],
+                "u",
+            )
+            .unwrap();
+        assert_eq!(out[0]["spec"]["params"][0]["value"], "abc");
+    }
+
+    #[test]
+    fn hostile_values_stay_data_inside_their_string() {
+        let t = CompiledTemplate::compile(
+            vec![decl("revision", None), decl("title", None)],
+            &[pipeline_run()],
+        )
+        .unwrap();
+        let hostile = "a \"quote\", a \\ backslash,\nnewline\"}, \"kind\": \"Secret";
+        let out = t
+            .render(
+                &[
+                    ("title".into(), hostile.into()),
+                    ("revision".into(), "r".into()),
+                ],
+                "u",
+            )
+            .unwrap();
+        assert_eq!(out[0]["kind"], "PipelineRun");
+        assert_eq!(
+            out[0]["spec"]["params"][1]["value"],
+            format!("PR: {hostile}")
+        );
+        // What would be POSTed re-parses to the same object.
+        let text = serde_json::to_string(&out[0]).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), out[0]);
+    }
+
+    #[test]
+    fn variable_references_in_values_are_escaped_and_never_resubstituted() {
+        let t = CompiledTemplate::compile(
+            vec![decl("revision", None), decl("title", None)],
+            &[pipeline_run()],
+        )
+        .unwrap();
+        let out = t
+            .render(
+                &[
+                    (
+                        "title".into(),
+                        "$(tt.params.revision) $(uid) $(params.x)".into(),
+                    ),
+                    ("revision".into(), "r".into()),
+                ],
+                "u",
+            )
+            .unwrap();
+        assert_eq!(
+            out[0]["spec"]["params"][1]["value"],
+            "PR: $$(tt.params.revision) $$(uid) $$(params.x)"
+        );
+    }
+
+    #[test]
+    fn param_without_value_or_default_is_an_error() {
+        let t = CompiledTemplate::compile(
+            vec![decl("revision", None), decl("title", Some("t"))],
+            &[pipeline_run()],
+        )
+        .unwrap();
+        assert_eq!(
+            t.render(&[], "u").unwrap_err(),
+            Error::MissingParam {
+                name: "revision".into()
+            }
+        );
+    }
+
+    #[test]
+    fn undeclared_placeholder_and_bad_resources_fail_at_compile() {
+        let err =
+            CompiledTemplate::compile(vec![decl("revision", None)], &[pipeline_run()]).unwrap_err();
+        assert_eq!(
+            err,
+            Error::UndeclaredParam {
+                index: 0,
+                name: "title".into()
+            }
+        );
+        assert!(matches!(
+            CompiledTemplate::compile(vec![], &[json!({"kind": "PipelineRun"})]),
+            Err(Error::InvalidResource { .. })
+        ));
+        assert!(matches!(
+            CompiledTemplate::compile(vec![], &[json!("x")]),
+            Err(Error::InvalidResource { .. })
+        ));
+        assert_eq!(
+            CompiledTemplate::compile(vec![], &[]).unwrap_err(),
+            Error::NoResources
+        );
+    }
+
+    #[test]
+    fn placeholders_in_keys_and_old_syntax_left_alone() {
+        let t = CompiledTemplate::compile(
+            vec![decl("k", Some("key"))],
+            &[json!({"apiVersion": "v1", "kind": "ConfigMap",
+                     "data": {"$(tt.params.k)": "$(params.k) $(tt.params.k", "n": 3}})],
+        )
+        .unwrap();
+        let out = t.render(&[], "u").unwrap();
+        assert_eq!(out[0]["data"]["key"], "$(params.k) $(tt.params.k");
+        assert_eq!(out[0]["data"]["n"], 3);
+    }
+}
