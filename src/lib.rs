@@ -5,5 +5,6 @@
 pub mod api;
 pub mod event;
 pub mod manifest;
+pub mod resources;
 pub mod secrets;
 pub mod template;

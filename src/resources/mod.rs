@@ -1,0 +1,292 @@
+//! What triggers create and where it goes (upstream `pkg/resources/create.go`, reference §6.4,
+//! §6.5, §7): the labels and namespace every created object gets, and the [`Creator`] trait that
+//! the `--sink` flag chooses an implementation of (`dir:PATH`, `stdout`; the Kubernetes API later).
+//! The event path only sees the trait.
+
+mod dir;
+mod name;
+mod stdout;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::{Map, Value};
+
+pub use dir::DirCreator;
+pub use name::{GENERATED_SUFFIX_LEN, generate_name};
+pub use stdout::StdoutCreator;
+
+/// Label naming the EventListener (§6.5).
+pub const LABEL_EVENT_LISTENER: &str = "triggers.tekton.dev/eventlistener";
+/// Label carrying the eventID (§6.5).
+pub const LABEL_EVENT_ID: &str = "triggers.tekton.dev/triggers-eventid";
+/// Label naming the Trigger (§6.5).
+pub const LABEL_TRIGGER: &str = "triggers.tekton.dev/trigger";
+
+/// Errors preparing or creating an object.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The rendered object cannot be created as it is (metadata not an object, non-string label
+    /// values, neither `name` nor `generateName`).
+    #[error("invalid object: {0}")]
+    InvalidObject(String),
+    /// An object of that kind and name exists already (the API server's 409 AlreadyExists).
+    #[error("{kind} {namespace}/{name} already exists")]
+    AlreadyExists {
+        /// Kind.
+        kind: String,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// Writing the object failed.
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        /// File written.
+        path: std::path::PathBuf,
+        /// I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// True when trying the same event again may succeed (the sender should retry: 5xx).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Io { .. })
+    }
+}
+
+/// Who asks for the object: the names that become labels, and the namespace to default to.
+#[derive(Debug, Clone, Copy)]
+pub struct CreateContext<'a> {
+    /// EventListener name.
+    pub event_listener: &'a str,
+    /// eventID of the request.
+    pub event_id: &'a str,
+    /// Trigger name (inline triggers: their `name`).
+    pub trigger: &'a str,
+    /// The Trigger's namespace: used when the object names none (§6.4).
+    pub namespace: &'a str,
+}
+
+/// An object ready to create: labels added, namespace set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource(Map<String, Value>);
+
+/// What was created: enough to name it in logs and responses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    /// `apiVersion`.
+    pub api_version: String,
+    /// `kind`.
+    pub kind: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Name (for `generateName`, the generated one).
+    pub name: String,
+}
+
+impl Resource {
+    /// Prepares a rendered object as upstream's `addLabels` and namespace rule do: the three
+    /// §6.5 labels overwrite same-named ones, other labels are kept; `metadata.namespace` is
+    /// kept when set, else the Trigger's namespace is used.
+    ///
+    /// # Errors
+    /// [`Error::InvalidObject`] when the object is not an object, `metadata` is not an object,
+    /// a label value is not a string, or neither `metadata.name` nor `metadata.generateName` is set.
+    pub fn prepare(object: Value, ctx: &CreateContext<'_>) -> Result<Self, Error> {
+        let Value::Object(mut object) = object else {
+            return Err(Error::InvalidObject("not a JSON object".into()));
+        };
+        let metadata = object
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()));
+        let Value::Object(metadata) = metadata else {
+            return Err(Error::InvalidObject("metadata is not an object".into()));
+        };
+        let labels = metadata
+            .entry("labels")
+            .or_insert_with(|| Value::Object(Map::new()));
+        let Value::Object(labels) = labels else {
+            return Err(Error::InvalidObject(
+                "metadata.labels is not an object".into(),
+            ));
+        };
+        if let Some((key, _)) = labels.iter().find(|(_, v)| !v.is_string()) {
+            return Err(Error::InvalidObject(format!(
+                "label {key} does not have a string value"
+            )));
+        }
+        for (key, value) in [
+            (LABEL_EVENT_LISTENER, ctx.event_listener),
+            (LABEL_EVENT_ID, ctx.event_id),
+            (LABEL_TRIGGER, ctx.trigger),
+        ] {
+            labels.insert(key.to_owned(), Value::String(value.to_owned()));
+        }
+        let has_namespace = metadata
+            .get("namespace")
+            .and_then(Value::as_str)
+            .is_some_and(|ns| !ns.is_empty());
+        if !has_namespace {
+            metadata.insert("namespace".into(), Value::String(ctx.namespace.to_owned()));
+        }
+        let text = |key: &str| {
+            metadata
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        };
+        if text("name").is_empty() && text("generateName").is_empty() {
+            return Err(Error::InvalidObject(
+                "neither metadata.name nor metadata.generateName is set".into(),
+            ));
+        }
+        Ok(Self(object))
+    }
+
+    /// The object as it would be POSTed.
+    pub fn as_json(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
+    /// The object, consumed.
+    pub fn into_json(self) -> Map<String, Value> {
+        self.0
+    }
+
+    fn text(&self, path: &[&str]) -> &str {
+        let mut v = self.0.get(path[0]);
+        for key in &path[1..] {
+            v = v.and_then(|v| v.get(key));
+        }
+        v.and_then(Value::as_str).unwrap_or_default()
+    }
+
+    /// `apiVersion`.
+    pub fn api_version(&self) -> &str {
+        self.text(&["apiVersion"])
+    }
+
+    /// `kind`.
+    pub fn kind(&self) -> &str {
+        self.text(&["kind"])
+    }
+
+    /// `metadata.namespace`.
+    pub fn namespace(&self) -> &str {
+        self.text(&["metadata", "namespace"])
+    }
+
+    /// `metadata.name` (empty when only `generateName` is set).
+    pub fn name(&self) -> &str {
+        self.text(&["metadata", "name"])
+    }
+
+    /// Sets `metadata.name` from `metadata.generateName` when no name is set, as the API server
+    /// does; returns the name.
+    pub fn resolve_generate_name(&mut self) -> String {
+        if self.name().is_empty() {
+            let name = generate_name(self.text(&["metadata", "generateName"]));
+            if let Some(Value::Object(meta)) = self.0.get_mut("metadata") {
+                meta.insert("name".into(), Value::String(name));
+            }
+        }
+        self.name().to_owned()
+    }
+
+    fn created(&self) -> Created {
+        Created {
+            api_version: self.api_version().to_owned(),
+            kind: self.kind().to_owned(),
+            namespace: self.namespace().to_owned(),
+            name: self.name().to_owned(),
+        }
+    }
+}
+
+/// A boxed future, for object-safe async trait methods.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Creates prepared objects somewhere. Implementations: [`DirCreator`], [`StdoutCreator`].
+pub trait Creator: Send + Sync + std::fmt::Debug {
+    /// Creates one object.
+    ///
+    /// # Errors
+    /// Implementation-specific; see [`Error::is_retryable`].
+    fn create(&self, resource: Resource) -> BoxFuture<'_, Result<Created, Error>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const CTX: CreateContext<'static> = CreateContext {
+        event_listener: "el",
+        event_id: "id-1",
+        trigger: "t",
+        namespace: "ci",
+    };
+
+    #[test]
+    fn labels_are_added_and_overwrite_same_names_only() {
+        let r = Resource::prepare(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "x-",
+                   "labels": {"keep": "me", "triggers.tekton.dev/trigger": "forged"}}}),
+            &CTX,
+        )
+        .unwrap();
+        let labels = &r.as_json()["metadata"]["labels"];
+        assert_eq!(labels["keep"], "me");
+        assert_eq!(labels[LABEL_TRIGGER], "t");
+        assert_eq!(labels[LABEL_EVENT_ID], "id-1");
+        assert_eq!(labels[LABEL_EVENT_LISTENER], "el");
+        assert_eq!(r.namespace(), "ci");
+    }
+
+    #[test]
+    fn own_namespace_is_kept() {
+        let r = Resource::prepare(
+            json!({"kind": "ConfigMap", "metadata": {"name": "x", "namespace": "other"}}),
+            &CTX,
+        )
+        .unwrap();
+        assert_eq!(r.namespace(), "other");
+    }
+
+    #[test]
+    fn bad_objects_are_rejected() {
+        for bad in [
+            json!({"kind": "A", "metadata": {"name": "x", "labels": {"a": 1}}}),
+            json!({"kind": "A", "metadata": "x"}),
+            json!({"kind": "A", "metadata": {}}),
+            json!([1]),
+        ] {
+            assert!(
+                matches!(
+                    Resource::prepare(bad.clone(), &CTX),
+                    Err(Error::InvalidObject(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn generate_name_is_resolved_once() {
+        let mut r = Resource::prepare(
+            json!({"kind": "PipelineRun", "metadata": {"generateName": "build-"}}),
+            &CTX,
+        )
+        .unwrap();
+        let name = r.resolve_generate_name();
+        assert!(
+            name.starts_with("build-") && name.len() == "build-".len() + 5,
+            "{name}"
+        );
+        assert_eq!(r.resolve_generate_name(), name);
+    }
+}
