@@ -1,5 +1,22 @@
-//! The `eventlistener` binary.
+//! The `eventlistener` binary: parse flags, set up logging, run the subcommand.
 
-fn main() {
-    println!("eventlistener {}", env!("CARGO_PKG_VERSION"));
+use clap::Parser as _;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = eventlistener::cli::Cli::parse();
+    match eventlistener::cli::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

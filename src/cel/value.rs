@@ -1,0 +1,396 @@
+//! Converting between `serde_json` values and CEL values, with cel-go's semantics as Tekton's CEL
+//! interceptor sees them (behaviour reference §4.5; upstream `pkg/interceptors/cel/cel.go`
+//! `makeEvalContext` and the overlay `switch`, and `triggers.go` `marshalJSON`).
+//!
+//! # JSON → CEL
+//!
+//! Upstream decodes the body with Go's `encoding/json` into `map[string]interface{}`, so **every
+//! JSON number is a CEL `double`**, whatever its spelling:
+//!
+//! | JSON | CEL |
+//! |---|---|
+//! | `null` | `null` |
+//! | `true` / `false` | `bool` |
+//! | `77`, `-3`, `1.5`, `1e3` | `double` (`77.0`, `-3.0`, `1.5`, `1000.0`); integers beyond 2^53 round |
+//! | `"s"` | `string` |
+//! | `[…]` | `list` |
+//! | `{…}` | `map` with `string` keys |
+//!
+//! So `body.number == 77` is true (CEL compares numbers across types), `body.number + 1` is an
+//! error (no `double + int` overload; write `body.number + 1.0` or `int(body.number) + 1`), and
+//! `body.number in [77, 78]` is true.
+//!
+//! # CEL → JSON
+//!
+//! [`to_json`] applies upstream's overlay rule to a result: `string`, `bytes` (as standard base64),
+//! `int`, `double`, `bool`, `list` and `map` convert; a `null`, `uint`, `timestamp`, `duration` or
+//! `type` result does not. Inside a list or map, `null` and `uint` convert too, as protobuf's
+//! `structpb.Value` accepts them there. [`write_go_json`] then writes JSON the way Go's
+//! `json.Marshal` of a `structpb` value does, for `marshalJSON`: compact, keys sorted, `<>&`
+//! escaped, and doubles in Go's shortest form (`2.0` → `2`, `1e21` → `1e+21`).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use ::cel::common::types::{
+    CelBool, CelBytes, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
+    Kind,
+};
+use ::cel::common::value::Val;
+use base64::Engine as _;
+use serde_json::{Map, Number, Value};
+
+/// Converts a JSON value to a CEL value that owns its strings (for data kept across evaluations,
+/// such as the body in `EventData`). Numbers become `double`.
+pub(crate) fn json_to_val(value: &Value) -> Box<dyn Val + 'static> {
+    convert(value, &|s: &str| CelString::from(s.to_owned()))
+}
+
+/// Converts a JSON object to a CEL map whose strings borrow from `map` (for data converted per
+/// evaluation, such as the extensions). Numbers become `double`.
+pub(crate) fn object_to_val<'a>(map: &'a Map<String, Value>) -> Box<dyn Val + 'a> {
+    Box::new(convert_object(map, &|s: &'a str| CelString::from(s)))
+}
+
+/// The one JSON → CEL mapping, parameterised by how a string is made (copied or borrowed).
+fn convert<'a, 'v>(
+    value: &'a Value,
+    string: &impl Fn(&'a str) -> CelString<'v>,
+) -> Box<dyn Val + 'v> {
+    match value {
+        Value::Null => Box::new(CelNull),
+        Value::Bool(b) => Box::new(CelBool::from(*b)),
+        Value::Number(n) => Box::new(CelDouble::from(number_to_f64(n))),
+        Value::String(s) => Box::new(string(s)),
+        Value::Array(items) => Box::new(CelList::from(
+            items
+                .iter()
+                .map(|item| convert(item, string))
+                .collect::<Vec<_>>(),
+        )),
+        Value::Object(map) => Box::new(convert_object(map, string)),
+    }
+}
+
+fn convert_object<'a, 'v>(
+    map: &'a Map<String, Value>,
+    string: &impl Fn(&'a str) -> CelString<'v>,
+) -> CelMap<'v> {
+    CelMap::from(
+        map.iter()
+            .map(|(k, v)| (CelMapKey::String(string(k)), convert(v, string)))
+            .collect::<HashMap<_, _>>(),
+    )
+}
+
+/// A JSON number as Go's `encoding/json` decodes it into `interface{}`: a `float64`.
+fn number_to_f64(n: &Number) -> f64 {
+    // NB: `as_f64` is always `Some` unless serde_json's `arbitrary_precision` feature is on; then
+    // parse the text, as Go would (out-of-range numbers are an error there, infinity here).
+    n.as_f64()
+        .unwrap_or_else(|| n.to_string().parse().unwrap_or(f64::NAN))
+}
+
+/// Converts an expression's result to JSON by upstream's overlay rule (see the module docs).
+///
+/// # Errors
+///
+/// A message naming the CEL type that has no JSON form (`null_type`, `uint`, timestamps,
+/// durations, types, non-string map keys), or the non-finite double.
+pub(crate) fn to_json(value: &dyn Val) -> Result<Value, String> {
+    match value.get_type().kind() {
+        Kind::NullType | Kind::UInt => Err(no_json_form(value)),
+        _ => nested_to_json(value),
+    }
+}
+
+/// Converts a value found inside a list or map: as [`to_json`], plus `null` and `uint`.
+fn nested_to_json(value: &dyn Val) -> Result<Value, String> {
+    match value.get_type().kind() {
+        Kind::NullType => Ok(Value::Null),
+        Kind::Boolean => value
+            .downcast_ref::<CelBool>()
+            .map(|b| Value::Bool(*b.inner()))
+            .ok_or_else(|| no_json_form(value)),
+        Kind::Int => value
+            .downcast_ref::<CelInt>()
+            .map(|i| Value::from(*i.inner()))
+            .ok_or_else(|| no_json_form(value)),
+        Kind::UInt => value
+            .downcast_ref::<CelUInt>()
+            .map(|u| Value::from(*u.inner()))
+            .ok_or_else(|| no_json_form(value)),
+        Kind::Double => {
+            let f = *value
+                .downcast_ref::<CelDouble>()
+                .ok_or_else(|| no_json_form(value))?
+                .inner();
+            Number::from_f64(f)
+                .map(Value::Number)
+                .ok_or_else(|| format!("unsupported value: {}", go_special_float(f)))
+        }
+        Kind::String => value
+            .downcast_ref::<CelString<'_>>()
+            .map(|s| Value::String(s.inner().to_owned()))
+            .ok_or_else(|| no_json_form(value)),
+        Kind::Bytes => value
+            .downcast_ref::<CelBytes<'_>>()
+            .map(|b| Value::String(base64::engine::general_purpose::STANDARD.encode(b.inner())))
+            .ok_or_else(|| no_json_form(value)),
+        Kind::List => {
+            let iterable = value.as_iterable().ok_or_else(|| no_json_form(value))?;
+            let mut items = iterable.iter();
+            let mut out = Vec::new();
+            while let Some(item) = items.next() {
+                out.push(nested_to_json(item)?);
+            }
+            Ok(Value::Array(out))
+        }
+        Kind::Map => {
+            let map = value
+                .downcast_ref::<CelMap<'_>>()
+                .ok_or_else(|| no_json_form(value))?;
+            let mut out = Map::new();
+            for (key, item) in map.inner() {
+                let CelMapKey::String(key) = key else {
+                    return Err(format!(
+                        "unsupported map key type '{}'",
+                        key.inner().get_type().name()
+                    ));
+                };
+                out.insert(key.inner().to_owned(), nested_to_json(item.as_ref())?);
+            }
+            Ok(Value::Object(out))
+        }
+        _ => Err(no_json_form(value)),
+    }
+}
+
+fn no_json_form(value: &dyn Val) -> String {
+    format!(
+        "type conversion error from '{}' to JSON",
+        value.get_type().name()
+    )
+}
+
+/// How Go prints a non-finite float in `json: unsupported value: …`.
+fn go_special_float(f: f64) -> &'static str {
+    if f.is_nan() {
+        "NaN"
+    } else if f > 0.0 {
+        "+Inf"
+    } else {
+        "-Inf"
+    }
+}
+
+/// Writes `value` as Go's `json.Marshal` writes the equivalent `structpb` value (what upstream's
+/// `marshalJSON` returns): no whitespace, object keys sorted bytewise, `<`, `>`, `&`, U+2028 and
+/// U+2029 escaped as `\u003c`-style sequences, control characters escaped, and numbers in Go's
+/// form ([`go_float`]). Integers are written exactly (upstream goes through `float64`, which
+/// only differs beyond 2^53).
+pub(crate) fn write_go_json(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                let _ = write!(out, "{i}");
+            } else if let Some(u) = n.as_u64() {
+                let _ = write!(out, "{u}");
+            } else {
+                out.push_str(&go_float(number_to_f64(n)));
+            }
+        }
+        Value::String(s) => write_go_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_go_json(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            // NB: sort here rather than rely on `Map`'s order, which serde_json's
+            // `preserve_order` feature (enabled by any crate in the build) would change.
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_go_string(key, out);
+                out.push(':');
+                write_go_json(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// A JSON string as protojson writes it, then HTML-escaped as `json.Marshal` does.
+fn write_go_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c if c < ' ' || c == '\u{7f}' => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// A finite double as Go's `encoding/json` writes a `float64`: the shortest text that reads
+/// back to the same value, without exponent unless `|f| < 1e-6` or `|f| >= 1e21`.
+///
+/// Examples: `2.0` → `2`, `0.1` → `0.1`, `1e20` → `100000000000000000000`, `1e21` → `1e+21`,
+/// `1.5e-7` → `1.5e-7`, `-0.0` → `-0`.
+pub(crate) fn go_float(f: f64) -> String {
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        // Rust writes `1e21` / `1.5e-7`; Go writes `1e+21` / `1.5e-07`, then trims the `0` of a
+        // two-digit negative exponent, giving `1.5e-7`. Only the `+` differs.
+        let text = format!("{f:e}");
+        match text.split_once('e') {
+            Some((mantissa, exponent)) if !exponent.starts_with('-') => {
+                format!("{mantissa}e+{exponent}")
+            }
+            _ => text,
+        }
+    } else {
+        format!("{f}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn round_trip(value: &Value) -> Result<Value, String> {
+        to_json(json_to_val(value).as_ref())
+    }
+
+    #[test]
+    fn every_json_number_becomes_a_cel_double() {
+        for n in [
+            json!(77),
+            json!(-3),
+            json!(1.5),
+            json!(18_446_744_073_709_551_615_u64),
+        ] {
+            let val = json_to_val(&n);
+            assert_eq!(val.get_type().kind(), Kind::Double, "{n}");
+        }
+    }
+
+    #[test]
+    fn json_documents_round_trip_with_numbers_as_doubles() {
+        let body = json!({"a": [1, "x", true, {"b": 2.5}], "s": "é"});
+        assert_eq!(
+            round_trip(&body),
+            Ok(json!({"a": [1.0, "x", true, {"b": 2.5}], "s": "é"}))
+        );
+    }
+
+    #[test]
+    fn nested_null_converts_but_a_null_result_does_not() {
+        assert_eq!(round_trip(&json!([null])), Ok(json!([null])));
+        assert_eq!(
+            round_trip(&json!(null)),
+            Err("type conversion error from 'null_type' to JSON".to_owned())
+        );
+    }
+
+    #[test]
+    fn uint_converts_only_inside_a_container() {
+        let uint = CelUInt::from(7u64);
+        assert!(to_json(&uint).is_err());
+        let list = CelList::from(vec![Box::new(uint) as Box<dyn Val>]);
+        assert_eq!(to_json(&list), Ok(json!([7])));
+    }
+
+    #[test]
+    fn ints_stay_exact_and_bytes_become_base64() {
+        assert_eq!(to_json(&CelInt::from(i64::MAX)), Ok(json!(i64::MAX)));
+        assert_eq!(to_json(&CelBytes::from(b"hi?".to_vec())), Ok(json!("aGk/")));
+    }
+
+    #[test]
+    fn non_finite_doubles_and_non_string_keys_have_no_json_form() {
+        assert_eq!(
+            to_json(&CelDouble::from(f64::NAN)),
+            Err("unsupported value: NaN".to_owned())
+        );
+        let map = CelMap::from(HashMap::from([(
+            CelMapKey::from(1i64),
+            Box::new(CelBool::from(true)) as Box<dyn Val>,
+        )]));
+        assert_eq!(
+            to_json(&map),
+            Err("unsupported map key type 'int'".to_owned())
+        );
+    }
+
+    #[test]
+    fn go_float_matches_go_encoding_json() {
+        let cases = [
+            (2.0, "2"),
+            (0.1, "0.1"),
+            (-0.0, "-0"),
+            (1e20, "100000000000000000000"),
+            (1e21, "1e+21"),
+            (1.5e-7, "1.5e-7"),
+            (1e-6, "0.000001"),
+            (1.2345e-10, "1.2345e-10"),
+            (208_045_946.0, "208045946"),
+            (-2.5e300, "-2.5e+300"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(go_float(f), want, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn go_json_is_compact_sorted_and_html_escaped() {
+        let value = json!({"b": [1, 2.0, 0.5], "a": "<x>&\u{2028}\n\u{1}\u{7f}", "c": null});
+        let mut out = String::new();
+        write_go_json(&value, &mut out);
+        assert_eq!(
+            out,
+            r#"{"a":"\u003cx\u003e\u0026\u2028\n\u0001\u007f","b":[1,2,0.5],"c":null}"#
+        );
+    }
+
+    #[test]
+    fn borrowed_object_conversion_shares_the_strings() {
+        let ext = json!({"k": "v"});
+        let Value::Object(map) = &ext else {
+            panic!("an object")
+        };
+        let val = object_to_val(map);
+        let cel_map = val.downcast_ref::<CelMap<'_>>().expect("a map");
+        let (_, v) = cel_map.inner().iter().next().expect("one entry");
+        let s = v.downcast_ref::<CelString<'_>>().expect("a string");
+        let Some(Value::String(original)) = map.get("k") else {
+            panic!("a string")
+        };
+        assert!(std::ptr::eq(s.inner(), original.as_str()));
+    }
+}

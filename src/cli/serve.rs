@@ -1,0 +1,104 @@
+//! `eventlistener serve`: load manifests, bind, serve until SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::listener::{Listener, LoadOptions};
+use crate::resources::{Creator, DirCreator, StdoutCreator};
+use crate::sink::{AppState, DEFAULT_MAX_BODY_BYTES, serve};
+
+/// Flags of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Manifest file or directory (multi-document YAML or JSON; directories are read
+    /// recursively). Repeatable.
+    #[arg(short = 'f', long = "filename", required = true, value_name = "PATH")]
+    pub(super) files: Vec<PathBuf>,
+    /// EventListener to serve when the manifests hold several.
+    #[arg(long, env = "EL_NAME")]
+    pub listener: Option<String>,
+    /// Namespace of objects that name none (default: the EventListener's, else `default`).
+    #[arg(long, env = "EL_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:8080", env = "EL_ADDRESS")]
+    pub address: SocketAddr,
+    /// Where created objects go: `stdout`, or `dir:PATH` (one JSON file per object).
+    #[arg(long, default_value = "stdout", env = "EL_SINK")]
+    pub sink: String,
+    /// Largest accepted request body, bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+}
+
+/// Parses `--sink`.
+///
+/// # Errors
+/// Unknown sink kinds, or a directory that cannot be created.
+pub(super) fn creator_from_flag(sink: &str) -> anyhow::Result<Arc<dyn Creator>> {
+    if sink == "stdout" {
+        return Ok(Arc::new(StdoutCreator));
+    }
+    if let Some(dir) = sink.strip_prefix("dir:") {
+        anyhow::ensure!(!dir.is_empty(), "--sink dir: needs a path, e.g. dir:./out");
+        return Ok(Arc::new(DirCreator::new(dir)?));
+    }
+    anyhow::bail!("unknown --sink {sink:?}: use stdout or dir:PATH")
+}
+
+pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let listener = Listener::load(&LoadOptions {
+        paths: args.files.clone(),
+        listener: args.listener.clone(),
+        namespace: args.namespace.clone(),
+    })?;
+    let creator = creator_from_flag(&args.sink)?;
+    let tcp = tokio::net::TcpListener::bind(args.address)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.address))?;
+    let bound = tcp.local_addr()?;
+    tracing::info!(
+        event_listener = %listener.name,
+        namespace = %listener.namespace,
+        triggers = listener.triggers.len(),
+        address = %bound,
+        sink = %args.sink,
+        "listening"
+    );
+    let state = AppState {
+        listener: Arc::new(listener),
+        creator,
+        max_body_bytes: args.max_body_bytes,
+    };
+    serve(tcp, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,251 @@
+//! The `cel` interceptor (reference §4.5, upstream `pkg/interceptors/cel/cel.go`): a `filter`
+//! that must evaluate to `true`, and `overlays` whose results are written into `extensions`.
+//!
+//! Every expression is compiled once when the configuration loads (upstream parses and checks
+//! each expression on every request); a compile error fails start-up with the expression.
+//! Overlays are all evaluated against the same context (an overlay does not see an earlier
+//! overlay's output, as upstream) and written at their `key`: `.` nests objects, `\.` is a
+//! literal dot. Unlike upstream's sjson paths, numeric segments are object keys, not array
+//! indexes.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{
+    BoxFuture, BuildError, Decision, Error, Interceptor, InterceptorRequest, StopReason, param,
+};
+use crate::cel::{Program, Vars};
+use crate::event::Extensions;
+
+const NAME: &str = "cel";
+
+/// The cel interceptor, with its expressions compiled.
+#[derive(Debug)]
+pub struct Cel {
+    filter: Option<Program>,
+    overlays: Vec<(Vec<String>, Program)>,
+}
+
+#[derive(Deserialize)]
+struct Overlay {
+    key: String,
+    expression: String,
+}
+
+impl Cel {
+    /// Builds from params `filter` (string) and `overlays` (list of `{key, expression}`).
+    ///
+    /// # Errors
+    /// [`BuildError::Param`] naming the param and the expression that does not compile.
+    pub fn build(params: &BTreeMap<&str, &Value>) -> Result<Self, BuildError> {
+        let compile = |param_name: &str, expression: &str| {
+            Program::compile(expression).map_err(|e| BuildError::Param {
+                interceptor: NAME.into(),
+                param: param_name.into(),
+                message: e.to_string(),
+            })
+        };
+        let filter = param::<String>(NAME, params, "filter")?
+            .filter(|f| !f.trim().is_empty())
+            .map(|f| compile("filter", &f))
+            .transpose()?;
+        let overlays = param::<Vec<Overlay>>(NAME, params, "overlays")?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| Ok((split_key(&o.key), compile("overlays", &o.expression)?)))
+            .collect::<Result<_, BuildError>>()?;
+        Ok(Self { filter, overlays })
+    }
+
+    fn decide(&self, request: &InterceptorRequest<'_>) -> Decision {
+        let vars = Vars {
+            event: request.event.cel(),
+            extensions: request.extensions,
+        };
+        if let Some(filter) = &self.filter {
+            match filter.evaluate_filter(&vars) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Decision::stop(
+                        StopReason::Filtered,
+                        format!("expression {} did not return true", filter.source()),
+                    );
+                }
+                Err(e) => {
+                    return Decision::stop(
+                        StopReason::InvalidRequest,
+                        format!("error evaluating cel expression: {e}"),
+                    );
+                }
+            }
+        }
+        let mut extensions = Extensions::new();
+        for (path, program) in &self.overlays {
+            match program.evaluate_json(&vars) {
+                Ok(value) => set_path(&mut extensions, path, value),
+                Err(e) => {
+                    return Decision::stop(
+                        StopReason::InvalidRequest,
+                        format!("error evaluating cel expression: {e}"),
+                    );
+                }
+            }
+        }
+        Decision::Continue { extensions }
+    }
+}
+
+impl Interceptor for Cel {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn process<'a>(
+        &'a self,
+        request: InterceptorRequest<'a>,
+    ) -> BoxFuture<'a, Result<Decision, Error>> {
+        Box::pin(async move { Ok(self.decide(&request)) })
+    }
+}
+
+/// `a.b\.c` → `["a", "b.c"]`.
+fn split_key(key: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut chars = key.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let (Some(next), Some(last)) = (chars.next(), parts.last_mut()) {
+                    last.push(next);
+                }
+            }
+            '.' => parts.push(String::new()),
+            c => {
+                if let Some(last) = parts.last_mut() {
+                    last.push(c);
+                }
+            }
+        }
+    }
+    parts
+}
+
+/// Writes `value` at `path` inside `root`, creating (or replacing non-object) intermediate
+/// objects.
+fn set_path(root: &mut Map<String, Value>, path: &[String], value: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut node = root;
+    for key in parents {
+        let entry = node
+            .entry(key.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        let Value::Object(map) = entry else {
+            return;
+        };
+        node = map;
+    }
+    node.insert(last.clone(), value);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::event::{Event, Headers};
+    use crate::interceptors::SharedEvent;
+
+    fn build(params: Value) -> Result<Cel, BuildError> {
+        let params: BTreeMap<String, Value> = serde_json::from_value(params).unwrap();
+        let params = params.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        Cel::build(&params)
+    }
+
+    fn decide(cel: &Cel, event_type: &str, body: Value) -> Decision {
+        let headers: Headers = [("X-GitHub-Event", event_type)].into_iter().collect();
+        let raw = serde_json::to_vec(&body).unwrap();
+        let shared = SharedEvent::new(Arc::new(Event::new("id", "/", headers, raw, body)));
+        let ext = Extensions::new();
+        cel.decide(&InterceptorRequest {
+            event: &shared,
+            extensions: &ext,
+        })
+    }
+
+    const FILTER: &str = "header.match('x-github-event', 'pull_request') && body.action in ['opened', 'synchronize']";
+
+    #[test]
+    fn filter_true_continues_and_false_is_filtered() {
+        let cel = build(json!({"filter": FILTER})).unwrap();
+        assert_eq!(
+            decide(&cel, "pull_request", json!({"action": "opened"})),
+            Decision::proceed()
+        );
+        assert_eq!(
+            decide(&cel, "pull_request", json!({"action": "closed"})),
+            Decision::stop(
+                StopReason::Filtered,
+                format!("expression {FILTER} did not return true")
+            )
+        );
+        assert!(matches!(
+            decide(&cel, "push", json!({"action": "opened"})),
+            Decision::Stop {
+                reason: StopReason::Filtered,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn evaluation_error_stops_with_the_reason() {
+        let cel = build(json!({"filter": "body.pull_request.merged == true"})).unwrap();
+        let d = decide(&cel, "push", json!({"ref": "refs/heads/main"}));
+        let Decision::Stop { reason, message } = d else {
+            panic!("{d:?}")
+        };
+        assert_eq!(reason, StopReason::InvalidRequest);
+        assert!(
+            message.starts_with("error evaluating cel expression"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn overlays_write_nested_keys_from_the_same_context() {
+        let cel = build(json!({"overlays": [
+            {"key": "short_sha", "expression": "body.sha.truncate(7)"},
+            {"key": "a.b", "expression": "body.n"},
+            {"key": "dotted\\.key", "expression": "'x'"}
+        ]}))
+        .unwrap();
+        let d = decide(
+            &cel,
+            "push",
+            json!({"sha": "ec26c3e57ca3a959ca5aad62de7213c562f8c821", "n": 2}),
+        );
+        let Decision::Continue { extensions } = d else {
+            panic!("{d:?}")
+        };
+        assert_eq!(extensions["short_sha"], "ec26c3e");
+        assert_eq!(extensions["a"]["b"], json!(2.0));
+        assert_eq!(extensions["dotted.key"], "x");
+    }
+
+    #[test]
+    fn bad_expression_fails_at_build_naming_it() {
+        let err = build(json!({"filter": "body.action =="})).unwrap_err();
+        assert!(err.to_string().contains("filter"), "{err}");
+        let err = build(json!({"overlays": [{"key": "k", "expression": "nope(1)"}]})).unwrap_err();
+        assert!(err.to_string().contains("overlays"), "{err}");
+    }
+}

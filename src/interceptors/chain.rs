@@ -1,0 +1,140 @@
+//! Running a trigger's interceptors in order (reference §3.2, upstream `ExecuteInterceptors`):
+//! extensions accumulate (top-level keys overwrite, later interceptors win), the first `Stop`
+//! ends the chain and its extensions are dropped.
+
+use std::sync::Arc;
+
+use super::{Decision, Error, Interceptor, InterceptorRequest, SharedEvent, StopReason};
+use crate::event::Extensions;
+
+/// How a chain ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChainOutcome {
+    /// Every interceptor said continue; the merged extensions.
+    Continue(Extensions),
+    /// An interceptor stopped the trigger.
+    Stopped {
+        /// Position of the interceptor in the chain.
+        index: usize,
+        /// Its name.
+        interceptor: String,
+        /// Why.
+        reason: StopReason,
+        /// Its message.
+        message: String,
+    },
+}
+
+/// Runs `chain` for `event`, starting from `extensions`.
+///
+/// # Errors
+/// The first interceptor [`Error`], with the interceptor's position and name.
+pub async fn run_chain(
+    chain: &[Arc<dyn Interceptor>],
+    event: &SharedEvent,
+    mut extensions: Extensions,
+) -> Result<ChainOutcome, (usize, String, Error)> {
+    for (index, interceptor) in chain.iter().enumerate() {
+        let request = InterceptorRequest {
+            event,
+            extensions: &extensions,
+        };
+        match interceptor.process(request).await {
+            Ok(Decision::Continue { extensions: added }) => extensions.extend(added),
+            Ok(Decision::Stop { reason, message }) => {
+                return Ok(ChainOutcome::Stopped {
+                    index,
+                    interceptor: interceptor.name().to_owned(),
+                    reason,
+                    message,
+                });
+            }
+            Err(e) => return Err((index, interceptor.name().to_owned(), e)),
+        }
+    }
+    Ok(ChainOutcome::Continue(extensions))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::event::{Event, Headers};
+    use crate::interceptors::BoxFuture;
+
+    #[derive(Debug)]
+    struct Fixed(Decision);
+
+    impl Interceptor for Fixed {
+        fn name(&self) -> &str {
+            "fixed"
+        }
+        fn process<'a>(
+            &'a self,
+            request: InterceptorRequest<'a>,
+        ) -> BoxFuture<'a, Result<Decision, Error>> {
+            // Echo what was seen, so the test can check accumulation order.
+            let mut d = self.0.clone();
+            if let Decision::Continue { extensions } = &mut d {
+                extensions.insert("seen".into(), json!(request.extensions.len()));
+            }
+            Box::pin(async move { Ok(d) })
+        }
+    }
+
+    fn shared() -> SharedEvent {
+        SharedEvent::new(Arc::new(Event::new(
+            "id",
+            "/",
+            Headers::new(),
+            b"{}".to_vec(),
+            json!({}),
+        )))
+    }
+
+    fn cont(key: &str, v: serde_json::Value) -> Arc<dyn Interceptor> {
+        let mut e = Extensions::new();
+        e.insert(key.into(), v);
+        Arc::new(Fixed(Decision::Continue { extensions: e }))
+    }
+
+    #[tokio::test]
+    async fn extensions_accumulate_and_later_interceptors_win() {
+        let chain = vec![
+            cont("a", json!(1)),
+            cont("a", json!(2)),
+            cont("b", json!(3)),
+        ];
+        let out = run_chain(&chain, &shared(), Extensions::new())
+            .await
+            .unwrap();
+        let ChainOutcome::Continue(ext) = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(ext["a"], 2);
+        assert_eq!(ext["b"], 3);
+        assert_eq!(ext["seen"], 2, "third interceptor saw a and seen");
+    }
+
+    #[tokio::test]
+    async fn first_stop_ends_the_chain() {
+        let chain = vec![
+            cont("a", json!(1)),
+            Arc::new(Fixed(Decision::stop(StopReason::Filtered, "no"))) as Arc<dyn Interceptor>,
+            cont("never", json!(1)),
+        ];
+        let out = run_chain(&chain, &shared(), Extensions::new())
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            ChainOutcome::Stopped {
+                index: 1,
+                interceptor: "fixed".into(),
+                reason: StopReason::Filtered,
+                message: "no".into()
+            }
+        );
+    }
+}

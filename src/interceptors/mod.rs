@@ -1,0 +1,222 @@
+//! Interceptors, run in-process behind one trait (reference §3, §4; upstream
+//! `pkg/interceptors/*`). Each built-in is one file; [`build`] is the registry that turns a
+//! trigger's `{name, params}` into an interceptor at config load, so bad params fail start-up
+//! instead of every event.
+//!
+//! An interceptor saying "no" is not an error: it returns [`Decision::Stop`] with a typed
+//! [`StopReason`] (upstream uses gRPC codes, mostly `FailedPrecondition` for everything). Errors
+//! ([`Error`]) are failures to decide (a secret that cannot be read).
+
+pub mod cel;
+pub mod chain;
+pub mod github;
+pub mod signature;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use crate::api::InterceptorParam;
+use crate::event::{Event, Extensions};
+use crate::secrets::SecretStore;
+
+pub use chain::{ChainOutcome, run_chain};
+
+/// A boxed future, for object-safe async trait methods.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Per-event data shared by every trigger's interceptors: the event, and its CEL form, built on
+/// first use and then reused (one conversion per event, not per trigger).
+#[derive(Debug)]
+pub struct SharedEvent {
+    event: Arc<Event>,
+    cel: OnceLock<crate::cel::EventData>,
+    binding_headers: OnceLock<serde_json::Value>,
+}
+
+impl SharedEvent {
+    /// Wraps an event.
+    pub fn new(event: Arc<Event>) -> Self {
+        Self {
+            event,
+            cel: OnceLock::new(),
+            binding_headers: OnceLock::new(),
+        }
+    }
+
+    /// The event.
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// The headers as bindings read them (`Headers::to_binding_json`), built once.
+    pub fn binding_headers(&self) -> &serde_json::Value {
+        self.binding_headers
+            .get_or_init(|| self.event.headers().to_binding_json())
+    }
+
+    /// The event as CEL data, converted once.
+    pub fn cel(&self) -> &crate::cel::EventData {
+        self.cel
+            .get_or_init(|| crate::cel::EventData::new(&self.event))
+    }
+}
+
+/// What one interceptor sees.
+#[derive(Debug, Clone, Copy)]
+pub struct InterceptorRequest<'a> {
+    /// The event.
+    pub event: &'a SharedEvent,
+    /// Extensions accumulated by earlier interceptors of the chain.
+    pub extensions: &'a Extensions,
+}
+
+/// Why an interceptor stopped a trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The sender is not who it claims (signature or token missing or wrong).
+    Unauthenticated,
+    /// The event is authentic but this trigger does not want it (event type, CEL filter).
+    Filtered,
+    /// The request cannot be processed as sent (form encoding, an expression that fails on this
+    /// payload).
+    InvalidRequest,
+}
+
+impl StopReason {
+    /// A stable lower-case word for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Unauthenticated => "unauthenticated",
+            StopReason::Filtered => "filtered",
+            StopReason::InvalidRequest => "invalid_request",
+        }
+    }
+}
+
+/// An interceptor's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Go on; these extensions are merged (top-level keys overwrite) into the chain's.
+    Continue {
+        /// Extensions added.
+        extensions: Extensions,
+    },
+    /// Stop this trigger.
+    Stop {
+        /// Why.
+        reason: StopReason,
+        /// Upstream-style message, safe to log (no secrets, no payload dumps).
+        message: String,
+    },
+}
+
+impl Decision {
+    /// `Continue` with no extensions.
+    pub fn proceed() -> Self {
+        Decision::Continue {
+            extensions: Extensions::new(),
+        }
+    }
+
+    /// `Stop` with a reason and message.
+    pub fn stop(reason: StopReason, message: impl Into<String>) -> Self {
+        Decision::Stop {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// Failures to decide, at event time.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A secret could not be read (upstream: `error getting secret: …`).
+    #[error("error getting secret: {0}")]
+    Secret(#[from] crate::secrets::Error),
+}
+
+/// Config errors, at load.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum BuildError {
+    /// The interceptor name is not one this build knows.
+    #[error("interceptor {0:?} is not supported (built in: github, cel)")]
+    Unsupported(String),
+    /// A param has the wrong shape or value.
+    #[error("interceptor {interceptor}: param {param}: {message}")]
+    Param {
+        /// Interceptor name.
+        interceptor: String,
+        /// Param name.
+        param: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A referenced Secret or key does not exist.
+    #[error("interceptor {interceptor}: {source}")]
+    Secret {
+        /// Interceptor name.
+        interceptor: String,
+        /// The lookup error.
+        source: crate::secrets::Error,
+    },
+}
+
+/// One interceptor, built at config load and run per event.
+pub trait Interceptor: Send + Sync + std::fmt::Debug {
+    /// Name for logs (`github`, `cel`, …).
+    fn name(&self) -> &str;
+
+    /// Decides for one event.
+    ///
+    /// # Errors
+    /// [`Error`] when the interceptor cannot decide.
+    fn process<'a>(
+        &'a self,
+        request: InterceptorRequest<'a>,
+    ) -> BoxFuture<'a, Result<Decision, Error>>;
+}
+
+/// What building an interceptor may read: where the trigger lives and the secrets.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// The Trigger's namespace (secrets are read there, as upstream).
+    pub namespace: String,
+    /// Secret store.
+    pub secrets: Arc<dyn SecretStore>,
+}
+
+/// The registry: builds interceptor `name` with `params` (last duplicate name wins, as upstream).
+///
+/// # Errors
+/// [`BuildError`] for unknown names, bad params and missing secrets.
+pub fn build(
+    name: &str,
+    params: &[InterceptorParam],
+    ctx: &BuildContext,
+) -> Result<Arc<dyn Interceptor>, BuildError> {
+    let params: BTreeMap<&str, &serde_json::Value> =
+        params.iter().map(|p| (p.name.as_str(), &p.value)).collect();
+    Ok(match name {
+        "github" => Arc::new(github::GitHub::build(&params, ctx)?),
+        "cel" => Arc::new(cel::Cel::build(&params)?),
+        other => return Err(BuildError::Unsupported(other.to_owned())),
+    })
+}
+
+/// Reads param `name` as `T` (JSON round trip, as upstream decodes params).
+pub(crate) fn param<T: serde::de::DeserializeOwned>(
+    interceptor: &str,
+    params: &BTreeMap<&str, &serde_json::Value>,
+    name: &str,
+) -> Result<Option<T>, BuildError> {
+    params
+        .get(name)
+        .map(|v| {
+            serde_json::from_value((*v).clone()).map_err(|e| BuildError::Param {
+                interceptor: interceptor.to_owned(),
+                param: name.to_owned(),
+                message: e.to_string(),
+            })
+        })
+        .transpose()
+}

@@ -1,0 +1,56 @@
+//! The HTTP side (upstream `pkg/sink`, reference §2): an axum router where `/live` and `/ready`
+//! answer probes and every other path and method is the event handler. Only this module knows
+//! axum and HTTP status codes; [`response`] is the one place outcomes become statuses.
+
+mod handler;
+pub mod response;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::any;
+use tokio::net::TcpListener;
+
+use crate::listener::Listener;
+use crate::resources::Creator;
+
+/// Largest accepted request body, in bytes: GitHub caps webhook payloads at 25 MB, so anything
+/// larger is not a GitHub delivery. Upstream has no limit (reference §11 item 7).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+
+/// Everything a request handler needs: cheap handles, cloned per request.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The EventListener being served.
+    pub listener: Arc<Listener>,
+    /// Where created objects go.
+    pub creator: Arc<dyn Creator>,
+    /// Largest accepted body, bytes.
+    pub max_body_bytes: usize,
+}
+
+/// The router: `/live`, `/ready`, and the event handler for everything else.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/live", any(handler::health))
+        .route("/ready", any(handler::health))
+        .fallback(handler::handle_event)
+        .with_state(state)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Serves on an already bound listener until `shutdown` completes, then finishes in-flight
+/// requests.
+///
+/// # Errors
+/// I/O errors from the server.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

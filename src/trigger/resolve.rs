@@ -1,0 +1,319 @@
+//! Turning an EventListener's triggers, as written, into [`ResolvedTrigger`]s: references looked
+//! up in the [`Catalog`], interceptors built, binding values and templates compiled. Every
+//! problem is collected (not just the first), each naming the trigger and the field.
+
+use std::sync::Arc;
+
+use crate::api::{
+    EventListener, EventListenerTrigger, TriggerInterceptor, TriggerSpecBinding,
+    TriggerSpecTemplate,
+};
+use crate::binding::ParamTemplate;
+use crate::interceptors::{self, BuildContext};
+use crate::manifest::{Catalog, namespace_of};
+use crate::secrets::SecretStore;
+use crate::template::{CompiledTemplate, ParamDecl};
+
+use super::ResolvedTrigger;
+
+/// A configuration problem in one trigger.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("trigger {trigger:?}: {field}: {message}")]
+pub struct ResolveError {
+    /// Trigger name.
+    pub trigger: String,
+    /// Field at fault, e.g. `bindings[0].ref` or `interceptors[1]`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// What a trigger spec says, whichever object it came from.
+struct TriggerParts<'a> {
+    name: String,
+    namespace: String,
+    bindings: &'a [TriggerSpecBinding],
+    template: Option<&'a TriggerSpecTemplate>,
+    interceptors: &'a [TriggerInterceptor],
+    service_account: Option<String>,
+}
+
+/// Resolves every trigger of `listener` (in `namespace`, the EventListener's). Objects without a
+/// namespace in the catalog count as in `namespace`.
+///
+/// # Errors
+/// Every problem found, in trigger order.
+pub fn resolve(
+    listener: &EventListener,
+    namespace: &str,
+    catalog: &Catalog,
+    secrets: &Arc<dyn SecretStore>,
+) -> Result<Vec<ResolvedTrigger>, Vec<ResolveError>> {
+    let mut errors = Vec::new();
+    let spec = &listener.spec;
+    for (field, present) in [
+        ("namespaceSelector", spec.namespace_selector.is_some()),
+        ("labelSelector", spec.label_selector.is_some()),
+        ("triggerGroups", spec.trigger_groups.is_some()),
+    ] {
+        if present {
+            errors.push(ResolveError {
+                trigger: String::new(),
+                field: format!("EventListener {} spec.{field}", listener.metadata.name),
+                message: "not supported yet; list the triggers in spec.triggers".into(),
+            });
+        }
+    }
+    let mut resolved = Vec::new();
+    for (index, entry) in spec.triggers.iter().enumerate() {
+        match parts_of(entry, index, namespace, catalog) {
+            Ok(parts) => match resolve_one(&parts, namespace, catalog, secrets) {
+                Ok(t) => resolved.push(t),
+                Err(mut e) => errors.append(&mut e),
+            },
+            Err(e) => errors.push(e),
+        }
+    }
+    if spec.triggers.is_empty() && errors.is_empty() {
+        errors.push(ResolveError {
+            trigger: String::new(),
+            field: format!("EventListener {} spec.triggers", listener.metadata.name),
+            message: "no triggers".into(),
+        });
+    }
+    if errors.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(errors)
+    }
+}
+
+fn parts_of<'a>(
+    entry: &'a EventListenerTrigger,
+    index: usize,
+    namespace: &str,
+    catalog: &'a Catalog,
+) -> Result<TriggerParts<'a>, ResolveError> {
+    let label = if entry.name.is_empty() {
+        format!("spec.triggers[{index}]")
+    } else {
+        entry.name.clone()
+    };
+    match &entry.trigger_ref {
+        Some(name) => {
+            if entry.template.is_some()
+                || !entry.bindings.is_empty()
+                || !entry.interceptors.is_empty()
+            {
+                return Err(ResolveError {
+                    trigger: label,
+                    field: "triggerRef".into(),
+                    message:
+                        "triggerRef cannot be combined with template, bindings or interceptors"
+                            .into(),
+                });
+            }
+            let found =
+                catalog
+                    .trigger(namespace, namespace, name)
+                    .ok_or_else(|| ResolveError {
+                        trigger: label.clone(),
+                        field: "triggerRef".into(),
+                        message: format!("Trigger {namespace}/{name} not found"),
+                    })?;
+            let t = &found.object;
+            Ok(TriggerParts {
+                name: t.metadata.name.clone(),
+                namespace: namespace_of(&t.metadata, namespace).to_owned(),
+                bindings: &t.spec.bindings,
+                template: t.spec.template.as_ref(),
+                interceptors: &t.spec.interceptors,
+                service_account: t.spec.service_account_name.clone(),
+            })
+        }
+        None => Ok(TriggerParts {
+            name: entry.name.clone(),
+            namespace: namespace.to_owned(),
+            bindings: &entry.bindings,
+            template: entry.template.as_ref(),
+            interceptors: &entry.interceptors,
+            service_account: entry.service_account_name.clone(),
+        }),
+    }
+}
+
+fn resolve_one(
+    parts: &TriggerParts<'_>,
+    default_ns: &str,
+    catalog: &Catalog,
+    secrets: &Arc<dyn SecretStore>,
+) -> Result<ResolvedTrigger, Vec<ResolveError>> {
+    let mut errors = Vec::new();
+    let err = |field: String, message: String| ResolveError {
+        trigger: parts.name.clone(),
+        field,
+        message,
+    };
+
+    // Interceptors.
+    let build_ctx = BuildContext {
+        namespace: parts.namespace.clone(),
+        secrets: Arc::clone(secrets),
+    };
+    let mut chain = Vec::new();
+    for (i, interceptor) in parts.interceptors.iter().enumerate() {
+        let field = format!("interceptors[{i}]");
+        if interceptor.webhook.is_some() {
+            errors.push(err(
+                field,
+                "webhook interceptors are not supported yet".into(),
+            ));
+            continue;
+        }
+        let kind = interceptor
+            .reference
+            .as_ref()
+            .and_then(|r| r.kind.as_deref())
+            .unwrap_or_default();
+        if !kind.is_empty() && kind != "ClusterInterceptor" {
+            errors.push(err(
+                format!("{field}.ref.kind"),
+                format!("{kind} is not supported yet (only the built-in ClusterInterceptors)"),
+            ));
+            continue;
+        }
+        let Some((name, params)) = interceptor.normalized() else {
+            errors.push(err(
+                field,
+                "names no interceptor (ref.name, github, cel, …)".into(),
+            ));
+            continue;
+        };
+        match interceptors::build(&name, &params, &build_ctx) {
+            Ok(built) => chain.push(built),
+            Err(e) => errors.push(err(field, e.to_string())),
+        }
+    }
+
+    // Bindings → params.
+    let mut params: Vec<(String, ParamTemplate)> = Vec::new();
+    for (i, binding) in parts.bindings.iter().enumerate() {
+        let field = format!("bindings[{i}]");
+        let source: Vec<(String, String)> =
+            match binding_params(binding, &parts.namespace, default_ns, catalog) {
+                Ok(p) => p,
+                Err(message) => {
+                    errors.push(err(field, message));
+                    continue;
+                }
+            };
+        for (name, value) in source {
+            if params.iter().any(|(n, _)| *n == name) {
+                errors.push(err(field.clone(), format!("duplicate param name: {name}")));
+                continue;
+            }
+            match ParamTemplate::parse(&value) {
+                Ok(t) => params.push((name, t)),
+                Err(e) => errors.push(err(format!("{field} param {name}"), e.to_string())),
+            }
+        }
+    }
+
+    // Template.
+    let template = match template_spec(parts, default_ns, catalog) {
+        Ok(spec) => {
+            let decls = spec
+                .params
+                .iter()
+                .map(|p| ParamDecl {
+                    name: p.name.clone(),
+                    default: p.default.clone(),
+                })
+                .collect();
+            match CompiledTemplate::compile(decls, &spec.resourcetemplates) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    errors.push(err("template".into(), e.to_string()));
+                    None
+                }
+            }
+        }
+        Err(message) => {
+            errors.push(err("template".into(), message));
+            None
+        }
+    };
+
+    match template {
+        Some(template) if errors.is_empty() => Ok(ResolvedTrigger {
+            name: parts.name.clone(),
+            namespace: parts.namespace.clone(),
+            interceptors: chain,
+            params,
+            template,
+            service_account: parts.service_account.clone(),
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// The `(name, value)` params a binding entry contributes (§1.4).
+fn binding_params(
+    binding: &TriggerSpecBinding,
+    namespace: &str,
+    default_ns: &str,
+    catalog: &Catalog,
+) -> Result<Vec<(String, String)>, String> {
+    if let (Some(name), Some(value)) = (&binding.name, &binding.value) {
+        if binding.reference.is_some() {
+            return Err("a binding has either name/value or ref, not both".into());
+        }
+        if name.is_empty() {
+            return Err("inline binding without a name".into());
+        }
+        return Ok(vec![(name.clone(), value.clone())]);
+    }
+    let Some(reference) = binding.reference.as_deref().filter(|r| !r.is_empty()) else {
+        return Err("invalid binding: neither name/value nor ref".into());
+    };
+    let kind = binding.kind.as_deref().unwrap_or("TriggerBinding");
+    let found = match kind {
+        "ClusterTriggerBinding" => catalog.cluster_trigger_binding(reference),
+        "TriggerBinding" | "" => catalog.trigger_binding(default_ns, namespace, reference),
+        other => return Err(format!("unknown binding kind {other:?}")),
+    };
+    let found = found.ok_or_else(|| match kind {
+        "ClusterTriggerBinding" => format!("ClusterTriggerBinding {reference} not found"),
+        _ => format!("TriggerBinding {namespace}/{reference} not found"),
+    })?;
+    Ok(found
+        .object
+        .spec
+        .params
+        .iter()
+        .map(|p| (p.name.clone(), p.value.clone()))
+        .collect())
+}
+
+fn template_spec<'a>(
+    parts: &TriggerParts<'a>,
+    default_ns: &str,
+    catalog: &'a Catalog,
+) -> Result<&'a crate::api::TriggerTemplateSpec, String> {
+    let t = parts
+        .template
+        .ok_or("missing: a trigger needs template.ref or template.spec")?;
+    if let Some(spec) = &t.spec {
+        return Ok(spec);
+    }
+    let name = t
+        .reference
+        .as_deref()
+        .or(t.name.as_deref())
+        .filter(|n| !n.is_empty())
+        .ok_or("template has neither ref nor spec")?;
+    catalog
+        .trigger_template(default_ns, &parts.namespace, name)
+        .map(|t| &t.object.spec)
+        .ok_or_else(|| format!("TriggerTemplate {}/{name} not found", parts.namespace))
+}
