@@ -1,0 +1,182 @@
+//! Bad signatures, bad bodies and hostile payload values: nothing is created, the answer says why.
+
+use serde_json::{Value, json};
+
+use crate::support::{DEV_SECRET, deliver, fixture, start, start_default};
+
+#[tokio::test]
+async fn wrong_signature_is_403_and_creates_nothing() {
+    let listener = start_default().await;
+    let reply = deliver(
+        &listener.url,
+        "pull_request",
+        &fixture("pull_request.opened"),
+        Some("not-the-secret"),
+    )
+    .await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    assert_eq!(reply.body["errorMessage"], "payload signature check failed");
+    assert!(reply.body["eventID"].is_string());
+    assert!(listener.created().is_empty());
+}
+
+#[tokio::test]
+async fn missing_signature_is_403_and_creates_nothing() {
+    let listener = start_default().await;
+    let reply = deliver(
+        &listener.url,
+        "pull_request",
+        &fixture("pull_request.opened"),
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    assert_eq!(
+        reply.body["errorMessage"],
+        "no X-Hub-Signature-256 header set"
+    );
+    assert!(listener.created().is_empty());
+}
+
+#[tokio::test]
+async fn body_changed_after_signing_is_403() {
+    let listener = start_default().await;
+    let body = fixture("pull_request.opened");
+    let signature =
+        eventlistener::interceptors::signature::sign_sha256(DEV_SECRET.as_bytes(), &body);
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b" ");
+    let r = reqwest::Client::new()
+        .post(&listener.url)
+        .header("X-GitHub-Event", "pull_request")
+        .header("X-Hub-Signature-256", signature)
+        .body(tampered)
+        .timeout(crate::support::TIMEOUT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(listener.created().is_empty());
+}
+
+#[tokio::test]
+async fn malformed_json_is_400_with_tekton_body_and_creates_nothing() {
+    let listener = start_default().await;
+    for body in [&b"{\"action\": \"opened\""[..], b"", b"[1,2]", b"\"text\""] {
+        let reply = deliver(&listener.url, "pull_request", body, Some(DEV_SECRET)).await;
+        assert_eq!(
+            reply.status,
+            400,
+            "{:?}: {}",
+            String::from_utf8_lossy(body),
+            reply.body
+        );
+        let message = reply.body["errorMessage"].as_str().unwrap();
+        assert!(
+            message.starts_with("Invalid event body format : "),
+            "{message}"
+        );
+        assert_eq!(reply.body["eventListener"], "chespirito-github-el");
+    }
+    assert!(listener.created().is_empty());
+}
+
+#[tokio::test]
+async fn oversized_body_is_413_and_creates_nothing() {
+    let listener = start_default().await;
+    // The test server's limit is 1 MiB.
+    let mut body = b"{\"pad\":\"".to_vec();
+    body.extend(std::iter::repeat_n(b'x', 2 * 1024 * 1024));
+    body.extend_from_slice(b"\"}");
+    let reply = deliver(&listener.url, "pull_request", &body, Some(DEV_SECRET)).await;
+    assert_eq!(reply.status, 413, "{}", reply.body);
+    assert!(listener.created().is_empty());
+}
+
+const ESCAPING_CONFIG: &str = r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata:
+  name: escaping
+  namespace: ci
+spec:
+  triggers:
+    - name: pr
+      interceptors:
+        - github:
+            secretRef:
+              secretName: gh
+              secretKey: token
+            eventTypes: [pull_request]
+      bindings:
+        - name: title
+          value: $(body.pull_request.title)
+        - name: branch
+          value: "branch: $(body.pull_request.head.ref)"
+      template:
+        spec:
+          params:
+            - name: title
+            - name: branch
+          resourcetemplates:
+            - apiVersion: tekton.dev/v1
+              kind: PipelineRun
+              metadata:
+                generateName: build-
+                annotations:
+                  title: "$(tt.params.title)"
+              spec:
+                pipelineRef:
+                  name: build
+                params:
+                  - name: title
+                    value: $(tt.params.title)
+                  - name: branch
+                    value: $(tt.params.branch)
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: gh
+  namespace: ci
+stringData:
+  token: s3cret
+"#;
+
+#[tokio::test]
+async fn payload_values_with_quotes_and_json_stay_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("el.yaml");
+    std::fs::write(&config, ESCAPING_CONFIG).unwrap();
+    let listener = start(&[config]).await;
+
+    let title = "Fix \"quotes\", back\\slashes,\nnew lines\"}, \"kind\": \"Secret\", \"x\": {\"y\": \"$(tt.params.branch)";
+    let branch = "feature\"}],\"spec\":{\"serviceAccountName\":\"admin\"},\"a\":[{\"b\":\"\\";
+    let mut payload: Value = serde_json::from_slice(&fixture("pull_request.opened")).unwrap();
+    payload["pull_request"]["title"] = json!(title);
+    payload["pull_request"]["head"]["ref"] = json!(branch);
+    let body = serde_json::to_vec(&payload).unwrap();
+
+    let reply = deliver(&listener.url, "pull_request", &body, Some("s3cret")).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let created = listener.created();
+    assert_eq!(created.len(), 1);
+    let run = &created[0];
+    assert_eq!(run["kind"], "PipelineRun");
+    assert_eq!(run["metadata"]["namespace"], "ci");
+    let keys: Vec<&String> = run.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["apiVersion", "kind", "metadata", "spec"]);
+    let spec_keys: Vec<&String> = run["spec"].as_object().unwrap().keys().collect();
+    assert_eq!(spec_keys, ["params", "pipelineRef"]);
+    // `$(` is escaped to `$$(` as upstream does; everything else is the payload, verbatim.
+    let expected_title = title.replace("$(", "$$(");
+    assert_eq!(run["spec"]["params"][0]["value"], expected_title.as_str());
+    assert_eq!(
+        run["metadata"]["annotations"]["title"],
+        expected_title.as_str()
+    );
+    assert_eq!(
+        run["spec"]["params"][1]["value"],
+        format!("branch: {branch}").as_str()
+    );
+}

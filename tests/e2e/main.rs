@@ -1,0 +1,7 @@
+//! End-to-end tests: the real server on 127.0.0.1 port 0, signed fixtures over HTTP, created
+//! objects read back from a dir sink.
+
+mod cli;
+mod github_pull_request;
+mod hostile_input;
+mod support;

@@ -1,0 +1,114 @@
+//! Starting a listener and talking to it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use eventlistener::interceptors::signature::sign_sha256;
+use eventlistener::listener::{Listener, LoadOptions};
+use eventlistener::resources::DirCreator;
+use eventlistener::sink::{AppState, serve};
+use serde_json::Value;
+
+/// The development secret of `config/secret.yaml`.
+pub(crate) const DEV_SECRET: &str = "chespirito-dev-webhook-secret";
+
+/// Every wait in these tests is bounded by this.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(20);
+
+pub(crate) fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(repo_path(&format!("fixtures/github/{name}.json"))).expect("fixture exists")
+}
+
+/// A running listener; stops when dropped.
+pub(crate) struct Running {
+    pub(crate) url: String,
+    pub(crate) out: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Running {
+    /// Every object created so far.
+    pub(crate) fn created(&self) -> Vec<Value> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.out.path())
+            .expect("out dir")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| serde_json::from_slice(&std::fs::read(p).expect("read")).expect("valid JSON"))
+            .collect()
+    }
+}
+
+/// Starts the listener on `paths` with a dir sink in a fresh temp dir.
+pub(crate) async fn start(paths: &[PathBuf]) -> Running {
+    let listener = Listener::load(&LoadOptions {
+        paths: paths.to_vec(),
+        ..LoadOptions::default()
+    })
+    .expect("config loads");
+    let out = tempfile::tempdir().expect("tempdir");
+    let creator = Arc::new(DirCreator::new(out.path()).expect("dir creator"));
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/", tcp.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state = AppState {
+        listener: Arc::new(listener),
+        creator,
+        max_body_bytes: 1024 * 1024,
+    };
+    tokio::spawn(serve(tcp, state, async {
+        let _ = stopped.await;
+    }));
+    Running {
+        url,
+        out,
+        _stop: stop,
+    }
+}
+
+/// Starts the listener on the repository's default `config/`.
+pub(crate) async fn start_default() -> Running {
+    start(&[repo_path("config")]).await
+}
+
+/// A response: status and JSON body.
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
+}
+
+/// POSTs `body` as GitHub would: event header, delivery ID, and (if `secret`) the signature.
+pub(crate) async fn deliver(url: &str, event: &str, body: &[u8], secret: Option<&str>) -> Reply {
+    let client = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .build()
+        .expect("client");
+    let mut request = client
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header("User-Agent", "GitHub-Hookshot/test")
+        .header("X-GitHub-Event", event)
+        .header("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+    if let Some(secret) = secret {
+        request = request.header("X-Hub-Signature-256", sign_sha256(secret.as_bytes(), body));
+    }
+    let response = request
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("request sent");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Reply { status, body }
+}
