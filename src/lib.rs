@@ -1,14 +1,17 @@
 //! eventlistener: a Tekton Triggers EventListener in Rust.
 //!
-//! Modules are listed in the order an event flows through them; imports only point down this
-//! list (a module never imports one listed before it... except the leaves every step shares).
+//! An event flows `sink` → `trigger` → `interceptors` (→ `cel`) → `binding` → `template` →
+//! `resources`; the modules below are listed in that order, after the leaves every step shares
+//! and the loading side. Imports only point down the flow: nothing imports `sink` or `cli`, and
+//! only `sink` knows HTTP.
 
 // Leaves shared by every step.
 pub mod api;
 pub mod event;
 pub mod secrets;
 
-/// Where objects come from, and the EventListener built from them.
+// Loading: manifests → the EventListener with its triggers resolved and compiled.
+pub mod listener;
 pub mod manifest;
 
 // The event path, in flow order.
@@ -20,5 +23,5 @@ pub mod sink;
 pub mod template;
 pub mod trigger;
 
+// Subcommands.
 pub mod cli;
-pub mod listener;

@@ -158,3 +158,152 @@ impl Listener {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BINDING_AND_TEMPLATE: &str = "
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerBinding
+metadata:
+  name: b
+spec:
+  params:
+    - name: sha
+      value: $(body.sha)
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata:
+  name: t
+spec:
+  params:
+    - name: sha
+  resourcetemplates:
+    - apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        generateName: c-
+      data:
+        sha: $(tt.params.sha)
+";
+
+    fn el(name: &str, namespace: Option<&str>, trigger: &str) -> String {
+        let ns = namespace
+            .map(|n| format!("\n  namespace: {n}"))
+            .unwrap_or_default();
+        format!(
+            "---\napiVersion: triggers.tekton.dev/v1beta1\nkind: EventListener\nmetadata:\n  name: {name}{ns}\nspec:\n  triggers:\n{trigger}\n"
+        )
+    }
+
+    const GOOD_TRIGGER: &str =
+        "    - name: ok\n      bindings:\n        - ref: b\n      template:\n        ref: t";
+
+    fn load(yaml: &str, options: LoadOptions) -> Result<Listener, LoadError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("all.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        Listener::load(&LoadOptions {
+            paths: vec![path],
+            ..options
+        })
+    }
+
+    #[test]
+    fn the_only_listener_is_chosen_in_its_namespace() {
+        let yaml = format!("{BINDING_AND_TEMPLATE}{}", el("el", None, GOOD_TRIGGER));
+        let l = load(&yaml, LoadOptions::default()).unwrap();
+        assert_eq!((l.name.as_str(), l.namespace.as_str()), ("el", "default"));
+        assert_eq!(l.triggers[0].name, "ok");
+        let l = load(
+            &yaml,
+            LoadOptions {
+                namespace: Some("ci".into()),
+                ..LoadOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(l.namespace, "ci");
+        assert_eq!(l.triggers[0].namespace, "ci");
+    }
+
+    #[test]
+    fn several_listeners_need_a_name() {
+        let yaml = format!(
+            "{BINDING_AND_TEMPLATE}{}{}",
+            el("a", None, GOOD_TRIGGER),
+            el("b", None, GOOD_TRIGGER)
+        );
+        let err = load(&yaml, LoadOptions::default()).unwrap_err().to_string();
+        assert!(err.contains("a, b") && err.contains("--listener"), "{err}");
+        let l = load(
+            &yaml,
+            LoadOptions {
+                listener: Some("b".into()),
+                ..LoadOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(l.name, "b");
+        let err = load(
+            &yaml,
+            LoadOptions {
+                listener: Some("c".into()),
+                ..LoadOptions::default()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, LoadError::NotFound { .. }), "{err}");
+    }
+
+    #[test]
+    fn namespace_flag_must_agree_with_the_manifest() {
+        let yaml = format!(
+            "{BINDING_AND_TEMPLATE}{}",
+            el("el", Some("prod"), GOOD_TRIGGER)
+        );
+        let err = load(
+            &yaml,
+            LoadOptions {
+                namespace: Some("ci".into()),
+                ..LoadOptions::default()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, LoadError::NamespaceConflict { .. }), "{err}");
+    }
+
+    #[test]
+    fn every_bad_reference_is_reported_at_once() {
+        let triggers = "    - name: one\n      bindings:\n        - ref: missing-binding\n      template:\n        ref: t\n    - name: two\n      bindings:\n        - ref: b\n      template:\n        ref: missing-template\n    - name: three\n      interceptors:\n        - github:\n            secretRef:\n              secretName: missing-secret\n              secretKey: k\n      bindings:\n        - ref: b\n      template:\n        ref: t\n    - name: four\n      interceptors:\n        - cel:\n            filter: \"body.a == \"\n      bindings:\n        - ref: b\n        - name: sha\n          value: x\n      template:\n        ref: t";
+        let yaml = format!("{BINDING_AND_TEMPLATE}{}", el("el", None, triggers));
+        let err = load(&yaml, LoadOptions::default()).unwrap_err();
+        let LoadError::Triggers { errors, .. } = &err else {
+            panic!("{err}")
+        };
+        let text = err.to_string();
+        assert!(
+            text.contains("TriggerBinding default/missing-binding not found"),
+            "{text}"
+        );
+        assert!(
+            text.contains("TriggerTemplate default/missing-template not found"),
+            "{text}"
+        );
+        assert!(
+            text.contains("secret default/missing-secret not found"),
+            "{text}"
+        );
+        assert!(text.contains("duplicate param name: sha"), "{text}");
+        assert!(text.contains("body.a == "), "{text}");
+        assert_eq!(errors.len(), 5, "{text}");
+    }
+
+    #[test]
+    fn no_listener_is_an_error() {
+        let err = load(BINDING_AND_TEMPLATE, LoadOptions::default()).unwrap_err();
+        assert!(matches!(err, LoadError::NoListener), "{err}");
+    }
+}
