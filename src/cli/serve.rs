@@ -9,7 +9,7 @@ use clap::Args;
 
 use crate::listener::{Listener, LoadOptions};
 use crate::resources::{Creator, DirCreator, StdoutCreator};
-use crate::sink::{AppState, DEFAULT_MAX_BODY_BYTES, serve};
+use crate::sink::{AppState, DEFAULT_EVENT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, serve};
 
 /// Flags of `serve`.
 #[derive(Debug, Args)]
@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// Largest accepted request body, bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+    /// Deadline for one event, all triggers included, in seconds (upstream `--timeouthandler`).
+    #[arg(long = "timeout-handler", default_value_t = DEFAULT_EVENT_TIMEOUT.as_secs())]
+    pub timeout_handler: u64,
 }
 
 /// Parses `--sink`.
@@ -73,6 +76,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         listener: Arc::new(listener),
         creator,
         max_body_bytes: args.max_body_bytes,
+        event_timeout: std::time::Duration::from_secs(args.timeout_handler),
     };
     serve(tcp, state, shutdown_signal()).await?;
     tracing::info!("stopped");

@@ -60,11 +60,23 @@ pub(super) async fn handle_event(
         }
         let mut outcomes: Vec<(usize, TriggerOutcome)> =
             Vec::with_capacity(listener.triggers.len());
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(done) => outcomes.push(done),
-                Err(e) => tracing::error!(error = %e, "trigger task panicked"),
+        let joined_all = tokio::time::timeout(state.event_timeout, async {
+            while let Some(joined) = tasks.join_next().await {
+                match joined {
+                    Ok(done) => outcomes.push(done),
+                    Err(e) => tracing::error!(error = %e, "trigger task panicked"),
+                }
             }
+        })
+        .await;
+        if joined_all.is_err() {
+            // Dropping the JoinSet cancels the triggers still running.
+            tracing::warn!(
+                finished = outcomes.len(),
+                timeout_secs = state.event_timeout.as_secs(),
+                "event timed out"
+            );
+            return response::request_error(listener, &event_id, &RequestError::Timeout);
         }
         outcomes.sort_by_key(|(i, _)| *i);
         let outcomes: Vec<TriggerOutcome> = outcomes.into_iter().map(|(_, o)| o).collect();

@@ -19,6 +19,12 @@ use crate::resources::Creator;
 /// larger is not a GitHub delivery. Upstream has no limit (reference §11 item 7).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
+/// How long one event may take, all triggers included, before the answer is 503: the value the
+/// shipped upstream controller passes as `--timeouthandler` (30 s; the sink binary's own default
+/// is 5 s, reference §2.8). GitHub itself gives up on a delivery after 10 s, but a slow creator
+/// should still finish its work rather than be cut short.
+pub const DEFAULT_EVENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Everything a request handler needs: cheap handles, cloned per request.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -28,6 +34,9 @@ pub struct AppState {
     pub creator: Arc<dyn Creator>,
     /// Largest accepted body, bytes.
     pub max_body_bytes: usize,
+    /// Deadline for one event (all triggers); on expiry the triggers are cancelled and the
+    /// answer is 503.
+    pub event_timeout: std::time::Duration,
 }
 
 /// The router: `/live`, `/ready`, and the event handler for everything else.

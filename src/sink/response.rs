@@ -6,6 +6,7 @@
 //! | body not a JSON object (`null` passes, as upstream) | 400 |
 //! | body over the size limit | 413 |
 //! | body could not be read | 500 |
+//! | the triggers did not finish within the event deadline | 503 |
 //! | a trigger failed in a way a retry may fix (creating an object, reading a secret) | 503 |
 //! | a trigger failed creating an object in a way a retry cannot fix (e.g. AlreadyExists) | 500 |
 //! | nothing created and at least one trigger stopped on authentication | 403 |
@@ -40,6 +41,9 @@ pub enum RequestError {
     /// The body could not be read (500).
     #[error("failed to read the request body")]
     BodyRead,
+    /// The triggers did not finish within the event deadline (503, upstream's text).
+    #[error("EventListener Timeout!")]
+    Timeout,
 }
 
 impl RequestError {
@@ -48,6 +52,7 @@ impl RequestError {
             RequestError::InvalidBody(_) => StatusCode::BAD_REQUEST,
             RequestError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             RequestError::BodyRead => StatusCode::INTERNAL_SERVER_ERROR,
+            RequestError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

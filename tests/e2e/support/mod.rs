@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use eventlistener::interceptors::signature::sign_sha256;
 use eventlistener::listener::{Listener, LoadOptions};
-use eventlistener::resources::DirCreator;
+use eventlistener::resources::{Creator, DirCreator};
 use eventlistener::sink::{AppState, serve};
 use serde_json::Value;
 
@@ -49,13 +49,24 @@ impl Running {
 
 /// Starts the listener on `paths` with a dir sink in a fresh temp dir.
 pub(crate) async fn start(paths: &[PathBuf]) -> Running {
+    start_with(paths, None, TIMEOUT).await
+}
+
+/// Starts the listener on `paths` with `creator` (default: a dir sink in a fresh temp dir) and
+/// an event deadline.
+pub(crate) async fn start_with(
+    paths: &[PathBuf],
+    creator: Option<Arc<dyn Creator>>,
+    event_timeout: Duration,
+) -> Running {
     let listener = Listener::load(&LoadOptions {
         paths: paths.to_vec(),
         ..LoadOptions::default()
     })
     .expect("config loads");
     let out = tempfile::tempdir().expect("tempdir");
-    let creator = Arc::new(DirCreator::new(out.path()).expect("dir creator"));
+    let creator =
+        creator.unwrap_or_else(|| Arc::new(DirCreator::new(out.path()).expect("dir creator")));
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -65,6 +76,7 @@ pub(crate) async fn start(paths: &[PathBuf]) -> Running {
         listener: Arc::new(listener),
         creator,
         max_body_bytes: 1024 * 1024,
+        event_timeout,
     };
     tokio::spawn(serve(tcp, state, async {
         let _ = stopped.await;
