@@ -8,6 +8,7 @@
 // Leaves shared by every step.
 pub mod api;
 pub mod event;
+pub mod gojson;
 pub mod secrets;
 
 // Loading: manifests → the EventListener with its triggers resolved and compiled.

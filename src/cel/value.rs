@@ -25,12 +25,11 @@
 //! [`to_json`] applies upstream's overlay rule to a result: `string`, `bytes` (as standard base64),
 //! `int`, `double`, `bool`, `list` and `map` convert; a `null`, `uint`, `timestamp`, `duration` or
 //! `type` result does not. Inside a list or map, `null` and `uint` convert too, as protobuf's
-//! `structpb.Value` accepts them there. [`write_go_json`] then writes JSON the way Go's
+//! `structpb.Value` accepts them there. [`crate::gojson::write_json`] then writes JSON the way Go's
 //! `json.Marshal` of a `structpb` value does, for `marshalJSON`: compact, keys sorted, `<>&`
 //! escaped, and doubles in Go's shortest form (`2.0` → `2`, `1e21` → `1e+21`).
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use ::cel::common::types::{
     CelBool, CelBytes, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
@@ -184,100 +183,6 @@ fn go_special_float(f: f64) -> &'static str {
     }
 }
 
-/// Writes `value` as Go's `json.Marshal` writes the equivalent `structpb` value (what upstream's
-/// `marshalJSON` returns): no whitespace, object keys sorted bytewise, `<`, `>`, `&`, U+2028 and
-/// U+2029 escaped as `\u003c`-style sequences, control characters escaped, and numbers in Go's
-/// form ([`go_float`]). Integers are written exactly (upstream goes through `float64`, which
-/// only differs beyond 2^53).
-pub(crate) fn write_go_json(value: &Value, out: &mut String) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                let _ = write!(out, "{i}");
-            } else if let Some(u) = n.as_u64() {
-                let _ = write!(out, "{u}");
-            } else {
-                out.push_str(&go_float(number_to_f64(n)));
-            }
-        }
-        Value::String(s) => write_go_string(s, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_go_json(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            // NB: sort here rather than rely on `Map`'s order, which serde_json's
-            // `preserve_order` feature (enabled by any crate in the build) would change.
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (key, item)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_go_string(key, out);
-                out.push(':');
-                write_go_json(item, out);
-            }
-            out.push('}');
-        }
-    }
-}
-
-/// A JSON string as protojson writes it, then HTML-escaped as `json.Marshal` does.
-fn write_go_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c if c < ' ' || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-/// A finite double as Go's `encoding/json` writes a `float64`: the shortest text that reads
-/// back to the same value, without exponent unless `|f| < 1e-6` or `|f| >= 1e21`.
-///
-/// Examples: `2.0` → `2`, `0.1` → `0.1`, `1e20` → `100000000000000000000`, `1e21` → `1e+21`,
-/// `1.5e-7` → `1.5e-7`, `-0.0` → `-0`.
-pub(crate) fn go_float(f: f64) -> String {
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        // Rust writes `1e21` / `1.5e-7`; Go writes `1e+21` / `1.5e-07`, then trims the `0` of a
-        // two-digit negative exponent, giving `1.5e-7`. Only the `+` differs.
-        let text = format!("{f:e}");
-        match text.split_once('e') {
-            Some((mantissa, exponent)) if !exponent.starts_with('-') => {
-                format!("{mantissa}e+{exponent}")
-            }
-            _ => text,
-        }
-    } else {
-        format!("{f}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,36 +250,6 @@ mod tests {
         assert_eq!(
             to_json(&map),
             Err("unsupported map key type 'int'".to_owned())
-        );
-    }
-
-    #[test]
-    fn go_float_matches_go_encoding_json() {
-        let cases = [
-            (2.0, "2"),
-            (0.1, "0.1"),
-            (-0.0, "-0"),
-            (1e20, "100000000000000000000"),
-            (1e21, "1e+21"),
-            (1.5e-7, "1.5e-7"),
-            (1e-6, "0.000001"),
-            (1.2345e-10, "1.2345e-10"),
-            (208_045_946.0, "208045946"),
-            (-2.5e300, "-2.5e+300"),
-        ];
-        for (f, want) in cases {
-            assert_eq!(go_float(f), want, "{f:?}");
-        }
-    }
-
-    #[test]
-    fn go_json_is_compact_sorted_and_html_escaped() {
-        let value = json!({"b": [1, 2.0, 0.5], "a": "<x>&\u{2028}\n\u{1}\u{7f}", "c": null});
-        let mut out = String::new();
-        write_go_json(&value, &mut out);
-        assert_eq!(
-            out,
-            r#"{"a":"\u003cx\u003e\u0026\u2028\n\u0001\u007f","b":[1,2,0.5],"c":null}"#
         );
     }
 

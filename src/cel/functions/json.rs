@@ -7,7 +7,8 @@ use ::cel::common::value::CowVal;
 use serde_json::Value;
 
 use super::{Args, Ret, str_arg, string_val, take};
-use crate::cel::value::{json_to_val, to_json, write_go_json};
+use crate::cel::value::{json_to_val, to_json};
+use crate::gojson::write_json;
 
 /// `s.parseJSON()`: the JSON **object** in `s` as a map, numbers as `double` (as the body).
 /// `'null'` gives an empty map, as Go's `json.Unmarshal` into a map does.
@@ -60,7 +61,7 @@ pub(crate) fn marshal_json<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
         ExecutionError::function_error("marshalJSON", format!("failed to convert to native: {why}"))
     })?;
     let mut out = String::new();
-    write_go_json(&json, &mut out);
+    write_json(&json, &mut out);
     Ok(string_val(out))
 }
 
