@@ -25,7 +25,7 @@ use ::cel::common::types::{INT_TYPE, LIST_TYPE, MAP_TYPE, STRING_TYPE, Type};
 use ::cel::parser::{Macro, MacroExprHelper};
 use ::cel::{Context, DeclarationError, Env, IdedExpr, ParseError, ParseErrors, extensions};
 
-use super::functions::{header, json, lists, regex, sets, strings};
+use super::functions::{header, json, lists, regex, sets, strings, url};
 
 /// How a function is called: `f(x, y)` or `x.f(y)`. Upstream declares all of Tekton's functions
 /// as member functions only, so `truncate(s, 7)` is rejected and `s.truncate(7)` accepted.
@@ -83,6 +83,20 @@ static OVERLOADS: &[Overload] = &[
         style: Style::Member,
         params: &[STRING_TYPE],
         function: json::parse_json,
+    },
+    Overload {
+        name: "parseYAML",
+        id: "parseYAML_string",
+        style: Style::Member,
+        params: &[STRING_TYPE],
+        function: json::parse_yaml,
+    },
+    Overload {
+        name: "parseURL",
+        id: "parseURL_string",
+        style: Style::Member,
+        params: &[STRING_TYPE],
+        function: url::parse_url,
     },
     Overload {
         name: "marshalJSON",

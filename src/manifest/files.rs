@@ -67,11 +67,13 @@ fn load_file(path: &Path) -> Result<Catalog, Error> {
             message: e.to_string(),
         })?]
     } else {
-        serde_saphyr::from_multiple(&text).map_err(|e| Error::Syntax {
-            path: path.to_owned(),
-            format: "YAML",
-            message: e.to_string(),
-        })?
+        serde_saphyr::from_multiple_with_options(&text, crate::api::yaml_options()).map_err(
+            |e| Error::Syntax {
+                path: path.to_owned(),
+                format: "YAML",
+                message: e.to_string(),
+            },
+        )?
     };
     let mut catalog = Catalog::default();
     for (index, document) in documents.into_iter().enumerate() {
@@ -256,6 +258,19 @@ mod tests {
             load(&[dir.path().join("nope.yaml")]),
             Err(Error::Read { .. })
         ));
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_stay_strings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "b.yaml",
+            "apiVersion: triggers.tekton.dev/v1beta1\nkind: TriggerBinding\nmetadata:\n  name: b\nspec:\n  params:\n  - name: n\n    value: on\n",
+        );
+        let catalog = load(&[path]).unwrap();
+        let param = &catalog.trigger_bindings[0].object.spec.params[0];
+        assert_eq!((param.name.as_str(), param.value.as_str()), ("n", "on"));
     }
 
     #[test]

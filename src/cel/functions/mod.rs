@@ -9,6 +9,7 @@ pub(crate) mod lists;
 pub(crate) mod regex;
 pub(crate) mod sets;
 pub(crate) mod strings;
+pub(crate) mod url;
 
 use ::cel::ExecutionError;
 use ::cel::common::traits::Iterable;
