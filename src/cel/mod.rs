@@ -36,6 +36,9 @@ mod env;
 mod functions;
 mod value;
 
+pub use functions::secret::Secrets;
+use functions::secret::SecretsVal;
+
 use std::fmt::{self, Write as _};
 
 use ::cel::common::types::{CelBool, CelList, CelMap, CelMapKey, CelString};
@@ -156,6 +159,7 @@ impl Program {
         let bindings = Bindings {
             event: vars.event,
             extensions: value::object_to_val(vars.extensions),
+            secrets: SecretsVal(vars.secrets.cloned()),
         };
         let mut scope = shorten(env::environment().root()).new_inner_scope();
         scope.set_variable_resolver(&bindings);
@@ -238,6 +242,8 @@ pub struct Vars<'a> {
     pub event: &'a EventData,
     /// The extensions added by earlier interceptors, read as `extensions`.
     pub extensions: &'a Extensions,
+    /// Where `compareSecret` reads Secrets (the trigger's namespace); `None` makes it fail.
+    pub secrets: Option<&'a Secrets>,
 }
 
 impl fmt::Debug for Vars<'_> {
@@ -254,6 +260,7 @@ impl fmt::Debug for Vars<'_> {
 struct Bindings<'a> {
     event: &'a EventData,
     extensions: Box<dyn Val + 'a>,
+    secrets: SecretsVal,
 }
 
 impl VariableResolver for Bindings<'_> {
@@ -263,6 +270,7 @@ impl VariableResolver for Bindings<'_> {
             "header" => &self.event.header,
             "requestURL" => &self.event.request_url,
             "extensions" => self.extensions.as_ref(),
+            functions::secret::VARIABLE => &self.secrets,
             _ => return None,
         };
         Some(CowVal::Borrowed(value))

@@ -9,14 +9,16 @@
 //! indexes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{
-    BoxFuture, BuildError, Decision, Error, Interceptor, InterceptorRequest, StopReason, param,
+    BoxFuture, BuildContext, BuildError, Decision, Error, Interceptor, InterceptorRequest,
+    StopReason, param,
 };
-use crate::cel::{Program, Vars};
+use crate::cel::{Program, Secrets, Vars};
 use crate::event::Extensions;
 
 const NAME: &str = "cel";
@@ -24,6 +26,7 @@ const NAME: &str = "cel";
 /// The cel interceptor, with its expressions compiled.
 #[derive(Debug)]
 pub struct Cel {
+    secrets: Secrets,
     filter: Option<Program>,
     overlays: Vec<(Vec<String>, Program)>,
 }
@@ -39,7 +42,7 @@ impl Cel {
     ///
     /// # Errors
     /// [`BuildError::Param`] naming the param and the expression that does not compile.
-    pub fn build(params: &BTreeMap<&str, &Value>) -> Result<Self, BuildError> {
+    pub fn build(params: &BTreeMap<&str, &Value>, ctx: &BuildContext) -> Result<Self, BuildError> {
         let compile = |param_name: &str, expression: &str| {
             Program::compile(expression).map_err(|e| BuildError::Param {
                 interceptor: NAME.into(),
@@ -56,13 +59,18 @@ impl Cel {
             .into_iter()
             .map(|o| Ok((split_key(&o.key), compile("overlays", &o.expression)?)))
             .collect::<Result<_, BuildError>>()?;
-        Ok(Self { filter, overlays })
+        Ok(Self {
+            secrets: Secrets::new(Arc::clone(&ctx.secrets), ctx.namespace.clone()),
+            filter,
+            overlays,
+        })
     }
 
     fn decide(&self, request: &InterceptorRequest<'_>) -> Decision {
         let vars = Vars {
             event: request.event.cel(),
             extensions: request.extensions,
+            secrets: Some(&self.secrets),
         };
         if let Some(filter) = &self.filter {
             match filter.evaluate_filter(&vars) {
@@ -156,7 +164,6 @@ fn set_path(root: &mut Map<String, Value>, path: &[String], value: Value) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use serde_json::json;
 
@@ -167,7 +174,17 @@ mod tests {
     fn build(params: Value) -> Result<Cel, BuildError> {
         let params: BTreeMap<String, Value> = serde_json::from_value(params).unwrap();
         let params = params.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        Cel::build(&params)
+        let mut store = crate::secrets::ManifestSecrets::new();
+        let secret = serde_json::from_value(json!({
+            "metadata": {"name": "gh"}, "stringData": {"token": "s3cret"}
+        }))
+        .unwrap();
+        store.insert("ci", &secret).unwrap();
+        let ctx = BuildContext {
+            namespace: "ci".into(),
+            secrets: Arc::new(store),
+        };
+        Cel::build(&params, &ctx)
     }
 
     fn decide(cel: &Cel, event_type: &str, body: Value) -> Decision {
@@ -239,6 +256,22 @@ mod tests {
         assert_eq!(extensions["short_sha"], "ec26c3e");
         assert_eq!(extensions["a"]["b"], json!(2.0));
         assert_eq!(extensions["dotted.key"], "x");
+    }
+
+    #[test]
+    fn compare_secret_reads_the_triggers_secrets() {
+        let cel = build(json!({"filter": "body.token.compareSecret('token', 'gh')"})).unwrap();
+        assert_eq!(
+            decide(&cel, "push", json!({"token": "s3cret"})),
+            Decision::proceed()
+        );
+        assert!(matches!(
+            decide(&cel, "push", json!({"token": "guess"})),
+            Decision::Stop {
+                reason: StopReason::Filtered,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -198,7 +198,7 @@ pub fn build(
         params.iter().map(|p| (p.name.as_str(), &p.value)).collect();
     Ok(match name {
         "github" => Arc::new(github::GitHub::build(&params, ctx)?),
-        "cel" => Arc::new(cel::Cel::build(&params)?),
+        "cel" => Arc::new(cel::Cel::build(&params, ctx)?),
         other => return Err(BuildError::Unsupported(other.to_owned())),
     })
 }
