@@ -149,6 +149,23 @@ impl Program {
         })
     }
 
+    /// Evaluates the expression for display (the `cel-eval` tool): like
+    /// [`evaluate_json`](Self::evaluate_json), but a `null`, `uint`, timestamp (RFC 3339, UTC) or
+    /// duration (`90s`) result is shown too.
+    ///
+    /// # Errors
+    ///
+    /// [`EvalError::Evaluation`]; [`EvalError::Conversion`] for results with no JSON form (types,
+    /// non-finite doubles).
+    pub fn evaluate_display(&self, vars: &Vars<'_>) -> Result<serde_json::Value, EvalError> {
+        self.evaluate(vars, |result| {
+            value::to_display_json(result).map_err(|message| EvalError::Conversion {
+                expression: self.source.clone(),
+                message,
+            })
+        })
+    }
+
     /// Evaluates in a child scope of the shared root context, the variables bound by reference,
     /// and hands the result to `read`.
     fn evaluate<R>(

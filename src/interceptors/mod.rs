@@ -19,7 +19,7 @@ use crate::api::InterceptorParam;
 use crate::event::{Event, Extensions};
 use crate::secrets::SecretStore;
 
-pub use chain::{ChainOutcome, run_chain};
+pub use chain::{ChainOutcome, run_chain, run_chain_observed};
 
 /// A boxed future, for object-safe async trait methods.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

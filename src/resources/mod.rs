@@ -3,6 +3,7 @@
 //! the `--sink` flag chooses an implementation of (`dir:PATH`, `stdout`; the Kubernetes API later).
 //! The event path only sees the trait.
 
+mod collect;
 mod dir;
 mod name;
 mod stdout;
@@ -12,6 +13,7 @@ use std::pin::Pin;
 
 use serde_json::{Map, Value};
 
+pub use collect::CollectCreator;
 pub use dir::DirCreator;
 pub use name::{GENERATED_SUFFIX_LEN, generate_name};
 pub use stdout::StdoutCreator;
