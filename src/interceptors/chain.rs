@@ -135,6 +135,17 @@ mod tests {
         assert_eq!(ext["seen"], 2, "third interceptor saw a and seen");
     }
 
+    #[test]
+    fn the_cel_form_of_an_event_is_built_once_and_shared() {
+        let event = shared();
+        let first: *const crate::cel::EventData = event.cel();
+        assert!(std::ptr::eq(first, event.cel()));
+        assert!(std::ptr::eq(
+            event.binding_headers(),
+            event.binding_headers()
+        ));
+    }
+
     #[tokio::test]
     async fn first_stop_ends_the_chain() {
         let chain = vec![
