@@ -118,6 +118,7 @@ fn dry_render(t: &Loaded<crate::api::TriggerTemplate>) -> Result<(), String> {
         event_id: "validate",
         trigger: "validate",
         namespace: "default",
+        service_account: None,
     };
     for (i, object) in objects.into_iter().enumerate() {
         Resource::prepare(object, &ctx).map_err(|e| format!("resourcetemplates[{i}]: {e}"))?;

@@ -136,6 +136,7 @@ async fn run(
         event_id: event.event().event_id(),
         trigger: &trigger.name,
         namespace: &trigger.namespace,
+        service_account: trigger.service_account.as_deref(),
     };
     let mut created = Vec::with_capacity(objects.len());
     for object in objects {
