@@ -53,6 +53,7 @@ use crate::event::{Event, Extensions};
 pub struct Program {
     source: String,
     program: ::cel::Program,
+    secret_refs: Vec<(String, String)>,
 }
 
 impl fmt::Debug for Program {
@@ -91,16 +92,17 @@ impl Program {
                     })
                     .collect(),
             })?;
-        let issues = check::check(&program, expression, env);
-        if !issues.is_empty() {
+        let checked = check::check(&program, expression, env);
+        if !checked.issues.is_empty() {
             return Err(CompileError::Check {
                 expression: expression.to_owned(),
-                issues,
+                issues: checked.issues,
             });
         }
         Ok(Program {
             source: expression.to_owned(),
             program,
+            secret_refs: checked.secret_refs,
         })
     }
 
@@ -108,6 +110,14 @@ impl Program {
     #[must_use]
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// `(secret name, key)` of each `compareSecret` call with literal arguments: a store that
+    /// reads Secrets over the network fetches these before evaluating (evaluation itself is
+    /// synchronous).
+    #[must_use]
+    pub fn secret_refs(&self) -> &[(String, String)] {
+        &self.secret_refs
     }
 
     /// Evaluates the expression as a filter: `Ok(true)` only when the result is exactly the

@@ -27,6 +27,10 @@ const NAME: &str = "cel";
 #[derive(Debug)]
 pub struct Cel {
     secrets: Secrets,
+    store: Arc<dyn crate::secrets::SecretStore>,
+    namespace: String,
+    /// `(name, key)` of every literal `compareSecret` call in the filter and overlays.
+    secret_refs: Vec<(String, String)>,
     filter: Option<Program>,
     overlays: Vec<(Vec<String>, Program)>,
 }
@@ -54,13 +58,24 @@ impl Cel {
             .filter(|f| !f.trim().is_empty())
             .map(|f| compile("filter", &f))
             .transpose()?;
-        let overlays = param::<Vec<Overlay>>(NAME, params, "overlays")?
-            .unwrap_or_default()
-            .into_iter()
-            .map(|o| Ok((split_key(&o.key), compile("overlays", &o.expression)?)))
-            .collect::<Result<_, BuildError>>()?;
+        let overlays: Vec<(Vec<String>, Program)> =
+            param::<Vec<Overlay>>(NAME, params, "overlays")?
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| Ok((split_key(&o.key), compile("overlays", &o.expression)?)))
+                .collect::<Result<_, BuildError>>()?;
+        let mut secret_refs: Vec<(String, String)> = Vec::new();
+        let programs = filter.iter().chain(overlays.iter().map(|(_, p)| p));
+        for r in programs.flat_map(Program::secret_refs) {
+            if !secret_refs.contains(r) {
+                secret_refs.push(r.clone());
+            }
+        }
         Ok(Self {
             secrets: Secrets::new(Arc::clone(&ctx.secrets), ctx.namespace.clone()),
+            store: Arc::clone(&ctx.secrets),
+            namespace: ctx.namespace.clone(),
+            secret_refs,
             filter,
             overlays,
         })
@@ -114,7 +129,15 @@ impl Interceptor for Cel {
         &'a self,
         request: InterceptorRequest<'a>,
     ) -> BoxFuture<'a, Result<Decision, Error>> {
-        Box::pin(async move { Ok(self.decide(&request)) })
+        Box::pin(async move {
+            // Evaluation is synchronous: fetch the Secrets `compareSecret` names first, so a
+            // store that reads them over the network has them cached (a missing one is reported
+            // by the evaluation itself).
+            for (name, key) in &self.secret_refs {
+                let _ = self.store.fetch(&self.namespace, name, key).await;
+            }
+            Ok(self.decide(&request))
+        })
     }
 }
 

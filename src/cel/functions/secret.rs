@@ -221,6 +221,21 @@ mod tests {
     }
 
     #[test]
+    fn literal_references_are_known_at_compile_so_they_can_be_fetched_first() {
+        let program = Program::compile(
+            "body.token.compareSecret('token', 'gh') || body.x.compareSecret(body.key, 'other') || body.y.compareSecret('k2', 'gh', 'ns')",
+        )
+        .unwrap();
+        assert_eq!(
+            program.secret_refs(),
+            [
+                ("gh".to_owned(), "token".to_owned()),
+                ("gh".to_owned(), "k2".to_owned())
+            ]
+        );
+    }
+
+    #[test]
     fn global_form_and_hidden_names_are_rejected_at_compile() {
         assert!(Program::compile("compareSecret('a', 'b', 'c')").is_err());
         assert!(Program::compile("'a'.compareSecret('b')").is_err());
