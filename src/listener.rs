@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use tokio::sync::watch;
+
 use crate::manifest::{self, Catalog, namespace_of};
 use crate::secrets::{ManifestSecrets, SecretStore};
 use crate::trigger::{ResolveError, ResolvedTrigger, resolve};
@@ -23,6 +25,59 @@ pub struct Listener {
     pub uid: String,
     /// Its triggers, in `spec.triggers` order.
     pub triggers: Vec<Arc<ResolvedTrigger>>,
+}
+
+/// The EventListener the server runs now, shared by every request. In file mode it never
+/// changes; in cluster mode it is replaced whole when a new configuration compiles (the last good
+/// one is kept otherwise), and it is absent until the first full sync.
+#[derive(Debug, Clone)]
+pub struct ListenerHandle {
+    current: watch::Receiver<Option<Arc<Listener>>>,
+    name: String,
+    namespace: String,
+}
+
+impl ListenerHandle {
+    /// A handle on a listener that never changes.
+    pub fn fixed(listener: Listener) -> Self {
+        let (name, namespace) = (listener.name.clone(), listener.namespace.clone());
+        let (_, current) = watch::channel(Some(Arc::new(listener)));
+        Self {
+            current,
+            name,
+            namespace,
+        }
+    }
+
+    /// A handle fed by the returned sender, empty until the first send.
+    pub fn channel(
+        name: impl Into<String>,
+        namespace: impl Into<String>,
+    ) -> (watch::Sender<Option<Arc<Listener>>>, Self) {
+        let (tx, current) = watch::channel(None);
+        let handle = Self {
+            current,
+            name: name.into(),
+            namespace: namespace.into(),
+        };
+        (tx, handle)
+    }
+
+    /// The listener now, or `None` before the first configuration is loaded.
+    pub fn current(&self) -> Option<Arc<Listener>> {
+        self.current.borrow().clone()
+    }
+
+    /// A listener with no triggers and the configured name and namespace, for answers given
+    /// before the first configuration is loaded.
+    pub fn placeholder(&self) -> Listener {
+        Listener {
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+            uid: String::new(),
+            triggers: Vec::new(),
+        }
+    }
 }
 
 /// What to load.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::listener::{Listener, LoadOptions};
+use crate::listener::{Listener, ListenerHandle, LoadOptions};
 use crate::resources::{Creator, DirCreator, KubeCreator, StdoutCreator};
 use crate::sink::{AppState, DEFAULT_EVENT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, serve};
 
@@ -80,7 +80,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "listening"
     );
     let state = AppState {
-        listener: Arc::new(listener),
+        listener: ListenerHandle::fixed(listener),
         creator,
         max_body_bytes: args.max_body_bytes,
         event_timeout: std::time::Duration::from_secs(args.timeout_handler),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
@@ -15,9 +15,22 @@ use crate::event::{Event, Headers, new_event_id};
 use crate::interceptors::SharedEvent;
 use crate::trigger::{ProcessContext, TriggerOutcome, process};
 
-/// `/live` and `/ready`: 200 `ok` once serving (§2.1).
-pub(super) async fn health() -> &'static str {
+/// `/live`: 200 `ok` while the process serves (§2.1).
+pub(super) async fn live() -> &'static str {
     "ok"
+}
+
+/// `/ready`: 200 `ok` once a configuration is loaded (in cluster mode, after the first full
+/// sync), else 503.
+pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if state.listener.current().is_some() {
+        (StatusCode::OK, "ok")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no EventListener configuration loaded yet",
+        )
+    }
 }
 
 /// Every other path and method: one event.
@@ -30,7 +43,14 @@ pub(super) async fn handle_event(
     let event_id = new_event_id();
     let span = tracing::info_span!("event", event_id = %event_id);
     async move {
-        let listener = &state.listener;
+        let Some(listener) = state.listener.current() else {
+            return response::request_error(
+                &state.listener.placeholder(),
+                &event_id,
+                &RequestError::NotReady,
+            );
+        };
+        let listener = &*listener;
         let event = match read_event(&state, &event_id, &uri, &headers, body).await {
             Ok(event) => event,
             Err(e) => {
@@ -42,14 +62,18 @@ pub(super) async fn handle_event(
         let shared = Arc::new(SharedEvent::new(Arc::new(event)));
         let mut tasks = JoinSet::new();
         for (index, trigger) in listener.triggers.iter().enumerate() {
-            let (trigger, shared, state) =
-                (Arc::clone(trigger), Arc::clone(&shared), state.clone());
+            let (trigger, shared, creator) = (
+                Arc::clone(trigger),
+                Arc::clone(&shared),
+                Arc::clone(&state.creator),
+            );
+            let listener_name = listener.name.clone();
             let span = tracing::info_span!("trigger", trigger = %trigger.name);
             tasks.spawn(
                 async move {
                     let ctx = ProcessContext {
-                        event_listener: &state.listener.name,
-                        creator: state.creator.as_ref(),
+                        event_listener: &listener_name,
+                        creator: creator.as_ref(),
                     };
                     let outcome = process(&trigger, &shared, ctx).await;
                     log_outcome(&outcome);

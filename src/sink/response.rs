@@ -41,6 +41,9 @@ pub enum RequestError {
     /// The body could not be read (500).
     #[error("failed to read the request body")]
     BodyRead,
+    /// No configuration is loaded yet (503; cluster mode before the first sync).
+    #[error("EventListener configuration not loaded yet; retry later")]
+    NotReady,
     /// The triggers did not finish within the event deadline (503, upstream's text).
     #[error("EventListener Timeout!")]
     Timeout,
@@ -52,7 +55,7 @@ impl RequestError {
             RequestError::InvalidBody(_) => StatusCode::BAD_REQUEST,
             RequestError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             RequestError::BodyRead => StatusCode::INTERNAL_SERVER_ERROR,
-            RequestError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::Timeout | RequestError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
