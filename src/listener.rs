@@ -176,7 +176,33 @@ impl Listener {
                 _ => return Err(LoadError::Ambiguous(names)),
             },
         };
-        Self::build(&chosen.object, catalog, options)
+        Self::build(&chosen.object, catalog, options, None)
+    }
+
+    /// Like [`Listener::from_catalog`], with Secrets read from `secrets` instead of the catalog's
+    /// Secret manifests (cluster mode).
+    ///
+    /// # Errors
+    /// As [`Listener::from_catalog`].
+    pub fn from_catalog_with_secrets(
+        catalog: &Catalog,
+        options: &LoadOptions,
+        secrets: Arc<dyn SecretStore>,
+    ) -> Result<Self, LoadError> {
+        let name = options.listener.as_deref().unwrap_or_default();
+        let chosen = catalog
+            .event_listeners
+            .iter()
+            .find(|l| l.object.metadata.name == name)
+            .ok_or_else(|| LoadError::NotFound {
+                name: name.to_owned(),
+                candidates: catalog
+                    .event_listeners
+                    .iter()
+                    .map(|l| l.object.metadata.name.clone())
+                    .collect(),
+            })?;
+        Self::build(&chosen.object, catalog, options, Some(secrets))
     }
 
     /// Builds a listener running every Trigger of the catalog (for `triggerrun`, whose files
@@ -218,6 +244,7 @@ impl Listener {
                 namespace: None,
                 ..options.clone()
             },
+            None,
         )
     }
 
@@ -225,6 +252,7 @@ impl Listener {
         el: &crate::api::EventListener,
         catalog: &Catalog,
         options: &LoadOptions,
+        secrets: Option<Arc<dyn SecretStore>>,
     ) -> Result<Self, LoadError> {
         let namespace = match (&options.namespace, el.metadata.namespace.as_deref()) {
             (Some(flag), Some(own)) if !own.is_empty() && own != flag => {
@@ -239,16 +267,21 @@ impl Listener {
             _ => DEFAULT_NAMESPACE.to_owned(),
         };
 
-        let mut secrets = ManifestSecrets::new();
-        for s in &catalog.secrets {
-            secrets
-                .insert(namespace_of(&s.object.metadata, &namespace), &s.object)
-                .map_err(|source| LoadError::Secret {
-                    origin: s.origin.clone(),
-                    source,
-                })?;
-        }
-        let secrets: Arc<dyn SecretStore> = Arc::new(secrets);
+        let secrets = match secrets {
+            Some(store) => store,
+            None => {
+                let mut store = ManifestSecrets::new();
+                for s in &catalog.secrets {
+                    store
+                        .insert(namespace_of(&s.object.metadata, &namespace), &s.object)
+                        .map_err(|source| LoadError::Secret {
+                            origin: s.origin.clone(),
+                            source,
+                        })?;
+                }
+                Arc::new(store) as Arc<dyn SecretStore>
+            }
+        };
         let triggers =
             resolve(el, &namespace, catalog, &secrets).map_err(|errors| LoadError::Triggers {
                 listener: el.metadata.name.clone(),
@@ -261,6 +294,40 @@ impl Listener {
             triggers: triggers.into_iter().map(Arc::new).collect(),
         })
     }
+}
+
+/// Cluster mode: follows the EventListener `options.listener` in `options.namespace` and the
+/// objects it references, compiling a new [`Listener`] on every change and publishing it on
+/// `publish`. A configuration that does not compile is logged (naming the object and field) and
+/// the last good one stays in service. Runs until the watches end.
+pub async fn follow_cluster(
+    client: kube::Client,
+    options: LoadOptions,
+    secrets: Arc<dyn SecretStore>,
+    publish: watch::Sender<Option<Arc<Listener>>>,
+) {
+    let namespace = options
+        .namespace
+        .clone()
+        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+    manifest::cluster::follow(client, namespace, move |catalog| {
+        match Listener::from_catalog_with_secrets(&catalog, &options, Arc::clone(&secrets)) {
+            Ok(listener) => {
+                tracing::info!(
+                    event_listener = %listener.name,
+                    namespace = %listener.namespace,
+                    triggers = listener.triggers.len(),
+                    "configuration loaded from the cluster"
+                );
+                publish.send_replace(Some(Arc::new(listener)));
+            }
+            Err(e) => tracing::error!(
+                error = %e,
+                "configuration from the cluster rejected; the last good one stays in service"
+            ),
+        }
+    })
+    .await;
 }
 
 #[cfg(test)]

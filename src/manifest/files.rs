@@ -63,6 +63,15 @@ fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, Error> {
     entries.sort();
     let mut files = Vec::new();
     for entry in entries {
+        // Hidden entries are skipped: a mounted ConfigMap holds its files twice, once under the
+        // kubelet's `..2026_…` folder, as `kubectl apply -f` would not see them either.
+        let hidden = entry
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
         if entry.is_dir() {
             files.extend(manifest_files(&entry)?);
         } else if is_manifest_file(&entry) {
@@ -232,6 +241,11 @@ mod tests {
             r#"{"apiVersion":"triggers.tekton.dev/v1alpha1","kind":"TriggerTemplate","metadata":{"name":"t"},"spec":{"resourcetemplates":[]}}"#,
         );
         write(dir.path(), "notes.txt", "not a manifest");
+        write(
+            dir.path(),
+            "..2026_11_30/a.yaml",
+            "apiVersion: triggers.tekton.dev/v1beta1\nkind: TriggerBinding\nmetadata:\n  name: b\n",
+        );
         let catalog = load(&[dir.path().to_owned()]).unwrap();
         assert_eq!(catalog.trigger_bindings.len(), 1);
         assert_eq!(

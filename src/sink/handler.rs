@@ -1,6 +1,7 @@
 //! Request handlers: thin shells over `trigger::process`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -13,6 +14,8 @@ use super::AppState;
 use super::response::{self, RequestError};
 use crate::event::{Event, Headers, new_event_id};
 use crate::interceptors::SharedEvent;
+use crate::listener::Listener;
+use crate::resources::Creator;
 use crate::trigger::{ProcessContext, TriggerOutcome, process};
 
 /// `/live`: 200 `ok` while the process serves (§2.1).
@@ -50,64 +53,90 @@ pub(super) async fn handle_event(
                 &RequestError::NotReady,
             );
         };
-        let listener = &*listener;
         let event = match read_event(&state, &event_id, &uri, &headers, body).await {
             Ok(event) => event,
             Err(e) => {
                 tracing::info!(error = %e, "event rejected");
-                return response::request_error(listener, &event_id, &e);
+                return response::request_error(&listener, &event_id, &e);
             }
         };
         tracing::debug!(url = %event.request_url(), "event received");
         let shared = Arc::new(SharedEvent::new(Arc::new(event)));
-        let mut tasks = JoinSet::new();
-        for (index, trigger) in listener.triggers.iter().enumerate() {
-            let (trigger, shared, creator) = (
-                Arc::clone(trigger),
-                Arc::clone(&shared),
+        // The triggers run in their own task: if the sender hangs up, the handler is dropped but
+        // the work goes on to completion (or to the event deadline), as upstream's does.
+        let work = tokio::spawn(
+            run_triggers(
+                Arc::clone(&listener),
+                shared,
                 Arc::clone(&state.creator),
-            );
-            let listener_name = listener.name.clone();
-            let span = tracing::info_span!("trigger", trigger = %trigger.name);
-            tasks.spawn(
-                async move {
-                    let ctx = ProcessContext {
-                        event_listener: &listener_name,
-                        creator: creator.as_ref(),
-                    };
-                    let outcome = process(&trigger, &shared, ctx).await;
-                    log_outcome(&outcome);
-                    (index, outcome)
-                }
-                .instrument(span),
-            );
-        }
-        let mut outcomes: Vec<(usize, TriggerOutcome)> =
-            Vec::with_capacity(listener.triggers.len());
-        let joined_all = tokio::time::timeout(state.event_timeout, async {
-            while let Some(joined) = tasks.join_next().await {
-                match joined {
-                    Ok(done) => outcomes.push(done),
-                    Err(e) => tracing::error!(error = %e, "trigger task panicked"),
-                }
+                state.event_timeout,
+            )
+            .in_current_span(),
+        );
+        match work.await {
+            Ok(Some(outcomes)) => response::event_response(&listener, &event_id, &outcomes),
+            Ok(None) => response::request_error(&listener, &event_id, &RequestError::Timeout),
+            Err(e) => {
+                tracing::error!(error = %e, "event task failed");
+                response::request_error(&listener, &event_id, &RequestError::Internal)
             }
-        })
-        .await;
-        if joined_all.is_err() {
-            // Dropping the JoinSet cancels the triggers still running.
-            tracing::warn!(
-                finished = outcomes.len(),
-                timeout_secs = state.event_timeout.as_secs(),
-                "event timed out"
-            );
-            return response::request_error(listener, &event_id, &RequestError::Timeout);
         }
-        outcomes.sort_by_key(|(i, _)| *i);
-        let outcomes: Vec<TriggerOutcome> = outcomes.into_iter().map(|(_, o)| o).collect();
-        response::event_response(listener, &event_id, &outcomes)
     }
     .instrument(span)
     .await
+}
+
+/// Runs every trigger of `listener` concurrently for one event; their outcomes in trigger order,
+/// or `None` when `deadline` passed first (the triggers still running are then cancelled).
+async fn run_triggers(
+    listener: Arc<Listener>,
+    event: Arc<SharedEvent>,
+    creator: Arc<dyn Creator>,
+    deadline: Duration,
+) -> Option<Vec<TriggerOutcome>> {
+    let mut tasks = JoinSet::new();
+    for (index, trigger) in listener.triggers.iter().enumerate() {
+        let (trigger, event, creator) = (
+            Arc::clone(trigger),
+            Arc::clone(&event),
+            Arc::clone(&creator),
+        );
+        let listener = Arc::clone(&listener);
+        let span = tracing::info_span!("trigger", trigger = %trigger.name);
+        tasks.spawn(
+            async move {
+                let ctx = ProcessContext {
+                    event_listener: &listener.name,
+                    creator: creator.as_ref(),
+                };
+                let outcome = process(&trigger, &event, ctx).await;
+                log_outcome(&outcome);
+                (index, outcome)
+            }
+            .instrument(span),
+        );
+    }
+    let mut outcomes: Vec<(usize, TriggerOutcome)> = Vec::with_capacity(listener.triggers.len());
+    let joined_all = tokio::time::timeout(deadline, async {
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(done) => outcomes.push(done),
+                Err(e) => tracing::error!(error = %e, "trigger task panicked"),
+            }
+        }
+    })
+    .await;
+    if joined_all.is_err() {
+        // Dropping the JoinSet cancels the triggers still running.
+        tracing::warn!(
+            finished = outcomes.len(),
+            timeout_secs = deadline.as_secs(),
+            "event timed out"
+        );
+        return None;
+    }
+    outcomes.sort_by_key(|(i, _)| *i);
+    Some(outcomes.into_iter().map(|(_, o)| o).collect())
 }
 
 async fn read_event(

@@ -44,6 +44,9 @@ pub enum RequestError {
     /// No configuration is loaded yet (503; cluster mode before the first sync).
     #[error("EventListener configuration not loaded yet; retry later")]
     NotReady,
+    /// Processing failed unexpectedly (500; details in the log).
+    #[error("internal error; see the listener log under this eventID")]
+    Internal,
     /// The triggers did not finish within the event deadline (503, upstream's text).
     #[error("EventListener Timeout!")]
     Timeout,
@@ -54,7 +57,7 @@ impl RequestError {
         match self {
             RequestError::InvalidBody(_) => StatusCode::BAD_REQUEST,
             RequestError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            RequestError::BodyRead => StatusCode::INTERNAL_SERVER_ERROR,
+            RequestError::BodyRead | RequestError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             RequestError::Timeout | RequestError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
