@@ -472,6 +472,64 @@ spec:
         assert_eq!(errors.len(), 5, "{text}");
     }
 
+    fn trigger(name: &str, namespace: &str, team: &str) -> String {
+        format!(
+            "---\napiVersion: triggers.tekton.dev/v1beta1\nkind: Trigger\nmetadata:\n  name: {name}\n  namespace: {namespace}\n  labels:\n    team: {team}\nspec:\n  bindings:\n    - ref: b\n  template:\n    ref: t\n"
+        )
+    }
+
+    fn in_namespace(yaml: &str, namespace: &str) -> String {
+        let yaml = format!("---\n{yaml}");
+        yaml.replace(
+            "  name: b\n",
+            &format!("  name: b\n  namespace: {namespace}\n"),
+        )
+        .replace(
+            "  name: t\n",
+            &format!("  name: t\n  namespace: {namespace}\n"),
+        )
+    }
+
+    #[test]
+    fn triggers_are_selected_by_label_and_namespace() {
+        let el = "---\napiVersion: triggers.tekton.dev/v1beta1\nkind: EventListener\nmetadata:\n  name: el\n  namespace: ci\nspec:\n  labelSelector:\n    matchLabels:\n      team: a\n";
+        let yaml = format!(
+            "{}{}{}{}{el}",
+            in_namespace(BINDING_AND_TEMPLATE, "ci"),
+            trigger("a1", "ci", "a"),
+            trigger("b1", "ci", "b"),
+            trigger("a2", "other", "a"),
+        );
+        let l = load(&yaml, LoadOptions::default()).unwrap();
+        let names: Vec<&str> = l.triggers.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["a1"],
+            "label selector alone: the listener's namespace only"
+        );
+
+        let everywhere = el.replace(
+            "spec:\n",
+            "spec:\n  namespaceSelector:\n    matchNames: [\"*\"]\n",
+        );
+        let yaml = format!(
+            "{}{}{}{}{}{everywhere}",
+            in_namespace(BINDING_AND_TEMPLATE, "ci"),
+            in_namespace(BINDING_AND_TEMPLATE, "other"),
+            trigger("a1", "ci", "a"),
+            trigger("b1", "ci", "b"),
+            trigger("a2", "other", "a"),
+        );
+        let l = load(&yaml, LoadOptions::default()).unwrap();
+        let mut names: Vec<(&str, &str)> = l
+            .triggers
+            .iter()
+            .map(|t| (t.name.as_str(), t.namespace.as_str()))
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, [("a1", "ci"), ("a2", "other")]);
+    }
+
     #[test]
     fn no_listener_is_an_error() {
         let err = load(BINDING_AND_TEMPLATE, LoadOptions::default()).unwrap_err();
