@@ -38,6 +38,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Creates objects through the Kubernetes API.
 pub struct KubeCreator {
     client: Client,
+    call_timeout: Duration,
     config: Config,
     impersonated: Mutex<HashMap<String, Client>>,
     discovered: Mutex<HashMap<(String, String), (ApiResource, ApiCapabilities)>>,
@@ -64,10 +65,18 @@ impl KubeCreator {
         })?;
         Ok(Self {
             client,
+            call_timeout: CALL_TIMEOUT,
             config,
             impersonated: Mutex::new(HashMap::new()),
             discovered: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The same creator with another deadline per API call (default 10 s).
+    #[must_use]
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
     }
 
     /// The client acting as `user`, or the listener's own.
@@ -147,7 +156,8 @@ impl KubeCreator {
             let body: DynamicObject = serde_json::from_value(Value::Object(object))
                 .map_err(|e| Error::InvalidObject(e.to_string()))?;
             let result =
-                tokio::time::timeout(CALL_TIMEOUT, api.create(&PostParams::default(), &body)).await;
+                tokio::time::timeout(self.call_timeout, api.create(&PostParams::default(), &body))
+                    .await;
             let error = match result {
                 Ok(Ok(created)) => {
                     return Ok(Created {
@@ -158,7 +168,9 @@ impl KubeCreator {
                     });
                 }
                 Ok(Err(e)) => e,
-                Err(_) => kube::Error::Service(format!("no answer within {CALL_TIMEOUT:?}").into()),
+                Err(_) => {
+                    kube::Error::Service(format!("no answer within {:?}", self.call_timeout).into())
+                }
             };
             let exists = matches!(&error, kube::Error::Api(status) if status.is_already_exists());
             if exists && attempt > 1 && self.is_ours(&api, &resource).await {
@@ -188,7 +200,8 @@ impl KubeCreator {
 
     /// Whether the existing object of this name was created for this event and trigger.
     async fn is_ours(&self, api: &Api<DynamicObject>, resource: &Resource) -> bool {
-        let Ok(Ok(existing)) = tokio::time::timeout(CALL_TIMEOUT, api.get(resource.name())).await
+        let Ok(Ok(existing)) =
+            tokio::time::timeout(self.call_timeout, api.get(resource.name())).await
         else {
             return false;
         };
