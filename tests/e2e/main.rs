@@ -5,4 +5,5 @@ mod cli;
 mod creation_failures;
 mod github_pull_request;
 mod hostile_input;
+mod kube_api_server;
 mod support;
