@@ -86,7 +86,7 @@ pub(crate) fn skipped(test: &str) {
     };
     eprintln!(
         "\n!!!!! SKIPPED {test}: {reason}\n!!!!! build it with scripts/kube-test/build-kube-apiserver.sh \
-         (about 4 minutes, cached); with CI=true this is a failure\n"
+         (5-10 minutes once, cached); with CI=true this is a failure\n"
     );
 }
 
