@@ -1,5 +1,7 @@
 //! Starting a listener and talking to it.
 
+pub(crate) mod api_server;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
