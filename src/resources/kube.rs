@@ -11,8 +11,10 @@
 //! - Retries: 429, 5xx, timeouts and connection errors are retried with bounded exponential
 //!   backoff and jitter; other 4xx (403, 404, 409, 422) are not. To keep a retried create from
 //!   making a second object, `generateName` is resolved here before the first attempt, so every
-//!   attempt posts the same name, and an AlreadyExists on a retry whose existing object carries this
-//!   event's eventID and trigger labels counts as created.
+//!   attempt posts the same name, and a taken name on a retry (409 AlreadyExists, or the 500
+//!   ServerTimeout the API server answers for objects with `generateName`) whose existing object
+//!   carries this event's eventID and trigger labels counts as created; a name taken by another
+//!   object is replaced by a new random one.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,10 +28,11 @@ use serde_json::Value;
 
 use super::{BoxFuture, Created, Creator, Error, LABEL_EVENT_ID, LABEL_TRIGGER, Resource};
 
-/// Attempts per object, the first included.
-const MAX_ATTEMPTS: u32 = 5;
+/// Attempts per object, the first included: with the delays below, about 5 s of retrying, inside
+/// the 10 s GitHub waits for an answer.
+const MAX_ATTEMPTS: u32 = 6;
 /// Delay before the first retry; doubled each time, plus up to 50 % jitter.
-const BASE_DELAY: Duration = Duration::from_millis(100);
+const BASE_DELAY: Duration = Duration::from_millis(200);
 /// Longest delay between attempts.
 const MAX_DELAY: Duration = Duration::from_secs(2);
 /// Deadline of one API call: a create that takes longer is treated as a transient failure.
@@ -172,12 +175,15 @@ impl KubeCreator {
                     kube::Error::Service(format!("no answer within {:?}", self.call_timeout).into())
                 }
             };
-            let exists = matches!(&error, kube::Error::Api(status) if status.is_already_exists());
-            if exists && attempt > 1 && self.is_ours(&api, &resource).await {
+            // NB: for an object with `generateName`, the API server reports a taken name as
+            // 500 ServerTimeout ("try again"), not 409, so its clients pick another name.
+            let name_taken = matches!(&error, kube::Error::Api(status)
+                if status.is_already_exists() || (generated && status.reason == "ServerTimeout"));
+            if name_taken && attempt > 1 && self.is_ours(&api, &resource).await {
                 return Ok(resource.created());
             }
-            if exists && generated && attempt == 1 {
-                // The random suffix collided: pick another one.
+            if name_taken && generated && attempt < MAX_ATTEMPTS {
+                // Someone else's object has this name: pick another one.
                 let name = super::generate_name(resource.generate_name());
                 resource.set_name(&name);
                 continue;

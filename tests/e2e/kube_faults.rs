@@ -177,6 +177,6 @@ async fn a_server_that_keeps_failing_answers_503_after_bounded_retries() {
     let (status, fake) = deliver_through(vec![Answer::ServerError; 10]).await;
     assert_eq!(status, 503);
     let f = fake.lock().unwrap();
-    assert_eq!(f.creates, 5, "five attempts, then give up");
+    assert_eq!(f.creates, 6, "six attempts, then give up");
     assert!(f.stored.is_empty());
 }

@@ -8,4 +8,5 @@ mod hostile_input;
 mod kube_api_server;
 mod kube_cluster;
 mod kube_faults;
+mod kube_proxy_faults;
 mod support;
