@@ -12,7 +12,7 @@ use crate::binding::ParamTemplate;
 use crate::interceptors::{self, BuildContext};
 use crate::manifest::{Catalog, namespace_of};
 use crate::secrets::SecretStore;
-use crate::template::{CompiledTemplate, ParamDecl};
+use crate::template::CompiledTemplate;
 
 use super::ResolvedTrigger;
 
@@ -36,6 +36,20 @@ struct TriggerParts<'a> {
     template: Option<&'a TriggerSpecTemplate>,
     interceptors: &'a [TriggerInterceptor],
     service_account: Option<String>,
+}
+
+impl<'a> TriggerParts<'a> {
+    /// The parts of a Trigger object; without a namespace of its own it is in `default_ns`.
+    fn of(t: &'a crate::api::Trigger, default_ns: &str) -> Self {
+        Self {
+            name: t.metadata.name.clone(),
+            namespace: namespace_of(&t.metadata, default_ns).to_owned(),
+            bindings: &t.spec.bindings,
+            template: t.spec.template.as_ref(),
+            interceptors: &t.spec.interceptors,
+            service_account: t.spec.service_account_name.clone(),
+        }
+    }
 }
 
 /// Resolves every trigger of `listener` (in `namespace`, the EventListener's). Objects without a
@@ -66,14 +80,7 @@ pub fn resolve(
     match select(listener, namespace, catalog) {
         Ok(selected) => {
             for t in selected {
-                let parts = TriggerParts {
-                    name: t.metadata.name.clone(),
-                    namespace: namespace_of(&t.metadata, namespace).to_owned(),
-                    bindings: &t.spec.bindings,
-                    template: t.spec.template.as_ref(),
-                    interceptors: &t.spec.interceptors,
-                    service_account: t.spec.service_account_name.clone(),
-                };
+                let parts = TriggerParts::of(t, namespace);
                 match resolve_one(&parts, namespace, catalog, secrets) {
                     Ok(t) => resolved.push(t),
                     Err(mut e) => errors.append(&mut e),
@@ -193,15 +200,7 @@ fn parts_of<'a>(
                         field: "triggerRef".into(),
                         message: format!("Trigger {namespace}/{name} not found"),
                     })?;
-            let t = &found.object;
-            Ok(TriggerParts {
-                name: t.metadata.name.clone(),
-                namespace: namespace_of(&t.metadata, namespace).to_owned(),
-                bindings: &t.spec.bindings,
-                template: t.spec.template.as_ref(),
-                interceptors: &t.spec.interceptors,
-                service_account: t.spec.service_account_name.clone(),
-            })
+            Ok(TriggerParts::of(&found.object, namespace))
         }
         None => Ok(TriggerParts {
             name: entry.name.clone(),
@@ -293,23 +292,13 @@ fn resolve_one(
 
     // Template.
     let template = match template_spec(parts, default_ns, catalog) {
-        Ok(spec) => {
-            let decls = spec
-                .params
-                .iter()
-                .map(|p| ParamDecl {
-                    name: p.name.clone(),
-                    default: p.default.clone(),
-                })
-                .collect();
-            match CompiledTemplate::compile(decls, &spec.resourcetemplates) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    errors.push(err("template".into(), e.to_string()));
-                    None
-                }
+        Ok(spec) => match CompiledTemplate::from_spec(spec) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                errors.push(err("template".into(), e.to_string()));
+                None
             }
-        }
+        },
         Err(message) => {
             errors.push(err("template".into(), message));
             None
