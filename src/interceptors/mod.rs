@@ -7,9 +7,12 @@
 //! [`StopReason`] (upstream uses gRPC codes, mostly `FailedPrecondition` for everything). Errors
 //! ([`Error`]) are failures to decide (a secret that cannot be read).
 
+pub mod bitbucket;
 pub mod cel;
 pub mod chain;
+mod common;
 pub mod github;
+pub mod gitlab;
 pub mod signature;
 
 use std::collections::BTreeMap;
@@ -139,7 +142,7 @@ pub enum Error {
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum BuildError {
     /// The interceptor name is not one this build knows.
-    #[error("interceptor {0:?} is not supported (built in: github, cel)")]
+    #[error("interceptor {0:?} is not supported (built in: github, gitlab, bitbucket, cel)")]
     Unsupported(String),
     /// A param has the wrong shape or value.
     #[error("interceptor {interceptor}: param {param}: {message}")]
@@ -199,6 +202,8 @@ pub fn build(
     Ok(match name {
         "github" => Arc::new(github::GitHub::build(&params, ctx)?),
         "cel" => Arc::new(cel::Cel::build(&params, ctx)?),
+        "gitlab" => Arc::new(gitlab::GitLab::build(&params, ctx)?),
+        "bitbucket" => Arc::new(bitbucket::Bitbucket::build(&params, ctx)?),
         other => return Err(BuildError::Unsupported(other.to_owned())),
     })
 }
