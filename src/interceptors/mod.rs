@@ -199,6 +199,22 @@ pub fn build(
 ) -> Result<Arc<dyn Interceptor>, BuildError> {
     let params: BTreeMap<&str, &serde_json::Value> =
         params.iter().map(|p| (p.name.as_str(), &p.value)).collect();
+    // A misspelled param must not silently turn a check off (`secretref` would disable the
+    // signature check, `filters` the filter): unknown names fail at load. Upstream ignores them.
+    let known: &[&str] = match name {
+        "github" => &["secretRef", "eventTypes", "addChangedFiles", "githubOwners"],
+        "gitlab" | "bitbucket" => &["secretRef", "eventTypes"],
+        "cel" => &["filter", "overlays"],
+        _ => &[],
+    };
+    let unknown = params.keys().find(|p| !known.contains(p));
+    if let (Some(unknown), false) = (unknown, known.is_empty()) {
+        return Err(BuildError::Param {
+            interceptor: name.to_owned(),
+            param: (*unknown).to_owned(),
+            message: format!("unknown param (known: {})", known.join(", ")),
+        });
+    }
     Ok(match name {
         "github" => Arc::new(github::GitHub::build(&params, ctx)?),
         "cel" => Arc::new(cel::Cel::build(&params, ctx)?),
