@@ -310,7 +310,19 @@ pub async fn follow_cluster(
         .namespace
         .clone()
         .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
-    manifest::cluster::follow(client, namespace, move |catalog| {
+    manifest::cluster::follow(client, namespace, move |snapshot| {
+        let catalog = match snapshot {
+            Ok(catalog) => catalog,
+            Err(errors) => {
+                for e in &errors {
+                    tracing::error!(error = %e, "object in the cluster does not decode");
+                }
+                tracing::error!(
+                    "configuration from the cluster rejected; the last good one stays in service"
+                );
+                return;
+            }
+        };
         match Listener::from_catalog_with_secrets(&catalog, &options, Arc::clone(&secrets)) {
             Ok(listener) => {
                 tracing::info!(

@@ -57,7 +57,9 @@ impl GitLab {
                 .strip_suffix(b"\r\n")
                 .or_else(|| expected.strip_suffix(b"\n"))
                 .unwrap_or(expected);
-            if !bool::from(subtle::ConstantTimeEq::ct_eq(token.as_bytes(), expected)) {
+            // An empty secret authenticates no one (not even an empty header).
+            let matches = bool::from(subtle::ConstantTimeEq::ct_eq(token.as_bytes(), expected));
+            if expected.is_empty() || !matches {
                 return Ok(Decision::stop(
                     StopReason::Unauthenticated,
                     "Invalid X-GitLab-Token",
@@ -178,6 +180,19 @@ mod tests {
         assert_eq!(
             d,
             Decision::stop(StopReason::Unauthenticated, "no X-Gitlab-Token header set")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_secret_matches_nothing() {
+        let d = decide(
+            &full("\n"),
+            &[("X-Gitlab-Token", ""), ("X-Gitlab-Event", "Push Hook")],
+        )
+        .await;
+        assert_eq!(
+            d,
+            Decision::stop(StopReason::Unauthenticated, "Invalid X-GitLab-Token")
         );
     }
 

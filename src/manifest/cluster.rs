@@ -60,9 +60,15 @@ fn key_of(value: &Value) -> String {
 }
 
 /// Watches the Triggers kinds and calls `on_snapshot` with a fresh [`Catalog`] after the first
-/// full sync of every kind and after every change that follows (bursts are coalesced). Runs
-/// until the watches end (they retry with backoff, so in practice until the task is dropped).
-pub async fn follow(client: Client, namespace: String, mut on_snapshot: impl FnMut(Catalog)) {
+/// full sync of every kind and after every change that follows (bursts are coalesced), or with
+/// every object that does not decode (the snapshot is then incomplete and must not be used).
+/// Runs until the watches end (they retry with backoff, so in practice until the task is
+/// dropped).
+pub async fn follow(
+    client: Client,
+    namespace: String,
+    mut on_snapshot: impl FnMut(Result<Catalog, Vec<super::Error>>),
+) {
     let (tx, mut rx) = mpsc::channel::<Change>(1024);
     for (kind, plural, namespaced) in KINDS {
         let resource = ApiResource {
@@ -150,10 +156,13 @@ pub async fn follow(client: Client, namespace: String, mut on_snapshot: impl FnM
     }
 }
 
-/// The catalog of every object held; objects that do not decode are skipped with a warning
-/// naming the object and field.
-fn snapshot(objects: &BTreeMap<&'static str, BTreeMap<String, Value>>) -> Catalog {
+/// The catalog of every object held, or every object that does not decode (naming the object
+/// and field): a configuration missing one of them must not go live.
+fn snapshot(
+    objects: &BTreeMap<&'static str, BTreeMap<String, Value>>,
+) -> Result<Catalog, Vec<super::Error>> {
     let mut catalog = Catalog::default();
+    let mut errors = Vec::new();
     for (kind, items) in objects {
         for value in items.values() {
             let meta = &value["metadata"];
@@ -163,11 +172,15 @@ fn snapshot(objects: &BTreeMap<&'static str, BTreeMap<String, Value>>) -> Catalo
                 meta["name"].as_str().unwrap_or_default(),
             );
             if let Err(e) = add_document(&mut catalog, origin, value.clone()) {
-                tracing::warn!(error = %e, "skipping an object that does not decode");
+                errors.push(e);
             }
         }
     }
-    catalog
+    if errors.is_empty() {
+        Ok(catalog)
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]
@@ -177,7 +190,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn snapshot_decodes_each_kind_and_skips_broken_objects() {
+    fn snapshot_decodes_each_kind_and_refuses_broken_objects() {
         let mut objects = BTreeMap::new();
         let binding = json!({"apiVersion": "triggers.tekton.dev/v1beta1", "kind": "TriggerBinding",
             "metadata": {"name": "b", "namespace": "ci"}, "spec": {"params": [{"name": "x", "value": "$(body.x)"}]}});
@@ -187,7 +200,20 @@ mod tests {
             "TriggerBinding",
             BTreeMap::from([(key_of(&binding), binding), (key_of(&broken), broken)]),
         );
-        let catalog = snapshot(&objects);
+        let errors = snapshot(&objects).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0]
+                .to_string()
+                .starts_with("cluster TriggerBinding ci/bad"),
+            "{}",
+            errors[0]
+        );
+        objects
+            .get_mut("TriggerBinding")
+            .unwrap()
+            .retain(|k, _| k == "ci/b");
+        let catalog = snapshot(&objects).unwrap();
         assert_eq!(catalog.trigger_bindings.len(), 1);
         assert!(catalog.trigger_binding("ci", "ci", "b").is_some());
         assert_eq!(

@@ -53,7 +53,13 @@ pub(super) async fn handle_event(
                 &RequestError::NotReady,
             );
         };
-        let event = match read_event(&state, &event_id, &uri, &headers, body).await {
+        // The body must arrive within the event deadline too: a sender trickling it would
+        // otherwise hold the connection and its buffer forever.
+        let read = tokio::time::timeout(
+            state.event_timeout,
+            read_event(&state, &event_id, &uri, &headers, body),
+        );
+        let event = match read.await.unwrap_or(Err(RequestError::BodyTimeout)) {
             Ok(event) => event,
             Err(e) => {
                 tracing::info!(error = %e, "event rejected");
