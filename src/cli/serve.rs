@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::listener::{Listener, LoadOptions};
-use crate::resources::{Creator, DirCreator, StdoutCreator};
+use crate::resources::{Creator, DirCreator, NullCreator, StdoutCreator};
 use crate::sink::{AppState, DEFAULT_EVENT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, serve};
 
 /// Flags of `serve`.
@@ -27,7 +27,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0:8080", env = "EL_ADDRESS")]
     pub address: SocketAddr,
-    /// Where created objects go: `stdout`, or `dir:PATH` (one JSON file per object).
+    /// Where created objects go: `stdout`, `dir:PATH` (one JSON file per object), or `null`
+    /// (nowhere: for benchmarks).
     #[arg(long, default_value = "stdout", env = "EL_SINK")]
     pub sink: String,
     /// Largest accepted request body, bytes.
@@ -46,11 +47,14 @@ pub(super) fn creator_from_flag(sink: &str) -> anyhow::Result<Arc<dyn Creator>> 
     if sink == "stdout" {
         return Ok(Arc::new(StdoutCreator));
     }
+    if sink == "null" {
+        return Ok(Arc::new(NullCreator));
+    }
     if let Some(dir) = sink.strip_prefix("dir:") {
         anyhow::ensure!(!dir.is_empty(), "--sink dir: needs a path, e.g. dir:./out");
         return Ok(Arc::new(DirCreator::new(dir)?));
     }
-    anyhow::bail!("unknown --sink {sink:?}: use stdout or dir:PATH")
+    anyhow::bail!("unknown --sink {sink:?}: use stdout, dir:PATH or null")
 }
 
 pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
