@@ -24,13 +24,14 @@ pub use chain::{ChainOutcome, run_chain};
 /// A boxed future, for object-safe async trait methods.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
-/// Per-event data shared by every trigger's interceptors: the event, and its CEL form, built on
-/// first use and then reused (one conversion per event, not per trigger).
+/// Per-event data shared by every trigger's interceptors: the event, its CEL form and the
+/// signature checks, each done on first use and then reused (once per event, not per trigger).
 #[derive(Debug)]
 pub struct SharedEvent {
     event: Arc<Event>,
     cel: OnceLock<crate::cel::EventData>,
     binding_headers: OnceLock<serde_json::Value>,
+    signatures: signature::Verified,
 }
 
 impl SharedEvent {
@@ -40,6 +41,7 @@ impl SharedEvent {
             event,
             cel: OnceLock::new(),
             binding_headers: OnceLock::new(),
+            signatures: signature::Verified::default(),
         }
     }
 
@@ -52,6 +54,20 @@ impl SharedEvent {
     pub fn binding_headers(&self) -> &serde_json::Value {
         self.binding_headers
             .get_or_init(|| self.event.headers().to_binding_json())
+    }
+
+    /// [`signature::verify`] of the event's body against `header` with `secret`, computed once
+    /// per event for each secret and header value.
+    ///
+    /// # Errors
+    /// [`signature::SignatureError`] as `verify` returns it.
+    pub fn verify_signature(
+        &self,
+        secret: &[u8],
+        header: &str,
+    ) -> Result<(), signature::SignatureError> {
+        self.signatures
+            .verify(secret, self.event.raw_body(), header)
     }
 
     /// The event as CEL data, converted once.
