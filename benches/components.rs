@@ -65,6 +65,7 @@ fn components(c: &mut Criterion) {
     let vars = Vars {
         event: &data,
         extensions: &no_extensions,
+        secrets: None,
     };
     assert!(filter.evaluate_filter(&vars).expect("evaluates"));
 
@@ -133,6 +134,7 @@ fn components(c: &mut Criterion) {
         event_id: event.event_id(),
         trigger: &trigger.name,
         namespace: "default",
+        service_account: None,
     };
     let rt = support::runtime();
     let creator = NullCreator;

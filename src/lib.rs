@@ -9,6 +9,7 @@
 pub mod api;
 pub mod event;
 pub mod gojson;
+pub mod raw_request;
 pub mod secrets;
 
 // Loading: manifests → the EventListener with its triggers resolved and compiled.

@@ -121,7 +121,56 @@ impl Listener {
                 _ => return Err(LoadError::Ambiguous(names)),
             },
         };
-        let el = &chosen.object;
+        Self::build(&chosen.object, catalog, options)
+    }
+
+    /// Builds a listener running every Trigger of the catalog (for `triggerrun`, whose files
+    /// hold Triggers but no EventListener), named `triggerrun`, in `--namespace`, else the first
+    /// Trigger's namespace, else `default`.
+    ///
+    /// # Errors
+    /// [`LoadError::NoListener`] when the catalog holds no Trigger either; else as
+    /// [`Listener::from_catalog`].
+    pub fn from_triggers(catalog: &Catalog, options: &LoadOptions) -> Result<Self, LoadError> {
+        let first = catalog.triggers.first().ok_or(LoadError::NoListener)?;
+        let namespace = options
+            .namespace
+            .clone()
+            .or_else(|| first.object.metadata.namespace.clone())
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+        let el = crate::api::EventListener {
+            metadata: crate::api::ObjectMeta {
+                name: "triggerrun".into(),
+                namespace: Some(namespace),
+                ..Default::default()
+            },
+            spec: crate::api::EventListenerSpec {
+                triggers: catalog
+                    .triggers
+                    .iter()
+                    .map(|t| crate::api::EventListenerTrigger {
+                        trigger_ref: Some(t.object.metadata.name.clone()),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+        };
+        Self::build(
+            &el,
+            catalog,
+            &LoadOptions {
+                namespace: None,
+                ..options.clone()
+            },
+        )
+    }
+
+    fn build(
+        el: &crate::api::EventListener,
+        catalog: &Catalog,
+        options: &LoadOptions,
+    ) -> Result<Self, LoadError> {
         let namespace = match (&options.namespace, el.metadata.namespace.as_deref()) {
             (Some(flag), Some(own)) if !own.is_empty() && own != flag => {
                 return Err(LoadError::NamespaceConflict {

@@ -171,6 +171,7 @@ async fn run_trigger(
         .evaluate_filter(&Vars {
             event: &data,
             extensions: &received.extensions,
+            secrets: None,
         })
         .unwrap_or(false);
     let response = answer_trip(passed, Extensions::new());
@@ -211,6 +212,7 @@ async fn run_trigger(
         event_id,
         trigger: &spec.name,
         namespace: "default",
+        service_account: None,
     };
     let mut created = 0;
     for object in objects {

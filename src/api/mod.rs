@@ -83,6 +83,13 @@ pub(crate) fn opt_scalar_string<'de, D: Deserializer<'de>>(
     Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
 }
 
+/// How every YAML document of this project is read: YAML 1.2 core schema, as Kubernetes reads
+/// manifests, so `on`, `off`, `y` and `n` stay strings (upstream's YAML 1.1 reading turns a param
+/// named `n` into a boolean).
+pub fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! { strict_booleans: true }
+}
+
 /// A JSON type's name for messages: `null`, `a boolean`, `a number`, `a string`, `a list`, `an object`.
 pub fn json_type_name(v: &serde_json::Value) -> &'static str {
     match v {

@@ -16,20 +16,33 @@ use ::cel::common::ast::{ComprehensionExpr, EntryExpr, Expr};
 use super::Issue;
 use super::env::{Environment, Style, VARIABLES};
 
-/// Every problem in `program`, in source order; empty when the program may be evaluated.
-pub(crate) fn check(program: &::cel::Program, source: &str, env: &Environment) -> Vec<Issue> {
+/// What the check found.
+pub(crate) struct Checked {
+    /// Every problem, in source order; empty when the program may be evaluated.
+    pub(crate) issues: Vec<Issue>,
+    /// `(secret name, key)` of every `compareSecret` call whose name and key are string
+    /// literals, so their Secrets can be fetched before evaluating.
+    pub(crate) secret_refs: Vec<(String, String)>,
+}
+
+/// Checks `program` (see the module docs).
+pub(crate) fn check(program: &::cel::Program, source: &str, env: &Environment) -> Checked {
     let mut checker = Checker {
         env,
         program,
         source,
         bound: Vec::new(),
         issues: Vec::new(),
+        secret_refs: Vec::new(),
     };
     checker.expr(program.expression());
     checker
         .issues
         .sort_by_key(|issue| (issue.line, issue.column));
-    checker.issues
+    Checked {
+        issues: checker.issues,
+        secret_refs: checker.secret_refs,
+    }
 }
 
 struct Checker<'a> {
@@ -39,6 +52,7 @@ struct Checker<'a> {
     /// Comprehension variables in scope, innermost last.
     bound: Vec<&'a str>,
     issues: Vec<Issue>,
+    secret_refs: Vec<(String, String)>,
 }
 
 impl<'a> Checker<'a> {
@@ -55,6 +69,9 @@ impl<'a> Checker<'a> {
             }
             Expr::Call(call) => {
                 let name = call.func_name.as_str();
+                if name == super::functions::secret::FUNCTION {
+                    self.secret_ref(&call.args);
+                }
                 match &call.target {
                     None => {
                         if !self.env.is_operator(name) {
@@ -105,6 +122,22 @@ impl<'a> Checker<'a> {
         // is harmless, as the macros never reference it there.
         self.expr(&c.result);
         self.bound.truncate(depth);
+    }
+
+    /// Records `(name, key)` of `@compareSecret(value, key, name, …)` when both are literals.
+    fn secret_ref(&mut self, args: &[IdedExpr]) {
+        let literal = |e: Option<&IdedExpr>| match e.map(|e| &e.expr) {
+            Some(Expr::Literal(::cel::common::ast::LiteralValue::String(s))) => {
+                Some(s.inner().to_owned())
+            }
+            _ => None,
+        };
+        if let (Some(key), Some(name)) = (literal(args.get(1)), literal(args.get(2))) {
+            let secret_ref = (name, key);
+            if !self.secret_refs.contains(&secret_ref) {
+                self.secret_refs.push(secret_ref);
+            }
+        }
     }
 
     fn ident(&mut self, id: u64, name: &str) {
@@ -233,6 +266,7 @@ mod tests {
         let env = environment();
         let program = env.parse(source).expect("parses");
         check(&program, source, env)
+            .issues
             .into_iter()
             .map(|i| (i.line, i.column, i.message))
             .collect()

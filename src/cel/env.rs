@@ -13,8 +13,9 @@
 //!
 //! Differences from upstream's environment, on purpose: optional syntax (`a.?b`) is off, as cel-go
 //! has it off unless asked; a map literal repeating a key keeps the last value (cel-go) rather than
-//! failing; `matches` goes through a regex cache (`functions::regex`). Missing here:
-//! `compareSecret`, `parseYAML`, `parseURL` and cel-go's `json.encode`.
+//! failing; `matches` goes through a regex cache (`functions::regex`); `compareSecret` goes through
+//! a macro and a hidden variable (`functions::secret`). Missing here: cel-go's `json.encode`
+//! (rejected at load like any unknown function).
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -25,7 +26,7 @@ use ::cel::common::types::{INT_TYPE, LIST_TYPE, MAP_TYPE, STRING_TYPE, Type};
 use ::cel::parser::{Macro, MacroExprHelper};
 use ::cel::{Context, DeclarationError, Env, IdedExpr, ParseError, ParseErrors, extensions};
 
-use super::functions::{header, json, lists, regex, sets, strings};
+use super::functions::{header, json, lists, regex, secret, sets, strings, url};
 
 /// How a function is called: `f(x, y)` or `x.f(y)`. Upstream declares all of Tekton's functions
 /// as member functions only, so `truncate(s, 7)` is rejected and `s.truncate(7)` accepted.
@@ -85,6 +86,20 @@ static OVERLOADS: &[Overload] = &[
         function: json::parse_json,
     },
     Overload {
+        name: "parseYAML",
+        id: "parseYAML_string",
+        style: Style::Member,
+        params: &[STRING_TYPE],
+        function: json::parse_yaml,
+    },
+    Overload {
+        name: "parseURL",
+        id: "parseURL_string",
+        style: Style::Member,
+        params: &[STRING_TYPE],
+        function: url::parse_url,
+    },
+    Overload {
         name: "marshalJSON",
         id: "marshalJSON_map",
         style: Style::Member,
@@ -118,6 +133,27 @@ static OVERLOADS: &[Overload] = &[
         style: Style::Member,
         params: &[STRING_TYPE, STRING_TYPE, STRING_TYPE],
         function: strings::translate,
+    },
+    // compareSecret, reached through its receiver macro (see functions/secret.rs).
+    Overload {
+        name: secret::FUNCTION,
+        id: "compareSecret_string_string_string",
+        style: Style::Global,
+        params: &[STRING_TYPE, STRING_TYPE, STRING_TYPE, secret::SECRETS_TYPE],
+        function: secret::compare_secret,
+    },
+    Overload {
+        name: secret::FUNCTION,
+        id: "compareSecret_string_string_string_string",
+        style: Style::Global,
+        params: &[
+            STRING_TYPE,
+            STRING_TYPE,
+            STRING_TYPE,
+            STRING_TYPE,
+            secret::SECRETS_TYPE,
+        ],
+        function: secret::compare_secret,
     },
     // cel-go's sets extension (ids as cel-go's).
     Overload {
@@ -284,8 +320,15 @@ const OPERATORS: &[&str] = &[
     "@not_strictly_false",
 ];
 
-/// The variables every expression may read (upstream `makeCelEnv` `VariableDecls`).
-pub(crate) const VARIABLES: [&str; 4] = ["body", "header", "requestURL", "extensions"];
+/// The variables every expression may read (upstream `makeCelEnv` `VariableDecls`), and the
+/// hidden one our macros introduce (expressions cannot spell `@`).
+pub(crate) const VARIABLES: [&str; 5] = [
+    "body",
+    "header",
+    "requestURL",
+    "extensions",
+    secret::VARIABLE,
+];
 
 /// The argument counts a name accepts in each call style; empty when not declared in that style.
 #[derive(Debug, Default)]
@@ -350,6 +393,8 @@ fn build() -> Result<Environment, DeclarationError> {
     }
     env.add_macro(Macro::receiver("matches", 1, rewrite_matches))?;
     env.add_macro(Macro::global("matches", 2, rewrite_matches))?;
+    env.add_macro(Macro::receiver("compareSecret", 2, secret::rewrite))?;
+    env.add_macro(Macro::receiver("compareSecret", 3, secret::rewrite))?;
 
     let env = Arc::new(env);
     Ok(Environment {

@@ -36,6 +36,9 @@ mod env;
 mod functions;
 mod value;
 
+pub use functions::secret::Secrets;
+use functions::secret::SecretsVal;
+
 use std::fmt::{self, Write as _};
 
 use ::cel::common::types::{CelBool, CelList, CelMap, CelMapKey, CelString};
@@ -50,6 +53,7 @@ use crate::event::{Event, Extensions};
 pub struct Program {
     source: String,
     program: ::cel::Program,
+    secret_refs: Vec<(String, String)>,
 }
 
 impl fmt::Debug for Program {
@@ -88,16 +92,17 @@ impl Program {
                     })
                     .collect(),
             })?;
-        let issues = check::check(&program, expression, env);
-        if !issues.is_empty() {
+        let checked = check::check(&program, expression, env);
+        if !checked.issues.is_empty() {
             return Err(CompileError::Check {
                 expression: expression.to_owned(),
-                issues,
+                issues: checked.issues,
             });
         }
         Ok(Program {
             source: expression.to_owned(),
             program,
+            secret_refs: checked.secret_refs,
         })
     }
 
@@ -105,6 +110,14 @@ impl Program {
     #[must_use]
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// `(secret name, key)` of each `compareSecret` call with literal arguments: a store that
+    /// reads Secrets over the network fetches these before evaluating (evaluation itself is
+    /// synchronous).
+    #[must_use]
+    pub fn secret_refs(&self) -> &[(String, String)] {
+        &self.secret_refs
     }
 
     /// Evaluates the expression as a filter: `Ok(true)` only when the result is exactly the
@@ -146,6 +159,23 @@ impl Program {
         })
     }
 
+    /// Evaluates the expression for display (the `cel-eval` tool): like
+    /// [`evaluate_json`](Self::evaluate_json), but a `null`, `uint`, timestamp (RFC 3339, UTC) or
+    /// duration (`90s`) result is shown too.
+    ///
+    /// # Errors
+    ///
+    /// [`EvalError::Evaluation`]; [`EvalError::Conversion`] for results with no JSON form (types,
+    /// non-finite doubles).
+    pub fn evaluate_display(&self, vars: &Vars<'_>) -> Result<serde_json::Value, EvalError> {
+        self.evaluate(vars, |result| {
+            value::to_display_json(result).map_err(|message| EvalError::Conversion {
+                expression: self.source.clone(),
+                message,
+            })
+        })
+    }
+
     /// Evaluates in a child scope of the shared root context, the variables bound by reference,
     /// and hands the result to `read`.
     fn evaluate<R>(
@@ -156,6 +186,7 @@ impl Program {
         let bindings = Bindings {
             event: vars.event,
             extensions: value::object_to_val(vars.extensions),
+            secrets: SecretsVal(vars.secrets.cloned()),
         };
         let mut scope = shorten(env::environment().root()).new_inner_scope();
         scope.set_variable_resolver(&bindings);
@@ -238,6 +269,8 @@ pub struct Vars<'a> {
     pub event: &'a EventData,
     /// The extensions added by earlier interceptors, read as `extensions`.
     pub extensions: &'a Extensions,
+    /// Where `compareSecret` reads Secrets (the trigger's namespace); `None` makes it fail.
+    pub secrets: Option<&'a Secrets>,
 }
 
 impl fmt::Debug for Vars<'_> {
@@ -254,6 +287,7 @@ impl fmt::Debug for Vars<'_> {
 struct Bindings<'a> {
     event: &'a EventData,
     extensions: Box<dyn Val + 'a>,
+    secrets: SecretsVal,
 }
 
 impl VariableResolver for Bindings<'_> {
@@ -263,6 +297,7 @@ impl VariableResolver for Bindings<'_> {
             "header" => &self.event.header,
             "requestURL" => &self.event.request_url,
             "extensions" => self.extensions.as_ref(),
+            functions::secret::VARIABLE => &self.secrets,
             _ => return None,
         };
         Some(CowVal::Borrowed(value))

@@ -22,6 +22,7 @@ fn filter(expression: &str, body: Value, headers: &[(&str, &str)]) -> Result<boo
     program.evaluate_filter(&Vars {
         event: &data,
         extensions: &Extensions::new(),
+        secrets: None,
     })
 }
 
@@ -172,6 +173,7 @@ fn extensions_are_read_from_the_vars() {
         program.evaluate_json(&Vars {
             event: &data,
             extensions: &extensions,
+            secrets: None,
         }),
         Ok(json!("abc"))
     );
@@ -262,6 +264,7 @@ fn one_event_data_serves_two_programs_on_two_threads() {
     let vars = Vars {
         event: &data,
         extensions: &extensions,
+        secrets: None,
     };
     std::thread::scope(|s| {
         let a = s.spawn(|| (0..200).all(|_| filter.evaluate_filter(&vars) == Ok(true)));

@@ -32,8 +32,8 @@
 use std::collections::HashMap;
 
 use ::cel::common::types::{
-    CelBool, CelBytes, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
-    Kind,
+    CelBool, CelBytes, CelDouble, CelDuration, CelInt, CelList, CelMap, CelMapKey, CelNull,
+    CelString, CelTimestamp, CelUInt, Kind,
 };
 use ::cel::common::value::Val;
 use base64::Engine as _;
@@ -99,6 +99,35 @@ fn number_to_f64(n: &Number) -> f64 {
 pub(crate) fn to_json(value: &dyn Val) -> Result<Value, String> {
     match value.get_type().kind() {
         Kind::NullType | Kind::UInt => Err(no_json_form(value)),
+        _ => nested_to_json(value),
+    }
+}
+
+/// Converts any result to JSON for display (`cel-eval`): as [`to_json`], plus a top-level `null`
+/// and `uint`, a timestamp as an RFC 3339 string in UTC (`2026-01-02T03:04:05Z`) and a duration
+/// as seconds (`90s`, `1.5s`), as cel-go's `string()` conversion writes them.
+///
+/// # Errors
+///
+/// Types, non-finite doubles, non-string map keys, and timestamps or durations inside lists or
+/// maps.
+pub(crate) fn to_display_json(value: &dyn Val) -> Result<Value, String> {
+    match value.get_type().kind() {
+        Kind::Timestamp => value
+            .downcast_ref::<CelTimestamp>()
+            .map(|t| {
+                let utc = t.inner().with_timezone(&chrono::Utc);
+                Value::String(utc.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+            })
+            .ok_or_else(|| no_json_form(value)),
+        Kind::Duration => value
+            .downcast_ref::<CelDuration>()
+            .map(|d| {
+                let nanos = d.inner().num_nanoseconds().unwrap_or(i64::MAX);
+                let text = format!("{}", nanos as f64 / 1e9);
+                Value::String(format!("{text}s"))
+            })
+            .ok_or_else(|| no_json_form(value)),
         _ => nested_to_json(value),
     }
 }
@@ -221,6 +250,13 @@ mod tests {
             round_trip(&json!(null)),
             Err("type conversion error from 'null_type' to JSON".to_owned())
         );
+    }
+
+    #[test]
+    fn display_conversion_accepts_every_scalar() {
+        assert_eq!(to_display_json(&CelNull), Ok(Value::Null));
+        assert_eq!(to_display_json(&CelUInt::from(7u64)), Ok(json!(7)));
+        assert_eq!(to_display_json(&CelDouble::from(2.5)), Ok(json!(2.5)));
     }
 
     #[test]

@@ -1,8 +1,13 @@
 //! The command line: one file per subcommand. The only place that prints, and (with `main`) the
 //! only place that uses `anyhow`.
 
+mod binding_eval;
+mod cel_eval;
 mod replay;
 mod serve;
+mod tools;
+mod triggerrun;
+mod validate;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +27,14 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Sign a webhook payload like GitHub does and POST it to a listener.
     Replay(replay::ReplayArgs),
+    /// Evaluate a CEL expression against a raw HTTP request file.
+    CelEval(cel_eval::CelEvalArgs),
+    /// Resolve TriggerBinding params against a raw HTTP request file.
+    BindingEval(binding_eval::BindingEvalArgs),
+    /// Run triggers against a raw HTTP request file and print what they would create.
+    Triggerrun(triggerrun::TriggerRunArgs),
+    /// Check manifests: references, CEL, binding paths, templates. Exit 1 on any problem.
+    Validate(validate::ValidateArgs),
 }
 
 /// Runs the parsed command line.
@@ -32,5 +45,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Replay(args) => replay::run(args).await,
+        Command::CelEval(args) => cel_eval::run(&args),
+        Command::BindingEval(args) => binding_eval::run(&args),
+        Command::Triggerrun(args) => triggerrun::run(&args).await,
+        Command::Validate(args) => validate::run(&args),
     }
 }

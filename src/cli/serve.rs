@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::listener::{Listener, LoadOptions};
-use crate::resources::{Creator, DirCreator, NullCreator, StdoutCreator};
+use crate::resources::{Creator, DirCreator, KubeCreator, NullCreator, StdoutCreator};
 use crate::sink::{AppState, DEFAULT_EVENT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, serve};
 
 /// Flags of `serve`.
@@ -27,8 +27,9 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0:8080", env = "EL_ADDRESS")]
     pub address: SocketAddr,
-    /// Where created objects go: `stdout`, `dir:PATH` (one JSON file per object), or `null`
-    /// (nowhere: for benchmarks).
+    /// Where created objects go: `kube` (the Kubernetes API: in-cluster service account or
+    /// KUBECONFIG), `stdout`, `dir:PATH` (one JSON file per object), or `null` (nowhere: for
+    /// benchmarks and load tests).
     #[arg(long, default_value = "stdout", env = "EL_SINK")]
     pub sink: String,
     /// Largest accepted request body, bytes.
@@ -42,10 +43,16 @@ pub struct ServeArgs {
 /// Parses `--sink`.
 ///
 /// # Errors
-/// Unknown sink kinds, or a directory that cannot be created.
-pub(super) fn creator_from_flag(sink: &str) -> anyhow::Result<Arc<dyn Creator>> {
+/// Unknown sink kinds, a directory that cannot be created, or no Kubernetes configuration.
+pub(super) async fn creator_from_flag(sink: &str) -> anyhow::Result<Arc<dyn Creator>> {
     if sink == "stdout" {
         return Ok(Arc::new(StdoutCreator));
+    }
+    if sink == "kube" {
+        let config = kube::Config::infer()
+            .await
+            .context("--sink kube: no Kubernetes configuration (in-cluster or KUBECONFIG)")?;
+        return Ok(Arc::new(KubeCreator::new(config)?));
     }
     if sink == "null" {
         return Ok(Arc::new(NullCreator));
@@ -54,7 +61,7 @@ pub(super) fn creator_from_flag(sink: &str) -> anyhow::Result<Arc<dyn Creator>> 
         anyhow::ensure!(!dir.is_empty(), "--sink dir: needs a path, e.g. dir:./out");
         return Ok(Arc::new(DirCreator::new(dir)?));
     }
-    anyhow::bail!("unknown --sink {sink:?}: use stdout, dir:PATH or null")
+    anyhow::bail!("unknown --sink {sink:?}: use kube, stdout, dir:PATH or null")
 }
 
 pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -63,7 +70,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         listener: args.listener.clone(),
         namespace: args.namespace.clone(),
     })?;
-    let creator = creator_from_flag(&args.sink)?;
+    let creator = creator_from_flag(&args.sink).await?;
     let tcp = tokio::net::TcpListener::bind(args.address)
         .await
         .with_context(|| format!("cannot listen on {}", args.address))?;

@@ -9,14 +9,16 @@
 //! indexes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{
-    BoxFuture, BuildError, Decision, Error, Interceptor, InterceptorRequest, StopReason, param,
+    BoxFuture, BuildContext, BuildError, Decision, Error, Interceptor, InterceptorRequest,
+    StopReason, param,
 };
-use crate::cel::{Program, Vars};
+use crate::cel::{Program, Secrets, Vars};
 use crate::event::Extensions;
 
 const NAME: &str = "cel";
@@ -24,6 +26,11 @@ const NAME: &str = "cel";
 /// The cel interceptor, with its expressions compiled.
 #[derive(Debug)]
 pub struct Cel {
+    secrets: Secrets,
+    store: Arc<dyn crate::secrets::SecretStore>,
+    namespace: String,
+    /// `(name, key)` of every literal `compareSecret` call in the filter and overlays.
+    secret_refs: Vec<(String, String)>,
     filter: Option<Program>,
     overlays: Vec<(Vec<String>, Program)>,
 }
@@ -39,7 +46,7 @@ impl Cel {
     ///
     /// # Errors
     /// [`BuildError::Param`] naming the param and the expression that does not compile.
-    pub fn build(params: &BTreeMap<&str, &Value>) -> Result<Self, BuildError> {
+    pub fn build(params: &BTreeMap<&str, &Value>, ctx: &BuildContext) -> Result<Self, BuildError> {
         let compile = |param_name: &str, expression: &str| {
             Program::compile(expression).map_err(|e| BuildError::Param {
                 interceptor: NAME.into(),
@@ -51,18 +58,34 @@ impl Cel {
             .filter(|f| !f.trim().is_empty())
             .map(|f| compile("filter", &f))
             .transpose()?;
-        let overlays = param::<Vec<Overlay>>(NAME, params, "overlays")?
-            .unwrap_or_default()
-            .into_iter()
-            .map(|o| Ok((split_key(&o.key), compile("overlays", &o.expression)?)))
-            .collect::<Result<_, BuildError>>()?;
-        Ok(Self { filter, overlays })
+        let overlays: Vec<(Vec<String>, Program)> =
+            param::<Vec<Overlay>>(NAME, params, "overlays")?
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| Ok((split_key(&o.key), compile("overlays", &o.expression)?)))
+                .collect::<Result<_, BuildError>>()?;
+        let mut secret_refs: Vec<(String, String)> = Vec::new();
+        let programs = filter.iter().chain(overlays.iter().map(|(_, p)| p));
+        for r in programs.flat_map(Program::secret_refs) {
+            if !secret_refs.contains(r) {
+                secret_refs.push(r.clone());
+            }
+        }
+        Ok(Self {
+            secrets: Secrets::new(Arc::clone(&ctx.secrets), ctx.namespace.clone()),
+            store: Arc::clone(&ctx.secrets),
+            namespace: ctx.namespace.clone(),
+            secret_refs,
+            filter,
+            overlays,
+        })
     }
 
     fn decide(&self, request: &InterceptorRequest<'_>) -> Decision {
         let vars = Vars {
             event: request.event.cel(),
             extensions: request.extensions,
+            secrets: Some(&self.secrets),
         };
         if let Some(filter) = &self.filter {
             match filter.evaluate_filter(&vars) {
@@ -106,7 +129,15 @@ impl Interceptor for Cel {
         &'a self,
         request: InterceptorRequest<'a>,
     ) -> BoxFuture<'a, Result<Decision, Error>> {
-        Box::pin(async move { Ok(self.decide(&request)) })
+        Box::pin(async move {
+            // Evaluation is synchronous: fetch the Secrets `compareSecret` names first, so a
+            // store that reads them over the network has them cached (a missing one is reported
+            // by the evaluation itself).
+            for (name, key) in &self.secret_refs {
+                let _ = self.store.fetch(&self.namespace, name, key).await;
+            }
+            Ok(self.decide(&request))
+        })
     }
 }
 
@@ -156,7 +187,6 @@ fn set_path(root: &mut Map<String, Value>, path: &[String], value: Value) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use serde_json::json;
 
@@ -167,7 +197,17 @@ mod tests {
     fn build(params: Value) -> Result<Cel, BuildError> {
         let params: BTreeMap<String, Value> = serde_json::from_value(params).unwrap();
         let params = params.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        Cel::build(&params)
+        let mut store = crate::secrets::ManifestSecrets::new();
+        let secret = serde_json::from_value(json!({
+            "metadata": {"name": "gh"}, "stringData": {"token": "s3cret"}
+        }))
+        .unwrap();
+        store.insert("ci", &secret).unwrap();
+        let ctx = BuildContext {
+            namespace: "ci".into(),
+            secrets: Arc::new(store),
+        };
+        Cel::build(&params, &ctx)
     }
 
     fn decide(cel: &Cel, event_type: &str, body: Value) -> Decision {
@@ -239,6 +279,22 @@ mod tests {
         assert_eq!(extensions["short_sha"], "ec26c3e");
         assert_eq!(extensions["a"]["b"], json!(2.0));
         assert_eq!(extensions["dotted.key"], "x");
+    }
+
+    #[test]
+    fn compare_secret_reads_the_triggers_secrets() {
+        let cel = build(json!({"filter": "body.token.compareSecret('token', 'gh')"})).unwrap();
+        assert_eq!(
+            decide(&cel, "push", json!({"token": "s3cret"})),
+            Decision::proceed()
+        );
+        assert!(matches!(
+            decide(&cel, "push", json!({"token": "guess"})),
+            Decision::Stop {
+                reason: StopReason::Filtered,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -32,14 +32,32 @@ pub enum ChainOutcome {
 pub async fn run_chain(
     chain: &[Arc<dyn Interceptor>],
     event: &SharedEvent,
+    extensions: Extensions,
+) -> Result<ChainOutcome, (usize, String, Error)> {
+    run_chain_observed(chain, event, extensions, |_, _| {}).await
+}
+
+/// [`run_chain`], calling `observe(interceptor name, decision)` after each interceptor decides
+/// (for `triggerrun --explain`).
+///
+/// # Errors
+/// As [`run_chain`].
+pub async fn run_chain_observed(
+    chain: &[Arc<dyn Interceptor>],
+    event: &SharedEvent,
     mut extensions: Extensions,
+    mut observe: impl FnMut(&str, &Decision) + Send,
 ) -> Result<ChainOutcome, (usize, String, Error)> {
     for (index, interceptor) in chain.iter().enumerate() {
         let request = InterceptorRequest {
             event,
             extensions: &extensions,
         };
-        match interceptor.process(request).await {
+        let decision = interceptor.process(request).await;
+        if let Ok(decision) = &decision {
+            observe(interceptor.name(), decision);
+        }
+        match decision {
             Ok(Decision::Continue { extensions: added }) => extensions.extend(added),
             Ok(Decision::Stop { reason, message }) => {
                 return Ok(ChainOutcome::Stopped {
@@ -115,6 +133,17 @@ mod tests {
         assert_eq!(ext["a"], 2);
         assert_eq!(ext["b"], 3);
         assert_eq!(ext["seen"], 2, "third interceptor saw a and seen");
+    }
+
+    #[test]
+    fn the_cel_form_of_an_event_is_built_once_and_shared() {
+        let event = shared();
+        let first: *const crate::cel::EventData = event.cel();
+        assert!(std::ptr::eq(first, event.cel()));
+        assert!(std::ptr::eq(
+            event.binding_headers(),
+            event.binding_headers()
+        ));
     }
 
     #[tokio::test]

@@ -75,12 +75,14 @@ impl GitHub {
                 });
             }
             Some(r) => {
-                ctx.secrets
-                    .get(&ctx.namespace, &r.secret_name, &r.secret_key)
-                    .map_err(|source| BuildError::Secret {
-                        interceptor: NAME.into(),
-                        source,
-                    })?;
+                if ctx.secrets.known_at_load() {
+                    ctx.secrets
+                        .get(&ctx.namespace, &r.secret_name, &r.secret_key)
+                        .map_err(|source| BuildError::Secret {
+                            interceptor: NAME.into(),
+                            source,
+                        })?;
+                }
                 Some((ctx.namespace.clone(), r, Arc::clone(&ctx.secrets)))
             }
         };
@@ -90,7 +92,7 @@ impl GitHub {
         })
     }
 
-    fn decide(&self, request: &InterceptorRequest<'_>) -> Result<Decision, Error> {
+    async fn decide(&self, request: &InterceptorRequest<'_>) -> Result<Decision, Error> {
         let event = request.event.event();
         let headers = event.headers();
         if headers.get("Content-Type") == Some("application/x-www-form-urlencoded") {
@@ -115,7 +117,9 @@ impl GitHub {
                     "no X-Hub-Signature-256 header set",
                 ));
             };
-            let secret = store.get(namespace, &r.secret_name, &r.secret_key)?;
+            let secret = store
+                .fetch(namespace, &r.secret_name, &r.secret_key)
+                .await?;
             if let Err(e) = request.event.verify_signature(secret.expose(), header) {
                 return Ok(Decision::stop(StopReason::Unauthenticated, e.to_string()));
             }
@@ -133,7 +137,7 @@ impl Interceptor for GitHub {
         &'a self,
         request: InterceptorRequest<'a>,
     ) -> BoxFuture<'a, Result<Decision, Error>> {
-        Box::pin(async move { self.decide(&request) })
+        Box::pin(async move { self.decide(&request).await })
     }
 }
 
@@ -170,6 +174,13 @@ mod tests {
     }
 
     fn decide(gh: &GitHub, headers: &[(&str, &str)]) -> Decision {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(decide_async(gh, headers))
+    }
+
+    async fn decide_async(gh: &GitHub, headers: &[(&str, &str)]) -> Decision {
         let event = Event::new(
             "id",
             "/",
@@ -183,6 +194,7 @@ mod tests {
             event: &shared,
             extensions: &ext,
         })
+        .await
         .unwrap()
     }
 

@@ -19,7 +19,7 @@ use crate::api::InterceptorParam;
 use crate::event::{Event, Extensions};
 use crate::secrets::SecretStore;
 
-pub use chain::{ChainOutcome, run_chain};
+pub use chain::{ChainOutcome, run_chain, run_chain_observed};
 
 /// A boxed future, for object-safe async trait methods.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
@@ -214,7 +214,7 @@ pub fn build(
         params.iter().map(|p| (p.name.as_str(), &p.value)).collect();
     Ok(match name {
         "github" => Arc::new(github::GitHub::build(&params, ctx)?),
-        "cel" => Arc::new(cel::Cel::build(&params)?),
+        "cel" => Arc::new(cel::Cel::build(&params, ctx)?),
         other => return Err(BuildError::Unsupported(other.to_owned())),
     })
 }

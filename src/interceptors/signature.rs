@@ -58,7 +58,10 @@ pub fn verify(secret: &[u8], body: &[u8], header: &str) -> Result<(), SignatureE
 /// trigger (upstream computes it per trigger: 1,000 triggers on a 25 KB body would spend ~30 ms
 /// hashing). Lives in [`super::SharedEvent`], which ties it to one body.
 #[derive(Default)]
-pub(crate) struct Verified(Mutex<Vec<(Vec<u8>, String, Result<(), SignatureError>)>>);
+pub(crate) struct Verified(Mutex<Vec<Answer>>);
+
+/// A secret, a header value and the verification's result for them.
+type Answer = (Vec<u8>, String, Result<(), SignatureError>);
 
 impl Verified {
     /// [`verify`], or its remembered answer for the same `secret` and `header`. `body` must be

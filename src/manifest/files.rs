@@ -15,17 +15,35 @@ use crate::api::{KnownKind, Manifest};
 /// The first unreadable file, syntax error, or document with a bad field, naming file, document
 /// index and field.
 pub fn load(paths: &[PathBuf]) -> Result<Catalog, Error> {
+    let (catalog, errors) = load_all(paths);
+    match errors.into_iter().next() {
+        Some(first) => Err(first),
+        None => Ok(catalog),
+    }
+}
+
+/// Like [`load`], but reads on past problems: every object that could be read, and every
+/// problem found (for `validate`).
+pub fn load_all(paths: &[PathBuf]) -> (Catalog, Vec<Error>) {
     let mut catalog = Catalog::default();
+    let mut errors = Vec::new();
     for path in paths {
-        let files = manifest_files(path)?;
-        if files.is_empty() {
-            return Err(Error::Empty { path: path.clone() });
-        }
+        let files = match manifest_files(path) {
+            Ok(files) if files.is_empty() => {
+                errors.push(Error::Empty { path: path.clone() });
+                continue;
+            }
+            Ok(files) => files,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
         for file in files {
-            catalog.extend(load_file(&file)?);
+            load_file(&file, &mut catalog, &mut errors);
         }
     }
-    Ok(catalog)
+    (catalog, errors)
 }
 
 fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, Error> {
@@ -54,26 +72,15 @@ fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(files)
 }
 
-/// Reads one file: JSON when it ends in `.json`, else multi-document YAML.
-fn load_file(path: &Path) -> Result<Catalog, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let documents: Vec<Value> = if path.extension().is_some_and(|e| e == "json") {
-        vec![serde_json::from_str(&text).map_err(|e| Error::Syntax {
-            path: path.to_owned(),
-            format: "JSON",
-            message: e.to_string(),
-        })?]
-    } else {
-        serde_saphyr::from_multiple(&text).map_err(|e| Error::Syntax {
-            path: path.to_owned(),
-            format: "YAML",
-            message: e.to_string(),
-        })?
+/// Reads one file (JSON when it ends in `.json`, else multi-document YAML) into `catalog`.
+fn load_file(path: &Path, catalog: &mut Catalog, errors: &mut Vec<Error>) {
+    let documents = match read_documents(path) {
+        Ok(documents) => documents,
+        Err(e) => {
+            errors.push(e);
+            return;
+        }
     };
-    let mut catalog = Catalog::default();
     for (index, document) in documents.into_iter().enumerate() {
         if document.is_null() {
             continue;
@@ -82,9 +89,29 @@ fn load_file(path: &Path) -> Result<Catalog, Error> {
             file: path.to_owned(),
             document: index + 1,
         };
-        add_document(&mut catalog, origin, document)?;
+        if let Err(e) = add_document(catalog, origin, document) {
+            errors.push(e);
+        }
     }
-    Ok(catalog)
+}
+
+fn read_documents(path: &Path) -> Result<Vec<Value>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let syntax = |format: &'static str, message: String| Error::Syntax {
+        path: path.to_owned(),
+        format,
+        message,
+    };
+    if path.extension().is_some_and(|e| e == "json") {
+        let document = serde_json::from_str(&text).map_err(|e| syntax("JSON", e.to_string()))?;
+        Ok(vec![document])
+    } else {
+        serde_saphyr::from_multiple_with_options(&text, crate::api::yaml_options())
+            .map_err(|e| syntax("YAML", e.to_string()))
+    }
 }
 
 /// Adds one document (or the items of a `List`) to `catalog`.
@@ -256,6 +283,19 @@ mod tests {
             load(&[dir.path().join("nope.yaml")]),
             Err(Error::Read { .. })
         ));
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_stay_strings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "b.yaml",
+            "apiVersion: triggers.tekton.dev/v1beta1\nkind: TriggerBinding\nmetadata:\n  name: b\nspec:\n  params:\n  - name: n\n    value: on\n",
+        );
+        let catalog = load(&[path]).unwrap();
+        let param = &catalog.trigger_bindings[0].object.spec.params[0];
+        assert_eq!((param.name.as_str(), param.value.as_str()), ("n", "on"));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::api::{EventListener, Secret, Trigger, TriggerBinding, TriggerTemplate};
 
-pub use files::load;
+pub use files::{load, load_all};
 
 /// Where an object was read: file and 1-based document index within it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -93,6 +93,7 @@ mod tests {
         event_id: "id",
         trigger: "t",
         namespace: "ci",
+        service_account: None,
     };
 
     #[tokio::test]

@@ -4,7 +4,9 @@
 //! later).
 //! The event path only sees the trait.
 
+mod collect;
 mod dir;
+mod kube;
 mod name;
 mod stdout;
 
@@ -13,7 +15,9 @@ use std::pin::Pin;
 
 use serde_json::{Map, Value};
 
+pub use collect::CollectCreator;
 pub use dir::DirCreator;
+pub use kube::KubeCreator;
 pub use name::{GENERATED_SUFFIX_LEN, generate_name};
 pub use stdout::{NullCreator, StdoutCreator};
 
@@ -41,6 +45,40 @@ pub enum Error {
         /// Name.
         name: String,
     },
+    /// The API server refused the object (e.g. 403 Forbidden, 422 Invalid), or kept failing.
+    #[error("{kind} {name}: API answered {code} {reason}: {message}")]
+    Api {
+        /// Kind.
+        kind: String,
+        /// Name.
+        name: String,
+        /// HTTP status.
+        code: u16,
+        /// Kubernetes reason (`Forbidden`, `Invalid`, …).
+        reason: String,
+        /// The API's message.
+        message: String,
+    },
+    /// apiVersion/kind is not served by the cluster, or discovery failed.
+    #[error("could not find resource with apiVersion {api_version} and kind {kind}: {message}")]
+    Discovery {
+        /// apiVersion.
+        api_version: String,
+        /// Kind.
+        kind: String,
+        /// Why.
+        message: String,
+        /// Whether a later attempt may succeed.
+        retryable: bool,
+    },
+    /// Talking to the API failed below HTTP (connection, TLS, timeouts).
+    #[error("kubernetes API: {message}")]
+    Kube {
+        /// What failed.
+        message: String,
+        /// Whether a later attempt may succeed.
+        retryable: bool,
+    },
     /// Writing the object failed.
     #[error("cannot write {}: {source}", path.display())]
     Io {
@@ -54,7 +92,12 @@ pub enum Error {
 impl Error {
     /// True when trying the same event again may succeed (the sender should retry: 5xx).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Io { .. })
+        match self {
+            Error::Io { .. } => true,
+            Error::Api { code, .. } => *code == 429 || *code >= 500,
+            Error::Discovery { retryable, .. } | Error::Kube { retryable, .. } => *retryable,
+            Error::InvalidObject(_) | Error::AlreadyExists { .. } => false,
+        }
     }
 }
 
@@ -69,11 +112,18 @@ pub struct CreateContext<'a> {
     pub trigger: &'a str,
     /// The Trigger's namespace: used when the object names none (§6.4).
     pub namespace: &'a str,
+    /// The Trigger's `serviceAccountName`: objects are created with its rights (impersonation,
+    /// §7), else with the listener's own.
+    pub service_account: Option<&'a str>,
 }
 
-/// An object ready to create: labels added, namespace set.
+/// An object ready to create: labels added, namespace set, and who creates it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Resource(Map<String, Value>);
+pub struct Resource {
+    object: Map<String, Value>,
+    /// `system:serviceaccount:<trigger namespace>:<serviceAccountName>` to impersonate, if any.
+    impersonate: Option<String>,
+}
 
 /// What was created: enough to name it in logs and responses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,25 +194,36 @@ impl Resource {
                 "neither metadata.name nor metadata.generateName is set".into(),
             ));
         }
-        Ok(Self(object))
+        Ok(Self {
+            object,
+            impersonate: ctx
+                .service_account
+                .filter(|sa| !sa.is_empty())
+                .map(|sa| format!("system:serviceaccount:{}:{sa}", ctx.namespace)),
+        })
     }
 
     /// The object as it would be POSTed.
     pub fn as_json(&self) -> &Map<String, Value> {
-        &self.0
+        &self.object
     }
 
     /// The object, consumed.
     pub fn into_json(self) -> Map<String, Value> {
-        self.0
+        self.object
     }
 
     fn text(&self, path: &[&str]) -> &str {
-        let mut v = self.0.get(path[0]);
+        let mut v = self.object.get(path[0]);
         for key in &path[1..] {
             v = v.and_then(|v| v.get(key));
         }
         v.and_then(Value::as_str).unwrap_or_default()
+    }
+
+    /// The user to impersonate when creating (`system:serviceaccount:NS:NAME`), if any.
+    pub fn impersonate(&self) -> Option<&str> {
+        self.impersonate.as_deref()
     }
 
     /// `apiVersion`.
@@ -180,9 +241,21 @@ impl Resource {
         self.text(&["metadata", "namespace"])
     }
 
+    /// `metadata.generateName`.
+    pub fn generate_name(&self) -> &str {
+        self.text(&["metadata", "generateName"])
+    }
+
     /// `metadata.name` (empty when only `generateName` is set).
     pub fn name(&self) -> &str {
         self.text(&["metadata", "name"])
+    }
+
+    /// Sets `metadata.name`.
+    pub(crate) fn set_name(&mut self, name: &str) {
+        if let Some(Value::Object(meta)) = self.object.get_mut("metadata") {
+            meta.insert("name".into(), Value::String(name.to_owned()));
+        }
     }
 
     /// Sets `metadata.name` from `metadata.generateName` when no name is set, as the API server
@@ -190,7 +263,7 @@ impl Resource {
     pub fn resolve_generate_name(&mut self) -> String {
         if self.name().is_empty() {
             let name = generate_name(self.text(&["metadata", "generateName"]));
-            if let Some(Value::Object(meta)) = self.0.get_mut("metadata") {
+            if let Some(Value::Object(meta)) = self.object.get_mut("metadata") {
                 meta.insert("name".into(), Value::String(name));
             }
         }
@@ -231,6 +304,7 @@ mod tests {
         event_id: "id-1",
         trigger: "t",
         namespace: "ci",
+        service_account: None,
     };
 
     #[test]
@@ -247,6 +321,18 @@ mod tests {
         assert_eq!(labels[LABEL_EVENT_ID], "id-1");
         assert_eq!(labels[LABEL_EVENT_LISTENER], "el");
         assert_eq!(r.namespace(), "ci");
+    }
+
+    #[test]
+    fn service_account_becomes_the_user_to_impersonate() {
+        let ctx = CreateContext {
+            service_account: Some("builder"),
+            ..CTX
+        };
+        let r = Resource::prepare(json!({"kind": "A", "metadata": {"name": "x"}}), &ctx).unwrap();
+        assert_eq!(r.impersonate(), Some("system:serviceaccount:ci:builder"));
+        let r = Resource::prepare(json!({"kind": "A", "metadata": {"name": "x"}}), &CTX).unwrap();
+        assert_eq!(r.impersonate(), None);
     }
 
     #[test]

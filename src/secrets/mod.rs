@@ -5,11 +5,20 @@
 //! (`pkg/interceptors/secret_getter.go`, reference §3.6); here the first store is built from the
 //! Secret manifests given with `-f`.
 
+mod kube;
+
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 
 use base64::Engine as _;
 
 use crate::api::Secret;
+
+pub use self::kube::{KubeSecrets, SECRET_CACHE_TTL};
+
+/// A boxed future, for object-safe async trait methods.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Errors reading a secret; messages name the secret and key, never the value.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -31,6 +40,16 @@ pub enum Error {
         name: String,
         /// Missing key.
         key: String,
+    },
+    /// The Secret could not be read now (API unreachable, forbidden, …); a later try may work.
+    #[error("secret {namespace}/{name}: {message}")]
+    Unavailable {
+        /// Namespace.
+        namespace: String,
+        /// Secret name.
+        name: String,
+        /// Why.
+        message: String,
     },
     /// A `data` value is not valid base64.
     #[error("secret {namespace}/{name} key {key}: data is not valid base64")]
@@ -69,11 +88,34 @@ impl std::fmt::Debug for SecretValue {
 
 /// Read access to secrets by namespace, Secret name and key.
 pub trait SecretStore: Send + Sync + std::fmt::Debug {
-    /// The value of `key` in Secret `namespace/name`.
+    /// The value of `key` in Secret `namespace/name`, from what the store holds now (for callers
+    /// that cannot wait, such as CEL's `compareSecret`).
     ///
     /// # Errors
-    /// [`Error::NotFound`] or [`Error::MissingKey`].
+    /// [`Error::NotFound`], [`Error::MissingKey`], or [`Error::Unavailable`] when the store would
+    /// have to fetch it first.
     fn get(&self, namespace: &str, name: &str, key: &str) -> Result<SecretValue, Error>;
+
+    /// The value of `key` in Secret `namespace/name`, fetched if the store needs to. The default
+    /// is [`get`](Self::get).
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    fn fetch<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<SecretValue, Error>> {
+        Box::pin(async move { self.get(namespace, name, key) })
+    }
+
+    /// Whether every Secret is known when the configuration loads, so a reference to a missing
+    /// Secret can fail start-up (true for manifests; false for a cluster, where it may appear
+    /// later).
+    fn known_at_load(&self) -> bool {
+        true
+    }
 }
 
 /// Secrets read from manifests: `data` decoded from base64, `stringData` winning on the same key

@@ -12,7 +12,7 @@ use crate::interceptors::{Interceptor, StopReason};
 use crate::resources::Created;
 use crate::template::CompiledTemplate;
 
-pub use process::{ProcessContext, process};
+pub use process::{Explanation, ParamSource, ProcessContext, process, process_explained};
 pub use resolve::{ResolveError, resolve};
 
 /// A trigger ready to run: every reference resolved, every expression and template compiled.

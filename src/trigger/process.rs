@@ -1,8 +1,10 @@
 //! One event through one trigger.
 
+use serde_json::Value;
+
 use crate::binding::EventDocument;
 use crate::event::Extensions;
-use crate::interceptors::{ChainOutcome, SharedEvent, run_chain};
+use crate::interceptors::{ChainOutcome, Decision, SharedEvent, run_chain_observed};
 use crate::resources::{CreateContext, Creator, Resource};
 
 use super::{Error, ResolvedTrigger, TriggerOutcome};
@@ -16,6 +18,27 @@ pub struct ProcessContext<'a> {
     pub creator: &'a dyn Creator,
 }
 
+/// What happened inside one trigger, step by step (`triggerrun --explain`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Explanation {
+    /// Each interceptor that decided: name, and its decision.
+    pub interceptors: Vec<(String, Decision)>,
+    /// Each template param: name, value, and where the value came from (`binding $(…)`,
+    /// `default`); empty when the trigger stopped before the bindings.
+    pub params: Vec<ParamSource>,
+}
+
+/// One template param's value and origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamSource {
+    /// Param name.
+    pub name: String,
+    /// Its value, or `None` when it has none.
+    pub value: Option<String>,
+    /// `binding <value as written>`, `default`, or `none`.
+    pub source: String,
+}
+
 /// Runs `trigger` for `event`: the interceptor chain, then the bindings (with the chain's
 /// extensions), then the template (one new `$(uid)`), then creation of every object in order,
 /// stopping at the first failure (§2.7).
@@ -24,11 +47,41 @@ pub async fn process(
     event: &SharedEvent,
     ctx: ProcessContext<'_>,
 ) -> TriggerOutcome {
+    run(trigger, event, ctx, None).await
+}
+
+/// [`process`], also recording each step in `explanation`.
+pub async fn process_explained(
+    trigger: &ResolvedTrigger,
+    event: &SharedEvent,
+    ctx: ProcessContext<'_>,
+    explanation: &mut Explanation,
+) -> TriggerOutcome {
+    run(trigger, event, ctx, Some(explanation)).await
+}
+
+async fn run(
+    trigger: &ResolvedTrigger,
+    event: &SharedEvent,
+    ctx: ProcessContext<'_>,
+    mut explanation: Option<&mut Explanation>,
+) -> TriggerOutcome {
     let failed = |error| TriggerOutcome::Failed {
         created: Vec::new(),
         error,
     };
-    let extensions = match run_chain(&trigger.interceptors, event, Extensions::new()).await {
+    let chain = run_chain_observed(
+        &trigger.interceptors,
+        event,
+        Extensions::new(),
+        |name, decision| {
+            if let Some(e) = explanation.as_deref_mut() {
+                e.interceptors.push((name.to_owned(), decision.clone()));
+            }
+        },
+    )
+    .await;
+    let extensions = match chain {
         Ok(ChainOutcome::Continue(extensions)) => extensions,
         Ok(ChainOutcome::Stopped {
             interceptor,
@@ -69,6 +122,9 @@ pub async fn process(
             }
         }
     }
+    if let Some(e) = explanation {
+        e.params = explain_params(trigger, &values);
+    }
 
     let uid = uuid::Uuid::new_v4().to_string();
     let objects = match trigger.template.render(&values, &uid) {
@@ -80,12 +136,13 @@ pub async fn process(
         event_id: event.event().event_id(),
         trigger: &trigger.name,
         namespace: &trigger.namespace,
+        service_account: trigger.service_account.as_deref(),
     };
     let mut created = Vec::with_capacity(objects.len());
     for object in objects {
         let kind = object
             .get("kind")
-            .and_then(serde_json::Value::as_str)
+            .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
         let result = match Resource::prepare(object, &create_ctx) {
@@ -103,4 +160,38 @@ pub async fn process(
         }
     }
     TriggerOutcome::Created(created)
+}
+
+/// Where each template param's value comes from.
+fn explain_params(trigger: &ResolvedTrigger, values: &[(String, String)]) -> Vec<ParamSource> {
+    trigger
+        .template
+        .params()
+        .iter()
+        .map(|decl| {
+            let bound = values.iter().find(|(n, _)| *n == decl.name);
+            let written = trigger
+                .params
+                .iter()
+                .find(|(n, _)| *n == decl.name)
+                .map(|(_, t)| t.source());
+            match (bound, written, &decl.default) {
+                (Some((_, v)), Some(w), _) => ParamSource {
+                    name: decl.name.clone(),
+                    value: Some(v.clone()),
+                    source: format!("binding {w}"),
+                },
+                (_, _, Some(d)) => ParamSource {
+                    name: decl.name.clone(),
+                    value: Some(d.clone()),
+                    source: "default".into(),
+                },
+                _ => ParamSource {
+                    name: decl.name.clone(),
+                    value: None,
+                    source: "none".into(),
+                },
+            }
+        })
+        .collect()
 }

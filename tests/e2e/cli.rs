@@ -62,3 +62,189 @@ async fn serve_reports_a_missing_reference_at_start_up() {
         "{stderr}"
     );
 }
+
+/// Runs the binary with `args`, bounded in time: (exit success, stdout, stderr).
+async fn run_tool(args: &[&str]) -> (bool, String, String) {
+    let output = tokio::time::timeout(
+        TIMEOUT,
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_eventlistener"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output(),
+    )
+    .await
+    .expect("tool finishes in time")
+    .expect("tool runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn write_temp(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[tokio::test]
+async fn cel_eval_prints_the_result_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let filter = write_temp(
+        &dir,
+        "filter.cel",
+        "header.match('x-github-event', 'pull_request') && body.action in ['opened', 'synchronize']\n",
+    );
+    let overlay = write_temp(
+        &dir,
+        "overlay.cel",
+        "{'sha': body.pull_request.head.sha.truncate(7), 'n': body.number}",
+    );
+    let request = "fixtures/http/pull_request.opened.http";
+    let (ok, out, err) = run_tool(&["cel-eval", "-e", &filter, "-r", request]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "true");
+    let (ok, out, err) = run_tool(&[
+        "cel-eval",
+        "--expression",
+        &overlay,
+        "--http-request",
+        request,
+    ])
+    .await;
+    assert!(ok, "{err}");
+    let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(value, serde_json::json!({"sha": "ec26c3e", "n": 2}));
+    let bad = write_temp(&dir, "bad.cel", "body.action.nope()");
+    let (ok, out, err) = run_tool(&["cel-eval", "-e", &bad, "-r", request]).await;
+    assert!(!ok && out.is_empty());
+    assert!(err.contains("undeclared reference to 'nope'"), "{err}");
+}
+
+#[tokio::test]
+async fn binding_eval_prints_params_sorted_by_name() {
+    let (ok, out, err) = run_tool(&[
+        "binding-eval",
+        "-b",
+        "config/staging.yaml",
+        "-r",
+        "fixtures/http/pull_request.opened.http",
+    ])
+    .await;
+    assert!(ok, "{err}");
+    let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        value,
+        serde_json::json!([
+            {"name": "repo-url", "value": "https://github.com/Codertocat/Hello-World.git"},
+            {"name": "revision", "value": "ec26c3e57ca3a959ca5aad62de7213c562f8c821"}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn triggerrun_prints_what_would_be_created_and_explains() {
+    let (ok, out, err) = run_tool(&[
+        "triggerrun",
+        "-t",
+        "config/",
+        "-r",
+        "fixtures/http/pull_request.closed.merged.http",
+        "--explain",
+    ])
+    .await;
+    assert!(ok, "{err}");
+    let objects: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(objects.len(), 1);
+    assert_eq!(
+        objects[0]["spec"]["pipelineRef"]["name"],
+        "chespirito-production-pipeline"
+    );
+    assert_eq!(
+        objects[0]["metadata"]["generateName"],
+        "chespirito-production-pipeline-"
+    );
+    assert!(err.contains("trigger pr-trigger"), "{err}");
+    assert!(err.contains("interceptor cel: stop (filtered)"), "{err}");
+    assert!(err.contains("param revision = \"ec26c3e57ca3a959ca5aad62de7213c562f8c821\" from binding $(body.pull_request.head.sha)"), "{err}");
+
+    // A wrong signature in the request file stops both triggers: nothing would be created.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/http/pull_request.opened.http"),
+    )
+    .unwrap();
+    let forged = write_temp(&dir, "forged.http", &text.replace("sha256=", "sha256=00"));
+    let (ok, out, err) =
+        run_tool(&["triggerrun", "-t", "config/", "-r", &forged, "--explain"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "[]");
+    assert!(err.contains("stop (unauthenticated)"), "{err}");
+}
+
+#[tokio::test]
+async fn validate_accepts_the_default_config_and_reports_every_problem() {
+    let (ok, out, err) = run_tool(&["validate", "-f", "config/"]).await;
+    assert!(ok, "{out}{err}");
+    assert!(out.starts_with("ok: 1 EventListener(s)"), "{out}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let broken = write_temp(
+        &dir,
+        "broken.yaml",
+        r#"apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata:
+  name: el
+spec:
+  triggers:
+    - name: t
+      interceptors:
+        - cel:
+            filter: "body.action == 'opened' && nope(1)"
+      bindings:
+        - ref: b
+        - ref: missing
+      template:
+        ref: tt
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerBinding
+metadata:
+  name: b
+spec:
+  params:
+    - name: x
+      value: $(body.a[)
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata:
+  name: tt
+spec:
+  params:
+    - name: x
+  resourcetemplates:
+    - apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        labels:
+          a: b
+      data:
+        x: $(tt.params.x) $(tt.params.y)
+"#,
+    );
+    let (ok, out, _) = run_tool(&["validate", "-f", &broken]).await;
+    assert!(!ok);
+    assert!(out.contains("undeclared reference to 'nope'"), "{out}");
+    assert!(out.contains("<input>:1:"), "CEL position: {out}");
+    assert!(
+        out.contains("TriggerBinding default/missing not found"),
+        "{out}"
+    );
+    assert!(out.contains("TriggerBinding b: param x"), "{out}");
+    assert!(out.contains("$(tt.params.y) is not declared"), "{out}");
+    assert!(out.contains("broken.yaml (document"), "{out}");
+}

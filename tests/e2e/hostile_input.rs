@@ -93,6 +93,74 @@ async fn oversized_body_is_413_and_creates_nothing() {
     assert!(listener.created().is_empty());
 }
 
+const ONE_FAILING_FILTER: &str = r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata:
+  name: two
+spec:
+  triggers:
+    - name: broken-on-this-payload
+      interceptors:
+        - cel:
+            filter: "body.no.such.field == 'x'"
+      bindings:
+        - name: sha
+          value: $(body.pull_request.head.sha)
+      template:
+        ref: t
+    - name: fine
+      interceptors:
+        - cel:
+            filter: "body.action == 'opened'"
+      bindings:
+        - name: sha
+          value: $(body.pull_request.head.sha)
+      template:
+        ref: t
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata:
+  name: t
+spec:
+  params:
+    - name: sha
+  resourcetemplates:
+    - apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        generateName: sha-
+      data:
+        sha: $(tt.params.sha)
+"#;
+
+#[tokio::test]
+async fn a_cel_error_stops_only_its_own_trigger() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("el.yaml");
+    std::fs::write(&config, ONE_FAILING_FILTER).unwrap();
+    let listener = start(&[config]).await;
+    let reply = deliver(
+        &listener.url,
+        "pull_request",
+        &fixture("pull_request.opened"),
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let created = listener.created();
+    assert_eq!(created.len(), 1);
+    assert_eq!(
+        created[0]["metadata"]["labels"]["triggers.tekton.dev/trigger"],
+        "fine"
+    );
+    assert_eq!(
+        created[0]["data"]["sha"],
+        "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+    );
+}
+
 const ESCAPING_CONFIG: &str = r#"
 apiVersion: triggers.tekton.dev/v1beta1
 kind: EventListener

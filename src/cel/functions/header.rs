@@ -91,6 +91,7 @@ mod tests {
             .evaluate_json(&Vars {
                 event: &data,
                 extensions: &Extensions::new(),
+                secrets: None,
             })
             .expect("evaluates")
     }

@@ -1,5 +1,6 @@
-//! Tekton's JSON functions `parseJSON` and `marshalJSON` (behaviour reference §4.5; upstream
-//! `pkg/interceptors/cel/triggers.go` `parseJSONString`, `marshalJSON`).
+//! Tekton's document functions `parseJSON`, `parseYAML` and `marshalJSON` (behaviour reference
+//! §4.5; upstream `pkg/interceptors/cel/triggers.go` `parseJSONString`, `parseYAMLString`,
+//! `marshalJSON`).
 
 use ::cel::ExecutionError;
 use ::cel::common::types::CelMap;
@@ -27,6 +28,33 @@ pub(crate) fn parse_json<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
         )
     };
     match serde_json::from_str::<Value>(text) {
+        Ok(Value::Null) => Ok(CowVal::owned(CelMap::default())),
+        Ok(object @ Value::Object(_)) => Ok(CowVal::Owned(json_to_val(&object))),
+        Ok(other) => Err(fail(format!(
+            "cannot unmarshal {} into a map",
+            json_kind(&other)
+        ))),
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
+
+/// `s.parseYAML()`: the YAML **mapping** in `s` as a map, numbers as `double` (as upstream,
+/// which converts YAML to JSON first). YAML 1.2 scalars: unlike upstream's YAML 1.1 reader, a
+/// key or value `n`, `y`, `on` or `off` stays a string. An empty document gives an empty map.
+///
+/// # Errors
+///
+/// Text that is not YAML, or YAML that is not a mapping: `failed to decode '<s>' in parseYAML: …`.
+pub(crate) fn parse_yaml<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
+    let [s] = take(args)?;
+    let text = str_arg(s.as_ref(), "parseYAML")?;
+    let fail = |why: String| {
+        ExecutionError::function_error(
+            "parseYAML",
+            format!("failed to decode '{text}' in parseYAML: {why}"),
+        )
+    };
+    match serde_saphyr::from_str_with_options::<Value>(text, crate::api::yaml_options()) {
         Ok(Value::Null) => Ok(CowVal::owned(CelMap::default())),
         Ok(object @ Value::Object(_)) => Ok(CowVal::Owned(json_to_val(&object))),
         Ok(other) => Err(fail(format!(
@@ -68,6 +96,32 @@ pub(crate) fn marshal_json<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
 #[cfg(test)]
 mod tests {
     use super::super::testing::{eval, eval_err};
+
+    #[test]
+    fn parse_yaml_reads_a_mapping_with_numbers_as_doubles() {
+        let v = eval(
+            "'a: 1\\nb:\\n  - x\\n  - n\\nc: true'.parseYAML()",
+            serde_json::json!({}),
+        )
+        .unwrap();
+        assert_eq!(v, serde_json::json!({"a": 1.0, "b": ["x", "n"], "c": true}));
+        assert_eq!(
+            eval("'a: 2'.parseYAML().a == 2", serde_json::json!({})).unwrap(),
+            serde_json::json!(true)
+        );
+        assert_eq!(
+            eval("''.parseYAML()", serde_json::json!({})).unwrap(),
+            serde_json::json!({})
+        );
+    }
+
+    #[test]
+    fn parse_yaml_rejects_non_mappings() {
+        let err = eval_err("'- a'.parseYAML()", serde_json::json!({}));
+        assert!(err.contains("failed to decode '- a' in parseYAML"), "{err}");
+        let err = eval_err("'a: [unclosed'.parseYAML()", serde_json::json!({}));
+        assert!(err.contains("in parseYAML"), "{err}");
+    }
     use serde_json::json;
 
     #[test]

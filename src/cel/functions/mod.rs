@@ -7,8 +7,10 @@ pub(crate) mod header;
 pub(crate) mod json;
 pub(crate) mod lists;
 pub(crate) mod regex;
+pub(crate) mod secret;
 pub(crate) mod sets;
 pub(crate) mod strings;
+pub(crate) mod url;
 
 use ::cel::ExecutionError;
 use ::cel::common::traits::Iterable;
@@ -106,6 +108,7 @@ pub(crate) mod testing {
         program.evaluate_json(&Vars {
             event: &data,
             extensions: &Extensions::new(),
+            secrets: None,
         })
     }
 

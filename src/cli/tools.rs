@@ -1,0 +1,19 @@
+//! Helpers shared by the local tools: reading request files and manifests.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::event::Event;
+use crate::interceptors::SharedEvent;
+use crate::raw_request::RawRequest;
+
+/// Reads a raw HTTP request file into an event.
+pub(super) fn read_request(path: &Path) -> anyhow::Result<SharedEvent> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let event: Event = RawRequest::parse(&bytes)
+        .and_then(RawRequest::into_event)
+        .with_context(|| format!("{}", path.display()))?;
+    Ok(SharedEvent::new(Arc::new(event)))
+}

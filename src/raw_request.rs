@@ -1,0 +1,181 @@
+//! Raw HTTP request files, the format upstream's local tools read (`cmd/*/cmd/root.go`
+//! readHTTP, reference §9): a request line (`POST /foo HTTP/1.1`), header lines, a blank line,
+//! then the body.
+//!
+//! Like upstream, any `Content-Length` header is dropped (the body is what follows the blank
+//! line), so a missing or wrong length is tolerated. Unlike upstream, which splits at the first
+//! `\n\n` even when the head uses `\r\n`, the head ends at whichever of `\n\n` and `\r\n\r\n`
+//! comes first, so a CRLF file whose body holds a blank line still parses.
+
+use crate::event::{Event, Headers, new_event_id};
+
+/// Errors reading a request file.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// The file has no blank line ending the head.
+    #[error("no blank line between the request head and the body")]
+    NoBody,
+    /// The first line is not `METHOD TARGET [VERSION]`.
+    #[error("invalid request line {0:?}: want METHOD TARGET HTTP/1.1")]
+    RequestLine(String),
+    /// A header line has no `:`.
+    #[error("invalid header line {0:?}: want Name: value")]
+    Header(String),
+    /// The head is not UTF-8.
+    #[error("the request head is not UTF-8")]
+    NotUtf8,
+    /// The body is not JSON.
+    #[error("the body is not JSON: {0}")]
+    Body(String),
+}
+
+/// A parsed request file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawRequest {
+    /// Request method.
+    pub method: String,
+    /// Request target (path and query), the event's `requestURL`.
+    pub target: String,
+    /// Headers, without `Content-Length`.
+    pub headers: Headers,
+    /// The body bytes, exactly as in the file.
+    pub body: Vec<u8>,
+}
+
+impl RawRequest {
+    /// Parses the file's bytes.
+    ///
+    /// # Errors
+    /// [`Error`] for a missing blank line, a bad request line or header line, or a head that is
+    /// not UTF-8.
+    pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
+        let lf = find(bytes, b"\n\n").map(|i| (i, 2));
+        let crlf = find(bytes, b"\r\n\r\n").map(|i| (i, 4));
+        let (end, separator) = match (lf, crlf) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) => a,
+            (None, Some(b)) => b,
+            (None, None) => return Err(Error::NoBody),
+        };
+        let head = std::str::from_utf8(&bytes[..end]).map_err(|_| Error::NotUtf8)?;
+        let body = bytes[end + separator..].to_vec();
+        let mut lines = head.lines().map(|l| l.trim_end_matches('\r'));
+        let request_line = lines.next().unwrap_or_default();
+        let mut parts = request_line.split_whitespace();
+        let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+            return Err(Error::RequestLine(request_line.to_owned()));
+        };
+        let mut headers = Headers::new();
+        for line in lines.filter(|l| !l.trim().is_empty()) {
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| Error::Header(line.to_owned()))?;
+            let name = name.trim();
+            if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("host") {
+                continue;
+            }
+            headers.append(name, value.trim());
+        }
+        Ok(Self {
+            method: method.to_owned(),
+            target: target.to_owned(),
+            headers,
+            body,
+        })
+    }
+
+    /// The request as an event with a new eventID. An empty (or blank) body is `null`, as in the
+    /// sink.
+    ///
+    /// # Errors
+    /// [`Error::Body`] when the body is not JSON.
+    pub fn into_event(self) -> Result<Event, Error> {
+        let body = if self.body.iter().all(u8::is_ascii_whitespace) {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&self.body).map_err(|e| Error::Body(e.to_string()))?
+        };
+        Ok(Event::new(
+            new_event_id(),
+            self.target,
+            self.headers,
+            self.body,
+            body,
+        ))
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_and_body_split_at_the_blank_line() {
+        let r = RawRequest::parse(
+            b"POST /foo?x=1 HTTP/1.1\nContent-Type: application/json\nX-GitHub-Event: push\nContent-Length: 999\n\n{\"a\":\n\n1}",
+        )
+        .unwrap();
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.target, "/foo?x=1");
+        assert_eq!(r.headers.get("x-github-event"), Some("push"));
+        assert_eq!(r.headers.get("content-length"), None);
+        assert_eq!(r.body, b"{\"a\":\n\n1}");
+        let event = r.into_event().unwrap();
+        assert_eq!(event.body()["a"], 1);
+        assert_eq!(event.request_url(), "/foo?x=1");
+    }
+
+    #[test]
+    fn crlf_head_with_a_blank_line_in_the_body() {
+        let r = RawRequest::parse(b"POST / HTTP/1.1\r\nX-A: b\r\n\r\n{\"t\":\"x\\n\"}\n\nmore")
+            .unwrap();
+        assert_eq!(r.headers.get("X-A"), Some("b"));
+        assert_eq!(r.body, b"{\"t\":\"x\\n\"}\n\nmore");
+    }
+
+    #[test]
+    fn empty_body_is_null_and_bad_files_say_why() {
+        let event = RawRequest::parse(b"GET / HTTP/1.1\n\n")
+            .unwrap()
+            .into_event()
+            .unwrap();
+        assert!(event.body().is_null());
+        assert_eq!(RawRequest::parse(b"POST / HTTP/1.1\n"), Err(Error::NoBody));
+        assert!(matches!(
+            RawRequest::parse(b"POST\n\n{}"),
+            Err(Error::RequestLine(_))
+        ));
+        assert!(matches!(
+            RawRequest::parse(b"POST / HTTP/1.1\nnocolon\n\n{}"),
+            Err(Error::Header(_))
+        ));
+        assert!(matches!(
+            RawRequest::parse(b"POST / HTTP/1.1\n\n{bad")
+                .unwrap()
+                .into_event(),
+            Err(Error::Body(_))
+        ));
+    }
+
+    #[test]
+    fn fixture_files_parse_and_keep_the_signed_bytes() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/http/pull_request.opened.http"
+        );
+        let r = RawRequest::parse(&std::fs::read(path).unwrap()).unwrap();
+        let signature = r.headers.get("X-Hub-Signature-256").unwrap().to_owned();
+        assert_eq!(
+            crate::interceptors::signature::verify(
+                b"chespirito-dev-webhook-secret",
+                &r.body,
+                &signature
+            ),
+            Ok(())
+        );
+    }
+}

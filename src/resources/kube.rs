@@ -1,0 +1,271 @@
+//! `--sink kube`: create through the Kubernetes API (upstream `pkg/resources/create.go`,
+//! `pkg/sink/auth_override.go`, reference §7).
+//!
+//! - Any kind a template renders: apiVersion/kind are resolved to a resource with per-group
+//!   discovery (`discovery::pinned_kind`, which works on servers without aggregated discovery),
+//!   cached and looked up again once on a miss; namespaced or cluster-scoped as discovery says
+//!   (upstream always creates namespaced, §11 item 15).
+//! - A trigger's `serviceAccountName` is honoured by impersonating
+//!   `system:serviceaccount:<trigger namespace>:<name>`, one client per service account, built once
+//!   (upstream builds a new in-cluster config per event).
+//! - Retries: 429, 5xx, timeouts and connection errors are retried with bounded exponential
+//!   backoff and jitter; other 4xx (403, 404, 409, 422) are not. To keep a retried create from
+//!   making a second object, `generateName` is resolved here before the first attempt, so every
+//!   attempt posts the same name, and an AlreadyExists on a retry whose existing object carries this
+//!   event's eventID and trigger labels counts as created.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use kube::discovery::{ApiCapabilities, Scope};
+use kube::{Client, Config};
+use rand::Rng as _;
+use serde_json::Value;
+
+use super::{BoxFuture, Created, Creator, Error, LABEL_EVENT_ID, LABEL_TRIGGER, Resource};
+
+/// Attempts per object, the first included.
+const MAX_ATTEMPTS: u32 = 5;
+/// Delay before the first retry; doubled each time, plus up to 50 % jitter.
+const BASE_DELAY: Duration = Duration::from_millis(100);
+/// Longest delay between attempts.
+const MAX_DELAY: Duration = Duration::from_secs(2);
+/// Deadline of one API call: a create that takes longer is treated as a transient failure.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Creates objects through the Kubernetes API.
+pub struct KubeCreator {
+    client: Client,
+    config: Config,
+    impersonated: Mutex<HashMap<String, Client>>,
+    discovered: Mutex<HashMap<(String, String), (ApiResource, ApiCapabilities)>>,
+}
+
+impl std::fmt::Debug for KubeCreator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeCreator")
+            .field("cluster_url", &self.config.cluster_url.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KubeCreator {
+    /// A creator using `config` (from [`Config::infer`]: in-cluster service account, or
+    /// `KUBECONFIG`).
+    ///
+    /// # Errors
+    /// [`Error::Kube`] when no client can be built from the config.
+    pub fn new(config: Config) -> Result<Self, Error> {
+        let client = Client::try_from(config.clone()).map_err(|e| Error::Kube {
+            message: format!("cannot build a Kubernetes client: {e}"),
+            retryable: false,
+        })?;
+        Ok(Self {
+            client,
+            config,
+            impersonated: Mutex::new(HashMap::new()),
+            discovered: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The client acting as `user`, or the listener's own.
+    fn client_for(&self, user: Option<&str>) -> Result<Client, Error> {
+        let Some(user) = user else {
+            return Ok(self.client.clone());
+        };
+        let mut clients = self.impersonated.lock().map_err(|_| Error::Kube {
+            message: "client cache poisoned".into(),
+            retryable: false,
+        })?;
+        if let Some(client) = clients.get(user) {
+            return Ok(client.clone());
+        }
+        let mut config = self.config.clone();
+        config.auth_info.impersonate = Some(user.to_owned());
+        config.auth_info.impersonate_groups = None;
+        let client = Client::try_from(config).map_err(|e| Error::Kube {
+            message: format!("cannot build a client impersonating {user}: {e}"),
+            retryable: false,
+        })?;
+        clients.insert(user.to_owned(), client.clone());
+        Ok(client)
+    }
+
+    /// Resolves apiVersion/kind, from the cache or by discovery of that group version.
+    async fn resource(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<(ApiResource, ApiCapabilities), Error> {
+        let key = (api_version.to_owned(), kind.to_owned());
+        if let Some(found) = self
+            .discovered
+            .lock()
+            .ok()
+            .and_then(|d| d.get(&key).cloned())
+        {
+            return Ok(found);
+        }
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let found = kube::discovery::pinned_kind(&self.client, &gvk)
+            .await
+            .map_err(|e| Error::Discovery {
+                api_version: api_version.to_owned(),
+                kind: kind.to_owned(),
+                message: e.to_string(),
+                retryable: is_transient(&e),
+            })?;
+        if let Ok(mut d) = self.discovered.lock() {
+            d.insert(key, found.clone());
+        }
+        Ok(found)
+    }
+
+    async fn create_one(&self, mut resource: Resource) -> Result<Created, Error> {
+        let (api_resource, caps) = self
+            .resource(resource.api_version(), resource.kind())
+            .await?;
+        let generated = resource.name().is_empty();
+        resource.resolve_generate_name();
+        let client = self.client_for(resource.impersonate())?;
+        let namespaced = caps.scope == Scope::Namespaced;
+        let api: Api<DynamicObject> = if namespaced {
+            Api::namespaced_with(client, resource.namespace(), &api_resource)
+        } else {
+            Api::all_with(client, &api_resource)
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut object = resource.as_json().clone();
+            if let (false, Some(Value::Object(meta))) = (namespaced, object.get_mut("metadata")) {
+                meta.remove("namespace");
+            }
+            let body: DynamicObject = serde_json::from_value(Value::Object(object))
+                .map_err(|e| Error::InvalidObject(e.to_string()))?;
+            let result =
+                tokio::time::timeout(CALL_TIMEOUT, api.create(&PostParams::default(), &body)).await;
+            let error = match result {
+                Ok(Ok(created)) => {
+                    return Ok(Created {
+                        api_version: resource.api_version().to_owned(),
+                        kind: resource.kind().to_owned(),
+                        namespace: created.metadata.namespace.unwrap_or_default(),
+                        name: created.metadata.name.unwrap_or_default(),
+                    });
+                }
+                Ok(Err(e)) => e,
+                Err(_) => kube::Error::Service(format!("no answer within {CALL_TIMEOUT:?}").into()),
+            };
+            let exists = matches!(&error, kube::Error::Api(status) if status.is_already_exists());
+            if exists && attempt > 1 && self.is_ours(&api, &resource).await {
+                return Ok(resource.created());
+            }
+            if exists && generated && attempt == 1 {
+                // The random suffix collided: pick another one.
+                let name = super::generate_name(resource.generate_name());
+                resource.set_name(&name);
+                continue;
+            }
+            let retryable = is_transient(&error);
+            tracing::warn!(
+                kind = resource.kind(),
+                name = resource.name(),
+                attempt,
+                retryable,
+                error = %error,
+                "create failed"
+            );
+            if !retryable || attempt >= MAX_ATTEMPTS {
+                return Err(api_error(&error, &resource));
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+    }
+
+    /// Whether the existing object of this name was created for this event and trigger.
+    async fn is_ours(&self, api: &Api<DynamicObject>, resource: &Resource) -> bool {
+        let Ok(Ok(existing)) = tokio::time::timeout(CALL_TIMEOUT, api.get(resource.name())).await
+        else {
+            return false;
+        };
+        let labels = existing.metadata.labels.unwrap_or_default();
+        let wanted = |key: &str| {
+            resource.as_json()["metadata"]["labels"][key]
+                .as_str()
+                .map(str::to_owned)
+        };
+        labels.get(LABEL_EVENT_ID).cloned() == wanted(LABEL_EVENT_ID)
+            && labels.get(LABEL_TRIGGER).cloned() == wanted(LABEL_TRIGGER)
+    }
+}
+
+/// Delay before retry number `attempt` (1-based): exponential, capped, with jitter.
+fn backoff(attempt: u32) -> Duration {
+    let exponential = BASE_DELAY.saturating_mul(1 << attempt.saturating_sub(1).min(16));
+    let capped = exponential.min(MAX_DELAY);
+    let jitter = rand::rng().random_range(0.0..0.5);
+    capped.mul_f64(1.0 + jitter)
+}
+
+/// 429, 5xx, timeouts and connection-level failures.
+fn is_transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::HttpError(_) => true,
+        _ => false,
+    }
+}
+
+fn api_error(error: &kube::Error, resource: &Resource) -> Error {
+    match error {
+        kube::Error::Api(status) => Error::Api {
+            kind: resource.kind().to_owned(),
+            name: resource.name().to_owned(),
+            code: status.code,
+            reason: status.reason.clone(),
+            message: status.message.clone(),
+        },
+        other => Error::Kube {
+            message: format!("creating {} {}: {other}", resource.kind(), resource.name()),
+            retryable: is_transient(other),
+        },
+    }
+}
+
+impl Creator for KubeCreator {
+    fn create(&self, resource: Resource) -> BoxFuture<'_, Result<Created, Error>> {
+        Box::pin(self.create_one(resource))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(backoff(1) >= BASE_DELAY && backoff(1) <= BASE_DELAY.mul_f64(1.5));
+        assert!(backoff(3) >= BASE_DELAY * 4);
+        assert!(backoff(30) <= MAX_DELAY.mul_f64(1.5));
+    }
+
+    #[test]
+    fn only_throttling_server_errors_and_transport_failures_are_transient() {
+        let status = |code: u16| {
+            kube::Error::Api(Box::new(kube::core::Status {
+                code,
+                ..kube::core::Status::default()
+            }))
+        };
+        assert!(is_transient(&status(429)));
+        assert!(is_transient(&status(503)));
+        for code in [400, 401, 403, 404, 409, 422] {
+            assert!(!is_transient(&status(code)), "{code}");
+        }
+        assert!(is_transient(&kube::Error::Service("timeout".into())));
+    }
+}
