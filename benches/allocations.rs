@@ -60,9 +60,19 @@ fn main() {
         drop(support::receive(&delivery));
     }));
     let event = support::receive(&delivery);
-    rows.push(measure("cel EventData::new (body → CEL)", events, || {
-        drop(EventData::new(&event));
-    }));
+    rows.push(measure(
+        "cel EventData::new (whole body → CEL)",
+        events,
+        || {
+            drop(EventData::new(&event));
+        },
+    ));
+    let paths = support::generate(1).listener.cel_body_paths;
+    rows.push(measure(
+        "cel EventData::for_paths (the paths the filter reads)",
+        events,
+        || drop(EventData::for_paths(&event, &paths)),
+    ));
     for n in [1, 1000] {
         let generated = support::generate(n);
         let ours_events = if n == 1 { events } else { events.min(5) };

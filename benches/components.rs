@@ -76,8 +76,12 @@ fn components(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("cel");
-    group.bench_function("event_data", |b| {
+    group.bench_function("event_data_whole_body", |b| {
         b.iter(|| EventData::new(black_box(&event)))
+    });
+    let paths = &generated.listener.cel_body_paths;
+    group.bench_function("event_data_paths_read", |b| {
+        b.iter(|| EventData::for_paths(black_box(&event), paths))
     });
     group.bench_function("compile_filter", |b| {
         b.iter(|| Program::compile(black_box(&spec.filter)))

@@ -23,6 +23,9 @@ pub struct Listener {
     pub uid: String,
     /// Its triggers, in `spec.triggers` order.
     pub triggers: Vec<Arc<ResolvedTrigger>>,
+    /// The parts of the body that its interceptors read as CEL data, all triggers merged:
+    /// events convert only these (`SharedEvent::with_body_paths`).
+    pub cel_body_paths: Arc<crate::cel::BodyPaths>,
 }
 
 /// What to load.
@@ -203,9 +206,19 @@ impl Listener {
             name: el.metadata.name.clone(),
             namespace,
             uid: el.metadata.uid.clone().unwrap_or_default(),
+            cel_body_paths: Arc::new(cel_body_paths(&triggers)),
             triggers: triggers.into_iter().map(Arc::new).collect(),
         })
     }
+}
+
+/// The union of what every interceptor of every trigger reads as CEL data.
+fn cel_body_paths(triggers: &[ResolvedTrigger]) -> crate::cel::BodyPaths {
+    let mut paths = crate::cel::BodyPaths::none();
+    for interceptor in triggers.iter().flat_map(|t| &t.interceptors) {
+        paths.merge(&interceptor.cel_body_paths());
+    }
+    paths
 }
 
 #[cfg(test)]

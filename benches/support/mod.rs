@@ -94,7 +94,10 @@ pub(crate) async fn run_event(
     creator: &dyn Creator,
     delivery: &Delivery,
 ) -> Vec<TriggerOutcome> {
-    let shared = SharedEvent::new(Arc::new(receive(delivery)));
+    let shared = SharedEvent::with_body_paths(
+        Arc::new(receive(delivery)),
+        Arc::clone(&listener.cel_body_paths),
+    );
     let ctx = ProcessContext {
         event_listener: &listener.name,
         creator,

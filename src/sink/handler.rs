@@ -39,7 +39,10 @@ pub(super) async fn handle_event(
             }
         };
         tracing::debug!(url = %event.request_url(), "event received");
-        let shared = Arc::new(SharedEvent::new(Arc::new(event)));
+        let shared = Arc::new(SharedEvent::with_body_paths(
+            Arc::new(event),
+            Arc::clone(&listener.cel_body_paths),
+        ));
         let mut tasks = JoinSet::new();
         for (index, trigger) in listener.triggers.iter().enumerate() {
             let (trigger, shared, state) =
