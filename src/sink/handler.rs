@@ -130,7 +130,8 @@ async fn read_event(
         event_id,
         url,
         event_headers,
-        bytes.to_vec(),
+        // One copy into the event's `Arc<[u8]>` (`to_vec()` first made two).
+        &bytes[..],
         body,
     ))
 }
