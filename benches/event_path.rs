@@ -5,8 +5,9 @@
 //!   compiled per request with the body re-serialised per interceptor (`support::upstream_like`).
 //! - `triggers/{ours,upstream_like}/N`: one EventListener of N triggers, each with its own
 //!   filter, one matching.
-//! - `http_router/N`: the same through the axum router and the real handler (triggers spawned
-//!   as tasks, logging on at `info` into a sink), in-process with no socket.
+//! - `http_router/log_{info,warn}/N`: the same through the axum router and the real handler
+//!   (triggers spawned as tasks), logging at `info` (the default) or `warn` into a sink,
+//!   in-process with no socket.
 //!
 //! Every path runs on one core (a current-thread runtime). `cargo bench --bench event_path`.
 
@@ -110,15 +111,16 @@ fn triggers(c: &mut Criterion) {
 fn http_router(c: &mut Criterion) {
     let delivery = support::delivery();
     let rt = support::runtime();
-    // As the server runs by default: fmt logging at `info`, here written nowhere.
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_writer(std::io::sink)
-        .finish();
-    let _logging = tracing::subscriber::set_default(subscriber);
     let mut group = c.benchmark_group("http_router");
     group.sample_size(20);
-    for n in [1, 1000] {
+    // `info` as the server logs by default (one line per trigger per event), `warn` to show what
+    // those lines cost; written nowhere, so only the formatting is measured.
+    for (level, n) in [("info", 1), ("info", 1000), ("warn", 1), ("warn", 1000)] {
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+            .with_writer(std::io::sink)
+            .finish();
+        let _logging = tracing::subscriber::set_default(subscriber);
         let generated = support::generate(n);
         let state = AppState {
             listener: Arc::new(generated.listener),
@@ -140,7 +142,7 @@ fn http_router(c: &mut Criterion) {
             .block_on(app.clone().oneshot(request()))
             .expect("infallible");
         assert_eq!(status.status(), 202);
-        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+        group.bench_function(BenchmarkId::new(format!("log_{level}"), n), |b| {
             b.iter(|| rt.block_on(app.clone().oneshot(black_box(request()))))
         });
     }
