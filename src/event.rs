@@ -34,7 +34,7 @@ impl Headers {
 
     /// Every value of `name` (any case), or `None` when the header is absent.
     pub fn get_all(&self, name: &str) -> Option<&[String]> {
-        self.0.get(&canonical_header_name(name)).map(Vec::as_slice)
+        with_canonical_header_name(name, |canonical| self.0.get(canonical)).map(Vec::as_slice)
     }
 
     /// The first value of `name` (any case), as Go's `Header.Get` returns it.
@@ -101,6 +101,29 @@ pub fn canonical_header_name(name: &str) -> String {
             out
         })
         .collect()
+}
+
+/// Calls `f` with [`canonical_header_name`]`(name)`, built on the stack for the usual short
+/// names: interceptors look headers up on every trigger of every event, and the allocation was a
+/// measurable part of a filtered trigger's cost.
+fn with_canonical_header_name<R>(name: &str, f: impl FnOnce(&str) -> R) -> R {
+    let mut buf = [0u8; 64];
+    if !name.is_empty() && name.len() <= buf.len() && name.bytes().all(is_token_byte) {
+        let mut upper = true;
+        for (slot, b) in buf.iter_mut().zip(name.bytes()) {
+            *slot = if upper {
+                b.to_ascii_uppercase()
+            } else {
+                b.to_ascii_lowercase()
+            };
+            upper = b == b'-';
+        }
+        // Token bytes are ASCII, so this is always valid UTF-8.
+        if let Ok(canonical) = std::str::from_utf8(&buf[..name.len()]) {
+            return f(canonical);
+        }
+    }
+    f(&canonical_header_name(name))
 }
 
 fn is_token_byte(b: u8) -> bool {
@@ -178,6 +201,24 @@ mod tests {
         assert_eq!(canonical_header_name("content-type"), "Content-Type");
         assert_eq!(canonical_header_name("x_y"), "X_y");
         assert_eq!(canonical_header_name("bad header"), "bad header");
+    }
+
+    #[test]
+    fn stack_canonical_names_match_the_allocating_ones() {
+        let long = format!("x-{}", "a".repeat(80));
+        for name in [
+            "x-github-event",
+            "X-HUB-SIGNATURE-256",
+            "content-type",
+            "x_y",
+            "bad header",
+            "é-x",
+            "",
+            long.as_str(),
+        ] {
+            let stack = with_canonical_header_name(name, str::to_owned);
+            assert_eq!(stack, canonical_header_name(name), "{name}");
+        }
     }
 
     #[test]

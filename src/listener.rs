@@ -25,6 +25,9 @@ pub struct Listener {
     pub uid: String,
     /// Its triggers, in `spec.triggers` order.
     pub triggers: Vec<Arc<ResolvedTrigger>>,
+    /// The parts of the body that its interceptors read as CEL data, all triggers merged:
+    /// events convert only these (`SharedEvent::with_body_paths`).
+    pub cel_body_paths: Arc<crate::cel::BodyPaths>,
 }
 
 /// The EventListener the server runs now, shared by every request. In file mode it never
@@ -76,6 +79,7 @@ impl ListenerHandle {
             namespace: self.namespace.clone(),
             uid: String::new(),
             triggers: Vec::new(),
+            cel_body_paths: Arc::new(crate::cel::BodyPaths::none()),
         }
     }
 }
@@ -291,6 +295,7 @@ impl Listener {
             name: el.metadata.name.clone(),
             namespace,
             uid: el.metadata.uid.clone().unwrap_or_default(),
+            cel_body_paths: Arc::new(cel_body_paths(&triggers)),
             triggers: triggers.into_iter().map(Arc::new).collect(),
         })
     }
@@ -340,6 +345,15 @@ pub async fn follow_cluster(
         }
     })
     .await;
+}
+
+/// The union of what every interceptor of every trigger reads as CEL data.
+fn cel_body_paths(triggers: &[ResolvedTrigger]) -> crate::cel::BodyPaths {
+    let mut paths = crate::cel::BodyPaths::none();
+    for interceptor in triggers.iter().flat_map(|t| &t.interceptors) {
+        paths.merge(&interceptor.cel_body_paths());
+    }
+    paths
 }
 
 #[cfg(test)]

@@ -34,10 +34,12 @@
 mod check;
 mod env;
 mod functions;
+mod paths;
 mod value;
 
 pub use functions::secret::Secrets;
 use functions::secret::SecretsVal;
+pub use paths::BodyPaths;
 
 use std::fmt::{self, Write as _};
 
@@ -110,6 +112,14 @@ impl Program {
     #[must_use]
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The parts of `body` this expression can read (see [`BodyPaths`]): merge those of every
+    /// expression evaluated against one [`EventData`] and build it with
+    /// [`EventData::for_paths`].
+    #[must_use]
+    pub fn body_paths(&self) -> BodyPaths {
+        BodyPaths::of(self.program.expression())
     }
 
     /// `(secret name, key)` of each `compareSecret` call with literal arguments: a store that
@@ -233,9 +243,17 @@ impl EventData {
     /// `failed to parse the body as JSON`) is converted as it is, so `body.x` fails to evaluate.
     #[must_use]
     pub fn new(event: &Event) -> EventData {
+        Self::for_paths(event, &BodyPaths::whole())
+    }
+
+    /// As [`new`](Self::new), converting only the parts of the body in `paths`: enough for
+    /// every expression whose [`Program::body_paths`] were merged into `paths`, and much cheaper
+    /// when they read a few fields of a large payload.
+    #[must_use]
+    pub fn for_paths(event: &Event, paths: &BodyPaths) -> EventData {
         let body = match event.body() {
             serde_json::Value::Null => Box::new(CelMap::default()) as Box<dyn Val>,
-            body => value::json_to_val(body),
+            body => paths.convert(body),
         };
         let header = CelMap::from(
             event

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::listener::{Listener, ListenerHandle, LoadOptions, follow_cluster};
-use crate::resources::{Creator, DirCreator, KubeCreator, StdoutCreator};
+use crate::resources::{Creator, DirCreator, KubeCreator, NullCreator, StdoutCreator};
 use crate::secrets::KubeSecrets;
 use crate::sink::{AppState, DEFAULT_EVENT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, serve};
 
@@ -31,8 +31,8 @@ pub struct ServeArgs {
     #[arg(long, default_value = "0.0.0.0:8080", env = "EL_ADDRESS")]
     pub address: SocketAddr,
     /// Where created objects go: `kube` (the Kubernetes API: in-cluster service account or
-    /// KUBECONFIG), `stdout`, or `dir:PATH` (one JSON file per object). Default: `stdout` with
-    /// `-f`, `kube` without.
+    /// KUBECONFIG), `stdout`, `dir:PATH` (one JSON file per object), or `null` (nowhere: for
+    /// benchmarks and load tests). Default: `stdout` with `-f`, `kube` without.
     #[arg(long, env = "EL_SINK")]
     pub sink: Option<String>,
     /// Largest accepted request body, bytes.
@@ -57,11 +57,14 @@ pub(super) async fn creator_from_flag(sink: &str) -> anyhow::Result<Arc<dyn Crea
             .context("--sink kube: no Kubernetes configuration (in-cluster or KUBECONFIG)")?;
         return Ok(Arc::new(KubeCreator::new(config)?));
     }
+    if sink == "null" {
+        return Ok(Arc::new(NullCreator));
+    }
     if let Some(dir) = sink.strip_prefix("dir:") {
         anyhow::ensure!(!dir.is_empty(), "--sink dir: needs a path, e.g. dir:./out");
         return Ok(Arc::new(DirCreator::new(dir)?));
     }
-    anyhow::bail!("unknown --sink {sink:?}: use kube, stdout or dir:PATH")
+    anyhow::bail!("unknown --sink {sink:?}: use kube, stdout, dir:PATH or null")
 }
 
 pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {

@@ -18,7 +18,7 @@ use super::{
     BoxFuture, BuildContext, BuildError, Decision, Error, Interceptor, InterceptorRequest,
     StopReason, param,
 };
-use crate::cel::{Program, Secrets, Vars};
+use crate::cel::{BodyPaths, Program, Secrets, Vars};
 use crate::event::Extensions;
 
 const NAME: &str = "cel";
@@ -123,6 +123,18 @@ impl Cel {
 impl Interceptor for Cel {
     fn name(&self) -> &str {
         NAME
+    }
+
+    fn cel_body_paths(&self) -> BodyPaths {
+        let mut paths = BodyPaths::none();
+        for program in self
+            .filter
+            .iter()
+            .chain(self.overlays.iter().map(|(_, p)| p))
+        {
+            paths.merge(&program.body_paths());
+        }
+        paths
     }
 
     fn process<'a>(

@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use super::{
     BoxFuture, BuildContext, BuildError, Decision, Error, Interceptor, InterceptorRequest,
-    StopReason, param, signature,
+    StopReason, param,
 };
 use crate::api::SecretRef;
 use crate::secrets::SecretStore;
@@ -120,7 +120,7 @@ impl GitHub {
             let secret = store
                 .fetch(namespace, &r.secret_name, &r.secret_key)
                 .await?;
-            if let Err(e) = signature::verify(secret.expose(), event.raw_body(), header) {
+            if let Err(e) = request.event.verify_signature(secret.expose(), header) {
                 return Ok(Decision::stop(StopReason::Unauthenticated, e.to_string()));
             }
         }

@@ -27,22 +27,37 @@ pub use chain::{ChainOutcome, run_chain, run_chain_observed};
 /// A boxed future, for object-safe async trait methods.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
-/// Per-event data shared by every trigger's interceptors: the event, and its CEL form, built on
-/// first use and then reused (one conversion per event, not per trigger).
+/// Per-event data shared by every trigger's interceptors: the event, its CEL form and the
+/// signature checks, each done on first use and then reused (once per event, not per trigger).
 #[derive(Debug)]
 pub struct SharedEvent {
     event: Arc<Event>,
     cel: OnceLock<crate::cel::EventData>,
     binding_headers: OnceLock<serde_json::Value>,
+    signatures: signature::Verified,
+    /// The parts of the body converted for CEL; `None`: all of it.
+    cel_paths: Option<Arc<crate::cel::BodyPaths>>,
 }
 
 impl SharedEvent {
-    /// Wraps an event.
+    /// Wraps an event; its CEL form will hold the whole body.
     pub fn new(event: Arc<Event>) -> Self {
         Self {
             event,
             cel: OnceLock::new(),
             binding_headers: OnceLock::new(),
+            signatures: signature::Verified::default(),
+            cel_paths: None,
+        }
+    }
+
+    /// Wraps an event whose CEL form only needs the parts of the body in `paths`: those read by
+    /// every interceptor that will see it ([`Interceptor::cel_body_paths`], merged over the
+    /// listener as [`crate::listener::Listener::cel_body_paths`]).
+    pub fn with_body_paths(event: Arc<Event>, paths: Arc<crate::cel::BodyPaths>) -> Self {
+        Self {
+            cel_paths: Some(paths),
+            ..Self::new(event)
         }
     }
 
@@ -57,10 +72,26 @@ impl SharedEvent {
             .get_or_init(|| self.event.headers().to_binding_json())
     }
 
+    /// [`signature::verify`] of the event's body against `header` with `secret`, computed once
+    /// per event for each secret and header value.
+    ///
+    /// # Errors
+    /// [`signature::SignatureError`] as `verify` returns it.
+    pub fn verify_signature(
+        &self,
+        secret: &[u8],
+        header: &str,
+    ) -> Result<(), signature::SignatureError> {
+        self.signatures
+            .verify(secret, self.event.raw_body(), header)
+    }
+
     /// The event as CEL data, converted once.
     pub fn cel(&self) -> &crate::cel::EventData {
-        self.cel
-            .get_or_init(|| crate::cel::EventData::new(&self.event))
+        self.cel.get_or_init(|| match &self.cel_paths {
+            Some(paths) => crate::cel::EventData::for_paths(&self.event, paths),
+            None => crate::cel::EventData::new(&self.event),
+        })
     }
 }
 
@@ -177,6 +208,13 @@ pub trait Interceptor: Send + Sync + std::fmt::Debug {
         &'a self,
         request: InterceptorRequest<'a>,
     ) -> BoxFuture<'a, Result<Decision, Error>>;
+
+    /// The parts of the body this interceptor reads through [`SharedEvent::cel`] (merged over
+    /// the listener into the paths given to [`SharedEvent::with_body_paths`]). Interceptors that
+    /// do not use the CEL data read nothing there: the default.
+    fn cel_body_paths(&self) -> crate::cel::BodyPaths {
+        crate::cel::BodyPaths::none()
+    }
 }
 
 /// What building an interceptor may read: where the trigger lives and the secrets.

@@ -5,7 +5,10 @@
 //! interceptors (reference §4.1, §4.3), with one deliberate difference: `sha1=` is refused in the
 //! `-256` header (upstream accepts it, an algorithm downgrade; reference §11 item 20).
 
+use std::sync::{Mutex, PoisonError};
+
 use hmac::{Hmac, KeyInit, Mac};
+use subtle::ConstantTimeEq as _;
 
 /// Why a signature was not accepted. Messages follow go-github's texts.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -48,6 +51,48 @@ pub fn verify(secret: &[u8], body: &[u8], header: &str) -> Result<(), SignatureE
         other => return Err(SignatureError::UnknownAlgorithm(other.to_owned())),
     };
     verified.map_err(|_| SignatureError::Mismatch)
+}
+
+/// The verifications done for one event's body, remembered per secret and header value, so that
+/// the triggers of an event that share a secret compute the HMAC of the body once, not once per
+/// trigger (upstream computes it per trigger: 1,000 triggers on a 25 KB body would spend ~30 ms
+/// hashing). Lives in [`super::SharedEvent`], which ties it to one body.
+#[derive(Default)]
+pub(crate) struct Verified(Mutex<Vec<Answer>>);
+
+/// A secret, a header value and the verification's result for them.
+type Answer = (Vec<u8>, String, Result<(), SignatureError>);
+
+impl Verified {
+    /// [`verify`], or its remembered answer for the same `secret` and `header`. `body` must be
+    /// the same on every call (the event's body).
+    pub(crate) fn verify(
+        &self,
+        secret: &[u8],
+        body: &[u8],
+        header: &str,
+    ) -> Result<(), SignatureError> {
+        // The lock is held while hashing: a concurrent trigger with the same secret waits for
+        // this answer instead of computing it again.
+        let mut done = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let known = done
+            .iter()
+            .find(|(s, h, _)| bool::from(s.as_slice().ct_eq(secret)) && h == header);
+        if let Some((_, _, result)) = known {
+            return result.clone();
+        }
+        let result = verify(secret, body, header);
+        done.push((secret.to_vec(), header.to_owned(), result.clone()));
+        result
+    }
+}
+
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // NB: holds secrets; show how many answers only.
+        let n = self.0.lock().map_or(0, |done| done.len());
+        f.debug_struct("Verified").field("answers", &n).finish()
+    }
 }
 
 /// `sha256=<hex HMAC-SHA256 of body>`: the header value GitHub would send (used by `replay`).
@@ -110,6 +155,23 @@ mod tests {
             ),
             Err(SignatureError::UnknownAlgorithm("sha1".into()))
         );
+    }
+
+    #[test]
+    fn remembered_answers_match_fresh_ones() {
+        let verified = Verified::default();
+        for _ in 0..2 {
+            assert_eq!(verified.verify(SECRET, BODY, HEADER), Ok(()));
+            assert_eq!(
+                verified.verify(b"another secret", BODY, HEADER),
+                Err(SignatureError::Mismatch)
+            );
+            assert_eq!(
+                verified.verify(SECRET, BODY, "sha256=00"),
+                Err(SignatureError::Mismatch)
+            );
+        }
+        assert_eq!(verified.0.lock().unwrap().len(), 3);
     }
 
     #[test]

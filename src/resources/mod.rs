@@ -1,6 +1,7 @@
 //! What triggers create and where it goes (upstream `pkg/resources/create.go`, reference §6.4,
 //! §6.5, §7): the labels and namespace every created object gets, and the [`Creator`] trait that
-//! the `--sink` flag chooses an implementation of (`dir:PATH`, `stdout`; the Kubernetes API later).
+//! the `--sink` flag chooses an implementation of (`dir:PATH`, `stdout`, `null`; the Kubernetes API
+//! later).
 //! The event path only sees the trait.
 
 mod collect;
@@ -18,7 +19,7 @@ pub use collect::CollectCreator;
 pub use dir::DirCreator;
 pub use kube::KubeCreator;
 pub use name::{GENERATED_SUFFIX_LEN, generate_name};
-pub use stdout::StdoutCreator;
+pub use stdout::{NullCreator, StdoutCreator};
 
 /// Label naming the EventListener (§6.5).
 pub const LABEL_EVENT_LISTENER: &str = "triggers.tekton.dev/eventlistener";
@@ -309,7 +310,8 @@ fn is_dns1123_label(s: &str) -> bool {
 /// A boxed future, for object-safe async trait methods.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Creates prepared objects somewhere. Implementations: [`DirCreator`], [`StdoutCreator`].
+/// Creates prepared objects somewhere. Implementations: [`DirCreator`], [`StdoutCreator`],
+/// [`NullCreator`].
 pub trait Creator: Send + Sync + std::fmt::Debug {
     /// Creates one object.
     ///

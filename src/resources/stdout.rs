@@ -1,5 +1,5 @@
 //! `--sink stdout`: each created object printed as one line of JSON (easy to pipe into `jq`),
-//! with `generateName` resolved.
+//! with `generateName` resolved; and `--sink null`, which creates nothing (benchmarks).
 
 use std::io::Write as _;
 
@@ -27,5 +27,19 @@ impl Creator for StdoutCreator {
                 })?;
             Ok(created)
         })
+    }
+}
+
+/// Creates nothing: resolves `generateName` and reports the object as created, without writing
+/// it anywhere. For benchmarks and load tests (`--sink null`), where the cost of the event path
+/// itself is measured and a real creator's I/O would dominate.
+#[derive(Debug, Clone, Default)]
+pub struct NullCreator;
+
+impl Creator for NullCreator {
+    fn create(&self, mut resource: Resource) -> BoxFuture<'_, Result<Created, Error>> {
+        resource.resolve_generate_name();
+        let created = resource.created();
+        Box::pin(std::future::ready(Ok(created)))
     }
 }

@@ -67,7 +67,10 @@ pub(super) async fn handle_event(
             }
         };
         tracing::debug!(url = %event.request_url(), "event received");
-        let shared = Arc::new(SharedEvent::new(Arc::new(event)));
+        let shared = Arc::new(SharedEvent::with_body_paths(
+            Arc::new(event),
+            Arc::clone(&listener.cel_body_paths),
+        ));
         // The triggers run in their own task: if the sender hangs up, the handler is dropped but
         // the work goes on to completion (or to the event deadline), as upstream's does.
         let work = tokio::spawn(
@@ -186,7 +189,8 @@ async fn read_event(
         event_id,
         url,
         event_headers,
-        bytes.to_vec(),
+        // One copy into the event's `Arc<[u8]>` (`to_vec()` first made two).
+        &bytes[..],
         body,
     ))
 }

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Load test of the release server over HTTP on 127.0.0.1, with oha: start-to-ready time, idle
+# RSS, fixed rates (p50/p99/p99.9 latency, errors), saturation (events/s), the CPU time the
+# server and oha spent per event (which the load of other processes does not inflate), and the
+# server's RSS and peak RSS (VmHWM, from /proc) after each phase. See BENCHMARKS.md.
+#
+#   benches/load.sh                      # default config (config/), --sink null
+#   DURATION=30 RATES="1000 2000 4000" benches/load.sh
+#   SERVER=/tmp/eventlistener-before benches/load.sh   # another build, same phases
+#
+# Bounded: every phase lasts DURATION seconds (default 10; at most rate x DURATION events for the
+# fixed rates, CONNECTIONS requests in flight at saturation), each oha run is killed after
+# DURATION + 30 s, and the server is stopped on exit. Traffic goes to 127.0.0.1 only.
+# Installs what is missing: oha (`cargo install --locked oha`, ~5-20 min to build), jq (apt).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+RATES=${RATES:-"1000 4000"}
+CONNECTIONS=${CONNECTIONS:-32}
+PORT=${PORT:-18080}
+CONFIG=${CONFIG:-config/}
+SINK=${SINK:-null}
+FIXTURE=${FIXTURE:-fixtures/github/pull_request.opened.json}
+SECRET=${SECRET:-chespirito-dev-webhook-secret}
+OUT=${OUT:-target/load}
+# NICE=-10 runs the server and oha ahead of other work on a shared machine (root only); the
+# report says which was used.
+NICE=${NICE:-0}
+export RUST_LOG=${RUST_LOG:-info}
+
+# --- tools -------------------------------------------------------------------------------------
+OHA=$(command -v oha || true)
+if [[ -z $OHA && -x $HOME/.cargo/bin/oha ]]; then OHA=$HOME/.cargo/bin/oha; fi
+if [[ -z $OHA ]]; then
+  echo "load: installing oha (cargo install --locked oha)" >&2
+  cargo install --locked oha
+  OHA=$HOME/.cargo/bin/oha
+fi
+if ! command -v jq >/dev/null; then
+  echo "load: installing jq" >&2
+  apt-get install -y jq >/dev/null || { apt-get update >/dev/null && apt-get install -y jq >/dev/null; }
+fi
+command -v openssl >/dev/null || { echo "load: openssl is needed to sign the payload" >&2; exit 1; }
+
+# SERVER=path/to/eventlistener compares another build (e.g. before a change); default: build.
+if [[ -z ${SERVER:-} ]]; then
+  cargo build --release --locked --bin eventlistener >&2
+  SERVER=target/release/eventlistener
+fi
+mkdir -p "$OUT"
+SIG="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -hex < "$FIXTURE" | sed 's/^.* //')"
+URL="http://127.0.0.1:$PORT/"
+
+# --- server ------------------------------------------------------------------------------------
+PID=
+stop_server() { if [[ -n $PID ]]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=; fi; }
+trap stop_server EXIT
+
+# GET /ready over bash's /dev/tcp: no process forked per poll, so the start-up time is not
+# inflated by the polling itself.
+ready() {
+  { exec 3<>"/dev/tcp/127.0.0.1/$PORT"; } 2>/dev/null || return 1
+  printf 'GET /ready HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+  local status=
+  read -r _ status _ <&3 || true
+  exec 3<&- 3>&-
+  [[ $status == 200 ]]
+}
+
+# kB from /proc/PID/status, e.g. `proc_kb VmRSS`.
+proc_kb() {
+  local key value _
+  while read -r key value _; do
+    if [[ $key == "$1:" ]]; then echo "$value"; return; fi
+  done < "/proc/$PID/status"
+}
+mb() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
+# CPU time the server has used, in clock ticks (utime + stime, fields 14 and 15 of /proc/PID/stat).
+cpu_ticks() {
+  local stat
+  read -r stat < "/proc/$PID/stat"
+  stat=${stat##*) }  # after the command name; the fields now start at field 3
+  read -r -a f <<< "$stat"
+  echo $(( f[11] + f[12] ))
+}
+TICK_US=$(( 1000000 / $(getconf CLK_TCK) ))
+# Time the server's threads spent runnable but waiting for a CPU, in µs (second field of
+# /proc/PID/task/*/schedstat): how much the other processes on the machine delayed it.
+wait_us() {
+  local total=0 run wait _ f
+  for f in /proc/"$PID"/task/*/schedstat; do
+    read -r run wait _ < "$f" 2>/dev/null || continue
+    total=$(( total + wait / 1000 ))
+  done
+  echo "$total"
+}
+
+start=$EPOCHREALTIME
+nice -n "$NICE" "$SERVER" serve -f "$CONFIG" --sink "$SINK" --address "127.0.0.1:$PORT" 2>"$OUT/server.log" &
+PID=$!
+until ready; do
+  if ! kill -0 "$PID" 2>/dev/null; then echo "load: the server exited; see $OUT/server.log" >&2; exit 1; fi
+  if (( $(awk -v s="$start" -v n="$EPOCHREALTIME" 'BEGIN { print (n - s > 10) }') )); then
+    echo "load: not ready after 10 s" >&2; exit 1
+  fi
+done
+ready_ms=$(awk -v s="$start" -v n="$EPOCHREALTIME" 'BEGIN { printf "%.1f", (n - s) * 1000 }')
+sleep 1
+idle_rss=$(proc_kb VmRSS)
+
+# --- phases ------------------------------------------------------------------------------------
+oha_run() { # NAME ARGS...: one bounded oha run, JSON saved as $OUT/NAME.json, oha's own CPU
+  # seconds (user + system) in $OUT/NAME.cpu
+  local name=$1; shift
+  local TIMEFORMAT='%U %S'
+  { time timeout $((DURATION + 30)) nice -n "$NICE" "$OHA" --no-tui --output-format json -c "$CONNECTIONS" \
+    -m POST -T application/json -H "X-GitHub-Event: pull_request" \
+    -H "X-GitHub-Delivery: 72d3162e-cc78-11e3-81ab-4c9367dc0958" -H "X-Hub-Signature-256: $SIG" \
+    -D "$FIXTURE" "$@" "$URL" > "$OUT/$name.json"; } 2> "$OUT/$name.cpu"
+}
+
+rows=()
+phase() { # NAME ARGS...
+  local name=$1; shift
+  local before after waited
+  before=$(cpu_ticks); waited=$(wait_us)
+  oha_run "$name" "$@"
+  after=$(cpu_ticks); waited=$(( $(wait_us) - waited ))
+  local rss hwm
+  rss=$(proc_kb VmRSS); hwm=$(proc_kb VmHWM)
+  rows+=("$(jq -r --arg name "$name" --arg rss "$(mb "$rss")" --arg hwm "$(mb "$hwm")" \
+    --argjson server_us $(( (after - before) * TICK_US )) \
+    --argjson waited_us "$waited" \
+    --arg client "$(tail -n 1 "$OUT/$name.cpu")" '
+    def ms: if . == null then "-" else (. * 1000 * 100 | round / 100 | tostring) end;
+    (.statusCodeDistribution["202"] // 0) as $ok
+    | ([.statusCodeDistribution | to_entries[] | select(.key != "202") | .value] | add // 0) as $bad
+    | ([.errorDistribution | to_entries[] | .value] | add // 0) as $err
+    | ($client | split(" ") | map(tonumber) | add * 1000000) as $client_us
+    | ([.statusCodeDistribution[]] | add // 1) as $all
+    | "| \($name) | \($ok / .summary.total | round) | \(.latencyPercentiles.p50 | ms) | \(.latencyPercentiles.p99 | ms) | \(.latencyPercentiles["p99.9"] | ms) | \($ok) | \($bad + $err) | \($server_us / $all | round) | \($waited_us / $all | round) | \($client_us / $all | round) | \($rss) | \($hwm) |"
+    ' "$OUT/$name.json")")
+}
+
+oha_run warmup -n 500 > /dev/null
+for rate in $RATES; do
+  phase "rate-$rate" -z "${DURATION}s" -q "$rate" --latency-correction -w
+done
+phase saturation -z "${DURATION}s" -w
+
+# --- report ------------------------------------------------------------------------------------
+{
+  echo "load test $(date -u +%Y-%m-%dT%H:%MZ): $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "server: $SERVER serve -f $CONFIG --sink $SINK (RUST_LOG=$RUST_LOG, log in $OUT/server.log), nice $NICE for the server and oha"
+  echo "payload: $FIXTURE ($(wc -c < "$FIXTURE") bytes), $CONNECTIONS connections, ${DURATION} s per phase, oha $("$OHA" --version | cut -d' ' -f2)"
+  echo
+  echo "start to ready: $ready_ms ms; idle RSS: $(mb "$idle_rss") MB"
+  echo
+  echo "| phase | events/s (202) | p50 ms | p99 ms | p99.9 ms | 202s | errors | server CPU µs/event | server waiting for a CPU µs/event | oha CPU µs/event | RSS after MB | peak RSS so far MB |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  printf '%s\n' "${rows[@]}"
+} | tee "$OUT/summary.md"
