@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use super::common::{SecretParam, check_event_type, event_types};
 use super::{
     BoxFuture, BuildContext, BuildError, Decision, Error, Interceptor, InterceptorRequest,
-    StopReason, signature,
+    StopReason,
 };
 
 const NAME: &str = "bitbucket";
@@ -51,7 +51,7 @@ impl Bitbucket {
                 ));
             };
             let value = secret.value().await?;
-            if let Err(e) = signature::verify(value.expose(), event.raw_body(), header) {
+            if let Err(e) = request.event.verify_signature(value.expose(), header) {
                 return Ok(Decision::stop(
                     StopReason::Unauthenticated,
                     format!("error validating signature: {e}"),
@@ -86,7 +86,7 @@ mod tests {
 
     use super::*;
     use crate::event::{Event, Extensions, Headers};
-    use crate::interceptors::SharedEvent;
+    use crate::interceptors::{SharedEvent, signature};
     use crate::secrets::ManifestSecrets;
 
     const BODY: &[u8] = b"{\"eventKey\":\"repo:refs_changed\"}";
