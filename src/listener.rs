@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use tokio::sync::watch;
+
 use crate::manifest::{self, Catalog, namespace_of};
 use crate::secrets::{ManifestSecrets, SecretStore};
 use crate::trigger::{ResolveError, ResolvedTrigger, resolve};
@@ -26,6 +28,60 @@ pub struct Listener {
     /// The parts of the body that its interceptors read as CEL data, all triggers merged:
     /// events convert only these (`SharedEvent::with_body_paths`).
     pub cel_body_paths: Arc<crate::cel::BodyPaths>,
+}
+
+/// The EventListener the server runs now, shared by every request. In file mode it never
+/// changes; in cluster mode it is replaced whole when a new configuration compiles (the last good
+/// one is kept otherwise), and it is absent until the first full sync.
+#[derive(Debug, Clone)]
+pub struct ListenerHandle {
+    current: watch::Receiver<Option<Arc<Listener>>>,
+    name: String,
+    namespace: String,
+}
+
+impl ListenerHandle {
+    /// A handle on a listener that never changes.
+    pub fn fixed(listener: Listener) -> Self {
+        let (name, namespace) = (listener.name.clone(), listener.namespace.clone());
+        let (_, current) = watch::channel(Some(Arc::new(listener)));
+        Self {
+            current,
+            name,
+            namespace,
+        }
+    }
+
+    /// A handle fed by the returned sender, empty until the first send.
+    pub fn channel(
+        name: impl Into<String>,
+        namespace: impl Into<String>,
+    ) -> (watch::Sender<Option<Arc<Listener>>>, Self) {
+        let (tx, current) = watch::channel(None);
+        let handle = Self {
+            current,
+            name: name.into(),
+            namespace: namespace.into(),
+        };
+        (tx, handle)
+    }
+
+    /// The listener now, or `None` before the first configuration is loaded.
+    pub fn current(&self) -> Option<Arc<Listener>> {
+        self.current.borrow().clone()
+    }
+
+    /// A listener with no triggers and the configured name and namespace, for answers given
+    /// before the first configuration is loaded.
+    pub fn placeholder(&self) -> Listener {
+        Listener {
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+            uid: String::new(),
+            triggers: Vec::new(),
+            cel_body_paths: Arc::default(),
+        }
+    }
 }
 
 /// What to load.
@@ -124,7 +180,33 @@ impl Listener {
                 _ => return Err(LoadError::Ambiguous(names)),
             },
         };
-        Self::build(&chosen.object, catalog, options)
+        Self::build(&chosen.object, catalog, options, None)
+    }
+
+    /// Like [`Listener::from_catalog`], with Secrets read from `secrets` instead of the catalog's
+    /// Secret manifests (cluster mode).
+    ///
+    /// # Errors
+    /// As [`Listener::from_catalog`].
+    pub fn from_catalog_with_secrets(
+        catalog: &Catalog,
+        options: &LoadOptions,
+        secrets: Arc<dyn SecretStore>,
+    ) -> Result<Self, LoadError> {
+        let name = options.listener.as_deref().unwrap_or_default();
+        let chosen = catalog
+            .event_listeners
+            .iter()
+            .find(|l| l.object.metadata.name == name)
+            .ok_or_else(|| LoadError::NotFound {
+                name: name.to_owned(),
+                candidates: catalog
+                    .event_listeners
+                    .iter()
+                    .map(|l| l.object.metadata.name.clone())
+                    .collect(),
+            })?;
+        Self::build(&chosen.object, catalog, options, Some(secrets))
     }
 
     /// Builds a listener running every Trigger of the catalog (for `triggerrun`, whose files
@@ -166,6 +248,7 @@ impl Listener {
                 namespace: None,
                 ..options.clone()
             },
+            None,
         )
     }
 
@@ -173,6 +256,7 @@ impl Listener {
         el: &crate::api::EventListener,
         catalog: &Catalog,
         options: &LoadOptions,
+        secrets: Option<Arc<dyn SecretStore>>,
     ) -> Result<Self, LoadError> {
         let namespace = match (&options.namespace, el.metadata.namespace.as_deref()) {
             (Some(flag), Some(own)) if !own.is_empty() && own != flag => {
@@ -187,16 +271,21 @@ impl Listener {
             _ => DEFAULT_NAMESPACE.to_owned(),
         };
 
-        let mut secrets = ManifestSecrets::new();
-        for s in &catalog.secrets {
-            secrets
-                .insert(namespace_of(&s.object.metadata, &namespace), &s.object)
-                .map_err(|source| LoadError::Secret {
-                    origin: s.origin.clone(),
-                    source,
-                })?;
-        }
-        let secrets: Arc<dyn SecretStore> = Arc::new(secrets);
+        let secrets = match secrets {
+            Some(store) => store,
+            None => {
+                let mut store = ManifestSecrets::new();
+                for s in &catalog.secrets {
+                    store
+                        .insert(namespace_of(&s.object.metadata, &namespace), &s.object)
+                        .map_err(|source| LoadError::Secret {
+                            origin: s.origin.clone(),
+                            source,
+                        })?;
+                }
+                Arc::new(store) as Arc<dyn SecretStore>
+            }
+        };
         let triggers =
             resolve(el, &namespace, catalog, &secrets).map_err(|errors| LoadError::Triggers {
                 listener: el.metadata.name.clone(),
@@ -219,6 +308,52 @@ fn cel_body_paths(triggers: &[ResolvedTrigger]) -> crate::cel::BodyPaths {
         paths.merge(&interceptor.cel_body_paths());
     }
     paths
+}
+
+/// Cluster mode: follows the EventListener `options.listener` in `options.namespace` and the
+/// objects it references, compiling a new [`Listener`] on every change and publishing it on
+/// `publish`. A configuration that does not compile is logged (naming the object and field) and
+/// the last good one stays in service. Runs until the watches end.
+pub async fn follow_cluster(
+    client: kube::Client,
+    options: LoadOptions,
+    secrets: Arc<dyn SecretStore>,
+    publish: watch::Sender<Option<Arc<Listener>>>,
+) {
+    let namespace = options
+        .namespace
+        .clone()
+        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+    manifest::cluster::follow(client, namespace, move |snapshot| {
+        let catalog = match snapshot {
+            Ok(catalog) => catalog,
+            Err(errors) => {
+                for e in &errors {
+                    tracing::error!(error = %e, "object in the cluster does not decode");
+                }
+                tracing::error!(
+                    "configuration from the cluster rejected; the last good one stays in service"
+                );
+                return;
+            }
+        };
+        match Listener::from_catalog_with_secrets(&catalog, &options, Arc::clone(&secrets)) {
+            Ok(listener) => {
+                tracing::info!(
+                    event_listener = %listener.name,
+                    namespace = %listener.namespace,
+                    triggers = listener.triggers.len(),
+                    "configuration loaded from the cluster"
+                );
+                publish.send_replace(Some(Arc::new(listener)));
+            }
+            Err(e) => tracing::error!(
+                error = %e,
+                "configuration from the cluster rejected; the last good one stays in service"
+            ),
+        }
+    })
+    .await;
 }
 
 #[cfg(test)]
@@ -361,6 +496,64 @@ spec:
         assert!(text.contains("duplicate param name: sha"), "{text}");
         assert!(text.contains("body.a == "), "{text}");
         assert_eq!(errors.len(), 5, "{text}");
+    }
+
+    fn trigger(name: &str, namespace: &str, team: &str) -> String {
+        format!(
+            "---\napiVersion: triggers.tekton.dev/v1beta1\nkind: Trigger\nmetadata:\n  name: {name}\n  namespace: {namespace}\n  labels:\n    team: {team}\nspec:\n  bindings:\n    - ref: b\n  template:\n    ref: t\n"
+        )
+    }
+
+    fn in_namespace(yaml: &str, namespace: &str) -> String {
+        let yaml = format!("---\n{yaml}");
+        yaml.replace(
+            "  name: b\n",
+            &format!("  name: b\n  namespace: {namespace}\n"),
+        )
+        .replace(
+            "  name: t\n",
+            &format!("  name: t\n  namespace: {namespace}\n"),
+        )
+    }
+
+    #[test]
+    fn triggers_are_selected_by_label_and_namespace() {
+        let el = "---\napiVersion: triggers.tekton.dev/v1beta1\nkind: EventListener\nmetadata:\n  name: el\n  namespace: ci\nspec:\n  labelSelector:\n    matchLabels:\n      team: a\n";
+        let yaml = format!(
+            "{}{}{}{}{el}",
+            in_namespace(BINDING_AND_TEMPLATE, "ci"),
+            trigger("a1", "ci", "a"),
+            trigger("b1", "ci", "b"),
+            trigger("a2", "other", "a"),
+        );
+        let l = load(&yaml, LoadOptions::default()).unwrap();
+        let names: Vec<&str> = l.triggers.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["a1"],
+            "label selector alone: the listener's namespace only"
+        );
+
+        let everywhere = el.replace(
+            "spec:\n",
+            "spec:\n  namespaceSelector:\n    matchNames: [\"*\"]\n",
+        );
+        let yaml = format!(
+            "{}{}{}{}{}{everywhere}",
+            in_namespace(BINDING_AND_TEMPLATE, "ci"),
+            in_namespace(BINDING_AND_TEMPLATE, "other"),
+            trigger("a1", "ci", "a"),
+            trigger("b1", "ci", "b"),
+            trigger("a2", "other", "a"),
+        );
+        let l = load(&yaml, LoadOptions::default()).unwrap();
+        let mut names: Vec<(&str, &str)> = l
+            .triggers
+            .iter()
+            .map(|t| (t.name.as_str(), t.namespace.as_str()))
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, [("a1", "ci"), ("a2", "other")]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ async fn main() -> std::process::ExitCode {
             EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = eventlistener::cli::Cli::parse();
     match eventlistener::cli::run(cli).await {

@@ -25,12 +25,12 @@ pub struct EventListenerSpec {
     /// Service account of the listener pod; unused when handling events.
     #[serde(default)]
     pub service_account_name: Option<String>,
-    /// `namespaceSelector`, kept to report it as not supported yet.
+    /// Namespaces to select Triggers from (§2.6).
     #[serde(default)]
-    pub namespace_selector: Option<serde_json::Value>,
-    /// `labelSelector`, kept to report it as not supported yet.
+    pub namespace_selector: Option<NamespaceSelector>,
+    /// Labels selected Triggers must have (§2.6).
     #[serde(default)]
-    pub label_selector: Option<serde_json::Value>,
+    pub label_selector: Option<LabelSelector>,
     /// `triggerGroups`, kept to report it as not supported yet.
     #[serde(default)]
     pub trigger_groups: Option<serde_json::Value>,
@@ -58,4 +58,123 @@ pub struct EventListenerTrigger {
     /// Service account whose rights create the resources.
     #[serde(default)]
     pub service_account_name: Option<String>,
+}
+
+/// `namespaceSelector`: `matchNames`, where exactly `["*"]` means every namespace.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceSelector {
+    /// Namespace names.
+    #[serde(default)]
+    pub match_names: Vec<String>,
+}
+
+/// A Kubernetes `metav1.LabelSelector`: every `matchLabels` pair and every `matchExpressions`
+/// requirement must hold; an empty selector selects everything.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelSelector {
+    /// Labels that must have exactly these values.
+    #[serde(default)]
+    pub match_labels: std::collections::BTreeMap<String, String>,
+    /// Requirements.
+    #[serde(default)]
+    pub match_expressions: Vec<LabelSelectorRequirement>,
+}
+
+/// One `matchExpressions` entry.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct LabelSelectorRequirement {
+    /// Label key.
+    pub key: String,
+    /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
+    pub operator: String,
+    /// Values for `In` and `NotIn`.
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+impl LabelSelector {
+    /// Whether `labels` satisfy the selector.
+    ///
+    /// # Errors
+    /// An unknown operator, or `In`/`NotIn` without values (as Kubernetes rejects them).
+    pub fn matches(
+        &self,
+        labels: &std::collections::BTreeMap<String, String>,
+    ) -> Result<bool, String> {
+        if self
+            .match_labels
+            .iter()
+            .any(|(k, v)| labels.get(k) != Some(v))
+        {
+            return Ok(false);
+        }
+        for r in &self.match_expressions {
+            let value = labels.get(&r.key);
+            let holds = match r.operator.as_str() {
+                "In" | "NotIn" if r.values.is_empty() => {
+                    return Err(format!("operator {} on {} needs values", r.operator, r.key));
+                }
+                "In" => value.is_some_and(|v| r.values.contains(v)),
+                "NotIn" => !value.is_some_and(|v| r.values.contains(v)),
+                "Exists" => value.is_some(),
+                "DoesNotExist" => value.is_none(),
+                other => return Err(format!("unknown operator {other:?} on {}", r.key)),
+            };
+            if !holds {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
+    }
+
+    #[test]
+    fn label_selectors_follow_kubernetes() {
+        let s: LabelSelector = serde_json::from_value(serde_json::json!({
+            "matchLabels": {"team": "ci"},
+            "matchExpressions": [
+                {"key": "env", "operator": "In", "values": ["staging", "prod"]},
+                {"key": "skip", "operator": "DoesNotExist"}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(
+            s.matches(&labels(&[("team", "ci"), ("env", "prod")])),
+            Ok(true)
+        );
+        assert_eq!(
+            s.matches(&labels(&[("team", "ci"), ("env", "dev")])),
+            Ok(false)
+        );
+        assert_eq!(
+            s.matches(&labels(&[("team", "ci"), ("env", "prod"), ("skip", "y")])),
+            Ok(false)
+        );
+        assert_eq!(s.matches(&labels(&[("env", "prod")])), Ok(false));
+        assert_eq!(LabelSelector::default().matches(&labels(&[])), Ok(true));
+        let bad = LabelSelector {
+            match_expressions: vec![LabelSelectorRequirement {
+                key: "a".into(),
+                operator: "Like".into(),
+                values: vec![],
+            }],
+            ..LabelSelector::default()
+        };
+        assert!(bad.matches(&labels(&[])).is_err());
+    }
 }

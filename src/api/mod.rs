@@ -15,7 +15,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
 
-pub use event_listener::{EventListener, EventListenerSpec, EventListenerTrigger};
+pub use event_listener::{
+    EventListener, EventListenerSpec, EventListenerTrigger, LabelSelector,
+    LabelSelectorRequirement, NamespaceSelector,
+};
 pub use secret::Secret;
 pub use trigger::{
     InterceptorParam, InterceptorRef, LegacyCel, LegacyOverlay, LegacySecretInterceptor, SecretRef,

@@ -16,8 +16,20 @@ pub struct Secret {
     #[serde(default)]
     pub data: BTreeMap<String, String>,
     /// Plain values by key; they win over `data` on the same key, as the API server merges them.
-    #[serde(default)]
+    /// Unquoted YAML numbers and booleans are read as their text (`token: 12345`).
+    #[serde(default, deserialize_with = "scalar_map")]
     pub string_data: BTreeMap<String, String>,
+}
+
+fn scalar_map<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    struct Scalar(#[serde(deserialize_with = "super::scalar_string")] String);
+    Ok(BTreeMap::<String, Scalar>::deserialize(d)?
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect())
 }
 
 impl std::fmt::Debug for Secret {

@@ -122,7 +122,7 @@ pub struct InterceptorParam {
 
 /// `secretRef` of the github/gitlab/bitbucket interceptors.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SecretRef {
     /// Secret name, in the Trigger's namespace.
     #[serde(default)]
@@ -132,9 +132,10 @@ pub struct SecretRef {
     pub secret_key: String,
 }
 
-/// Legacy `github:` / `gitlab:` / `bitbucket:` inline form.
+/// Legacy `github:` / `gitlab:` / `bitbucket:` inline form. Unknown fields are errors: a
+/// misspelled `secretRef` must not silently disable the signature check.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LegacySecretInterceptor {
     /// Secret holding the webhook secret.
     #[serde(default)]
@@ -144,8 +145,10 @@ pub struct LegacySecretInterceptor {
     pub event_types: Option<Vec<String>>,
 }
 
-/// Legacy `cel:` inline form.
+/// Legacy `cel:` inline form (unknown fields are errors, as a misspelled `filter` would let every
+/// event through).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct LegacyCel {
     /// Filter expression.
     #[serde(default)]

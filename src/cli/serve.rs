@@ -7,8 +7,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::listener::{Listener, LoadOptions};
+use crate::listener::{Listener, ListenerHandle, LoadOptions, follow_cluster};
 use crate::resources::{Creator, DirCreator, KubeCreator, NullCreator, StdoutCreator};
+use crate::secrets::KubeSecrets;
 use crate::sink::{AppState, DEFAULT_EVENT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, serve};
 
 /// Flags of `serve`.
@@ -16,7 +17,9 @@ use crate::sink::{AppState, DEFAULT_EVENT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, serve
 pub struct ServeArgs {
     /// Manifest file or directory (multi-document YAML or JSON; directories are read
     /// recursively). Repeatable.
-    #[arg(short = 'f', long = "filename", required = true, value_name = "PATH")]
+    /// Without `-f`, the EventListener `--listener` and what it references are read (and
+    /// followed) from the cluster.
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
     pub(super) files: Vec<PathBuf>,
     /// EventListener to serve when the manifests hold several.
     #[arg(long, env = "EL_NAME")]
@@ -29,9 +32,9 @@ pub struct ServeArgs {
     pub address: SocketAddr,
     /// Where created objects go: `kube` (the Kubernetes API: in-cluster service account or
     /// KUBECONFIG), `stdout`, `dir:PATH` (one JSON file per object), or `null` (nowhere: for
-    /// benchmarks and load tests).
-    #[arg(long, default_value = "stdout", env = "EL_SINK")]
-    pub sink: String,
+    /// benchmarks and load tests). Default: `stdout` with `-f`, `kube` without.
+    #[arg(long, env = "EL_SINK")]
+    pub sink: Option<String>,
     /// Largest accepted request body, bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
@@ -65,26 +68,36 @@ pub(super) async fn creator_from_flag(sink: &str) -> anyhow::Result<Arc<dyn Crea
 }
 
 pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let listener = Listener::load(&LoadOptions {
-        paths: args.files.clone(),
-        listener: args.listener.clone(),
-        namespace: args.namespace.clone(),
-    })?;
-    let creator = creator_from_flag(&args.sink).await?;
+    let cluster = args.files.is_empty();
+    let sink = args
+        .sink
+        .clone()
+        .unwrap_or_else(|| if cluster { "kube" } else { "stdout" }.to_owned());
+    let creator = creator_from_flag(&sink).await?;
+    let listener = if cluster {
+        follow_cluster_config(&args).await?
+    } else {
+        ListenerHandle::fixed(Listener::load(&LoadOptions {
+            paths: args.files.clone(),
+            listener: args.listener.clone(),
+            namespace: args.namespace.clone(),
+        })?)
+    };
     let tcp = tokio::net::TcpListener::bind(args.address)
         .await
         .with_context(|| format!("cannot listen on {}", args.address))?;
     let bound = tcp.local_addr()?;
+    let placeholder = listener.placeholder();
     tracing::info!(
-        event_listener = %listener.name,
-        namespace = %listener.namespace,
-        triggers = listener.triggers.len(),
+        event_listener = %placeholder.name,
+        namespace = %placeholder.namespace,
         address = %bound,
-        sink = %args.sink,
+        sink = %sink,
+        source = if cluster { "cluster" } else { "files" },
         "listening"
     );
     let state = AppState {
-        listener: Arc::new(listener),
+        listener,
         creator,
         max_body_bytes: args.max_body_bytes,
         event_timeout: std::time::Duration::from_secs(args.timeout_handler),
@@ -92,6 +105,32 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     serve(tcp, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Cluster mode: start following the EventListener in the cluster; the handle is empty (and
+/// `/ready` answers 503) until the first full sync compiles.
+async fn follow_cluster_config(args: &ServeArgs) -> anyhow::Result<ListenerHandle> {
+    let name = args
+        .listener
+        .clone()
+        .context("without -f, --listener NAME names the EventListener to read from the cluster")?;
+    let config = kube::Config::infer()
+        .await
+        .context("without -f the configuration is read from the cluster, but no Kubernetes configuration was found (in-cluster or KUBECONFIG)")?;
+    let namespace = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| config.default_namespace.clone());
+    let client = kube::Client::try_from(config).context("cannot build a Kubernetes client")?;
+    let (publish, handle) = ListenerHandle::channel(&name, &namespace);
+    let options = LoadOptions {
+        paths: Vec::new(),
+        listener: Some(name),
+        namespace: Some(namespace),
+    };
+    let secrets = Arc::new(KubeSecrets::new(client.clone()));
+    tokio::spawn(follow_cluster(client, options, secrets, publish));
+    Ok(handle)
 }
 
 async fn shutdown_signal() {

@@ -12,7 +12,7 @@ use crate::binding::ParamTemplate;
 use crate::listener::{Listener, LoadError, LoadOptions};
 use crate::manifest::{Catalog, Loaded, load_all};
 use crate::resources::{CreateContext, Resource};
-use crate::template::{CompiledTemplate, ParamDecl};
+use crate::template::CompiledTemplate;
 
 /// Flags of `validate`.
 #[derive(Debug, Args)]
@@ -94,16 +94,7 @@ fn report(add: &mut impl FnMut(String), place: &str, error: LoadError) {
 /// then checks each object could be created.
 fn dry_render(t: &Loaded<crate::api::TriggerTemplate>) -> Result<(), String> {
     let spec = &t.object.spec;
-    let decls = spec
-        .params
-        .iter()
-        .map(|p| ParamDecl {
-            name: p.name.clone(),
-            default: p.default.clone(),
-        })
-        .collect();
-    let template =
-        CompiledTemplate::compile(decls, &spec.resourcetemplates).map_err(|e| e.to_string())?;
+    let template = CompiledTemplate::from_spec(spec).map_err(|e| e.to_string())?;
     let values: Vec<(String, String)> = spec
         .params
         .iter()

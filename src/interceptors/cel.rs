@@ -146,7 +146,13 @@ impl Interceptor for Cel {
             // store that reads them over the network has them cached (a missing one is reported
             // by the evaluation itself).
             for (name, key) in &self.secret_refs {
-                let _ = self.store.fetch(&self.namespace, name, key).await;
+                // Cannot be read now (API unreachable): a retry may work, so fail the trigger as
+                // retryable instead of stopping it as if the event were invalid. Missing Secrets
+                // and keys are reported by the evaluation, as upstream.
+                let fetched = self.store.fetch(&self.namespace, name, key).await;
+                if let Err(e @ crate::secrets::Error::Unavailable { .. }) = fetched {
+                    return Err(e.into());
+                }
             }
             Ok(self.decide(&request))
         })

@@ -282,6 +282,23 @@ mod tests {
     }
 
     #[test]
+    fn a_misspelled_param_fails_at_load_instead_of_disabling_the_check() {
+        let params = vec![crate::api::InterceptorParam {
+            name: "secretref".into(),
+            value: json!({"secretName": "gh", "secretKey": "token"}),
+        }];
+        let err = crate::interceptors::build("github", &params, &ctx()).unwrap_err();
+        assert!(
+            err.to_string().contains("param secretref: unknown param"),
+            "{err}"
+        );
+        let legacy: Result<crate::api::TriggerInterceptor, _> = serde_json::from_value(json!({
+            "github": {"secretref": {"secretName": "gh", "secretKey": "token"}}
+        }));
+        assert!(legacy.is_err());
+    }
+
+    #[test]
     fn config_problems_fail_at_build() {
         let err = build(json!({"secretRef": {"secretName": "gh", "secretKey": ""}})).unwrap_err();
         assert!(

@@ -7,9 +7,12 @@
 //! [`StopReason`] (upstream uses gRPC codes, mostly `FailedPrecondition` for everything). Errors
 //! ([`Error`]) are failures to decide (a secret that cannot be read).
 
+pub mod bitbucket;
 pub mod cel;
 pub mod chain;
+mod common;
 pub mod github;
+pub mod gitlab;
 pub mod signature;
 
 use std::collections::BTreeMap;
@@ -170,7 +173,7 @@ pub enum Error {
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum BuildError {
     /// The interceptor name is not one this build knows.
-    #[error("interceptor {0:?} is not supported (built in: github, cel)")]
+    #[error("interceptor {0:?} is not supported (built in: github, gitlab, bitbucket, cel)")]
     Unsupported(String),
     /// A param has the wrong shape or value.
     #[error("interceptor {interceptor}: param {param}: {message}")]
@@ -234,9 +237,27 @@ pub fn build(
 ) -> Result<Arc<dyn Interceptor>, BuildError> {
     let params: BTreeMap<&str, &serde_json::Value> =
         params.iter().map(|p| (p.name.as_str(), &p.value)).collect();
+    // A misspelled param must not silently turn a check off (`secretref` would disable the
+    // signature check, `filters` the filter): unknown names fail at load. Upstream ignores them.
+    let known: &[&str] = match name {
+        "github" => &["secretRef", "eventTypes", "addChangedFiles", "githubOwners"],
+        "gitlab" | "bitbucket" => &["secretRef", "eventTypes"],
+        "cel" => &["filter", "overlays"],
+        _ => &[],
+    };
+    let unknown = params.keys().find(|p| !known.contains(p));
+    if let (Some(unknown), false) = (unknown, known.is_empty()) {
+        return Err(BuildError::Param {
+            interceptor: name.to_owned(),
+            param: (*unknown).to_owned(),
+            message: format!("unknown param (known: {})", known.join(", ")),
+        });
+    }
     Ok(match name {
         "github" => Arc::new(github::GitHub::build(&params, ctx)?),
         "cel" => Arc::new(cel::Cel::build(&params, ctx)?),
+        "gitlab" => Arc::new(gitlab::GitLab::build(&params, ctx)?),
+        "bitbucket" => Arc::new(bitbucket::Bitbucket::build(&params, ctx)?),
         other => return Err(BuildError::Unsupported(other.to_owned())),
     })
 }

@@ -63,6 +63,15 @@ fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, Error> {
     entries.sort();
     let mut files = Vec::new();
     for entry in entries {
+        // Hidden entries are skipped: a mounted ConfigMap holds its files twice, once under the
+        // kubelet's `..2026_…` folder, as `kubectl apply -f` would not see them either.
+        let hidden = entry
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
         if entry.is_dir() {
             files.extend(manifest_files(&entry)?);
         } else if is_manifest_file(&entry) {
@@ -110,8 +119,13 @@ fn read_documents(path: &Path) -> Result<Vec<Value>, Error> {
         Ok(vec![document])
     } else {
         serde_saphyr::from_multiple_with_options(&text, crate::api::yaml_options())
-            .map_err(|e| syntax("YAML", e.to_string()))
+            // Only the first line: the rest is a snippet of the file, which may hold a secret.
+            .map_err(|e| syntax("YAML", first_line(&e.to_string())))
     }
+}
+
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or_default().to_owned()
 }
 
 /// Adds one document (or the items of a `List`) to `catalog`.
@@ -175,7 +189,12 @@ pub(crate) fn add_document(
             kind: kind.to_owned(),
             name: name.to_owned(),
             field: e.path().to_string(),
-            message: e.into_inner().to_string(),
+            // NB: serde's messages quote the offending value; a Secret's must not reach a log.
+            message: if kind == "Secret" {
+                "wrong type (value not shown: Secret)".to_owned()
+            } else {
+                e.into_inner().to_string()
+            },
         })?;
         Ok(Loaded {
             origin: origin.clone(),
@@ -232,6 +251,11 @@ mod tests {
             r#"{"apiVersion":"triggers.tekton.dev/v1alpha1","kind":"TriggerTemplate","metadata":{"name":"t"},"spec":{"resourcetemplates":[]}}"#,
         );
         write(dir.path(), "notes.txt", "not a manifest");
+        write(
+            dir.path(),
+            "..2026_11_30/a.yaml",
+            "apiVersion: triggers.tekton.dev/v1beta1\nkind: TriggerBinding\nmetadata:\n  name: b\n",
+        );
         let catalog = load(&[dir.path().to_owned()]).unwrap();
         assert_eq!(catalog.trigger_bindings.len(), 1);
         assert_eq!(
@@ -259,6 +283,26 @@ mod tests {
         assert!(err.contains("el.yaml (document 2)"), "{err}");
         assert!(err.contains("spec.triggers[0].bindings"), "{err}");
         assert!(err.contains("EventListener \"el\""), "{err}");
+    }
+
+    #[test]
+    fn secret_values_never_appear_in_load_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let typed = write(
+            dir.path(),
+            "s.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  token: [8675309123456]\n",
+        );
+        let err = load(&[typed]).unwrap_err().to_string();
+        assert!(!err.contains("8675309123456"), "{err}");
+        assert!(err.contains("stringData.token"), "{err}");
+        let broken = write(
+            dir.path(),
+            "t.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: t\nstringData:\n  token: \"hunter2\n",
+        );
+        let err = load(&[broken]).unwrap_err().to_string();
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

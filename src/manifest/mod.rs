@@ -7,6 +7,7 @@
 //! namespace and name, ClusterTriggerBindings by name. Objects without `metadata.namespace` are
 //! placed in the catalog's default namespace, as `kubectl apply -n NS` does.
 
+pub mod cluster;
 mod files;
 
 use std::path::{Path, PathBuf};
@@ -20,13 +21,19 @@ pub use files::{load, load_all};
 pub struct Origin {
     /// The file.
     pub file: PathBuf,
-    /// 1-based index of the document in the file (empty documents are not counted).
+    /// 1-based index of the document in the file (empty documents are not counted); 0 for an
+    /// object read from the cluster.
     pub document: usize,
 }
 
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (document {})", self.file.display(), self.document)
+        if self.document == 0 {
+            // Not from a file: read from the cluster (see `cluster::cluster_origin`).
+            write!(f, "{}", self.file.display())
+        } else {
+            write!(f, "{} (document {})", self.file.display(), self.document)
+        }
     }
 }
 

@@ -11,8 +11,10 @@
 //! - Retries: 429, 5xx, timeouts and connection errors are retried with bounded exponential
 //!   backoff and jitter; other 4xx (403, 404, 409, 422) are not. To keep a retried create from
 //!   making a second object, `generateName` is resolved here before the first attempt, so every
-//!   attempt posts the same name, and an AlreadyExists on a retry whose existing object carries this
-//!   event's eventID and trigger labels counts as created.
+//!   attempt posts the same name (without `generateName`, so a taken name is a 409, not the
+//!   ambiguous 500 ServerTimeout); a 409 on a retry whose existing object carries this event's
+//!   eventID and trigger labels, or that cannot be read, counts as created; a generated name taken
+//!   by another object is replaced by a new random one.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,18 +28,20 @@ use serde_json::Value;
 
 use super::{BoxFuture, Created, Creator, Error, LABEL_EVENT_ID, LABEL_TRIGGER, Resource};
 
-/// Attempts per object, the first included.
-const MAX_ATTEMPTS: u32 = 5;
+/// Attempts per object, the first included. Worst case with the call deadline and delays below:
+/// 6 × 3 s + about 5 s of backoff, inside the 30 s event deadline (`--timeout-handler`).
+const MAX_ATTEMPTS: u32 = 6;
 /// Delay before the first retry; doubled each time, plus up to 50 % jitter.
-const BASE_DELAY: Duration = Duration::from_millis(100);
+const BASE_DELAY: Duration = Duration::from_millis(200);
 /// Longest delay between attempts.
 const MAX_DELAY: Duration = Duration::from_secs(2);
 /// Deadline of one API call: a create that takes longer is treated as a transient failure.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Creates objects through the Kubernetes API.
 pub struct KubeCreator {
     client: Client,
+    call_timeout: Duration,
     config: Config,
     impersonated: Mutex<HashMap<String, Client>>,
     discovered: Mutex<HashMap<(String, String), (ApiResource, ApiCapabilities)>>,
@@ -64,10 +68,18 @@ impl KubeCreator {
         })?;
         Ok(Self {
             client,
+            call_timeout: CALL_TIMEOUT,
             config,
             impersonated: Mutex::new(HashMap::new()),
             discovered: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The same creator with another deadline per API call (default 10 s).
+    #[must_use]
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
     }
 
     /// The client acting as `user`, or the listener's own.
@@ -141,13 +153,20 @@ impl KubeCreator {
         loop {
             attempt += 1;
             let mut object = resource.as_json().clone();
-            if let (false, Some(Value::Object(meta))) = (namespaced, object.get_mut("metadata")) {
-                meta.remove("namespace");
+            if let Some(Value::Object(meta)) = object.get_mut("metadata") {
+                if !namespaced {
+                    meta.remove("namespace");
+                }
+                // The name is chosen here: without `generateName` the API server answers a taken
+                // name with 409 AlreadyExists (with it, 500 ServerTimeout, indistinguishable from
+                // a real timeout).
+                meta.remove("generateName");
             }
             let body: DynamicObject = serde_json::from_value(Value::Object(object))
                 .map_err(|e| Error::InvalidObject(e.to_string()))?;
             let result =
-                tokio::time::timeout(CALL_TIMEOUT, api.create(&PostParams::default(), &body)).await;
+                tokio::time::timeout(self.call_timeout, api.create(&PostParams::default(), &body))
+                    .await;
             let error = match result {
                 Ok(Ok(created)) => {
                     return Ok(Created {
@@ -158,14 +177,24 @@ impl KubeCreator {
                     });
                 }
                 Ok(Err(e)) => e,
-                Err(_) => kube::Error::Service(format!("no answer within {CALL_TIMEOUT:?}").into()),
+                Err(_) => {
+                    kube::Error::Service(format!("no answer within {:?}", self.call_timeout).into())
+                }
             };
-            let exists = matches!(&error, kube::Error::Api(status) if status.is_already_exists());
-            if exists && attempt > 1 && self.is_ours(&api, &resource).await {
-                return Ok(resource.created());
+            let name_taken =
+                matches!(&error, kube::Error::Api(status) if status.is_already_exists());
+            if name_taken && attempt > 1 {
+                // An earlier attempt may have been stored even though its answer was lost.
+                match self.owner_of(&api, &resource).await {
+                    Owner::Us => return Ok(resource.created()),
+                    // A random name taken by chance between two of our attempts is very
+                    // unlikely; creating again could duplicate the event, so stop here.
+                    Owner::Unknown if generated => return Ok(resource.created()),
+                    Owner::Unknown | Owner::Other => {}
+                }
             }
-            if exists && generated && attempt == 1 {
-                // The random suffix collided: pick another one.
+            if name_taken && generated && attempt < MAX_ATTEMPTS {
+                // Someone else's object has this name: pick another one.
                 let name = super::generate_name(resource.generate_name());
                 resource.set_name(&name);
                 continue;
@@ -186,11 +215,13 @@ impl KubeCreator {
         }
     }
 
-    /// Whether the existing object of this name was created for this event and trigger.
-    async fn is_ours(&self, api: &Api<DynamicObject>, resource: &Resource) -> bool {
-        let Ok(Ok(existing)) = tokio::time::timeout(CALL_TIMEOUT, api.get(resource.name())).await
+    /// Who made the existing object of this name: this event's trigger (its eventID and trigger
+    /// labels), someone else, or unknown (it cannot be read, e.g. no `get` permission).
+    async fn owner_of(&self, api: &Api<DynamicObject>, resource: &Resource) -> Owner {
+        let Ok(Ok(existing)) =
+            tokio::time::timeout(self.call_timeout, api.get(resource.name())).await
         else {
-            return false;
+            return Owner::Unknown;
         };
         let labels = existing.metadata.labels.unwrap_or_default();
         let wanted = |key: &str| {
@@ -198,9 +229,21 @@ impl KubeCreator {
                 .as_str()
                 .map(str::to_owned)
         };
-        labels.get(LABEL_EVENT_ID).cloned() == wanted(LABEL_EVENT_ID)
+        if labels.get(LABEL_EVENT_ID).cloned() == wanted(LABEL_EVENT_ID)
             && labels.get(LABEL_TRIGGER).cloned() == wanted(LABEL_TRIGGER)
+        {
+            Owner::Us
+        } else {
+            Owner::Other
+        }
     }
+}
+
+/// See [`KubeCreator::owner_of`].
+enum Owner {
+    Us,
+    Other,
+    Unknown,
 }
 
 /// Delay before retry number `attempt` (1-based): exponential, capped, with jitter.

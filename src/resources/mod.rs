@@ -194,6 +194,22 @@ impl Resource {
                 "neither metadata.name nor metadata.generateName is set".into(),
             ));
         }
+        // Values here may come from the payload; the API server would refuse these, and a file
+        // sink must not be steered outside its directory.
+        let namespace = text("namespace");
+        if !is_dns1123_label(namespace) {
+            return Err(Error::InvalidObject(format!(
+                "metadata.namespace {namespace:?} is not a valid namespace name"
+            )));
+        }
+        for key in ["name", "generateName"] {
+            let value = text(key);
+            if value == "." || value == ".." || value.contains(['/', '%', '\\']) {
+                return Err(Error::InvalidObject(format!(
+                    "metadata.{key} {value:?} may not be '.', '..' or hold '/', '%' or '\\'"
+                )));
+            }
+        }
         Ok(Self {
             object,
             impersonate: ctx
@@ -280,6 +296,17 @@ impl Resource {
     }
 }
 
+/// A DNS-1123 label, as Kubernetes requires of namespace names: 1 to 63 lower-case letters,
+/// digits and `-`, starting and ending with a letter or digit.
+fn is_dns1123_label(s: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !s.is_empty()
+        && s.len() <= 63
+        && s.starts_with(alnum)
+        && s.ends_with(alnum)
+        && s.chars().all(|c| alnum(c) || c == '-')
+}
+
 /// A boxed future, for object-safe async trait methods.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -361,6 +388,28 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn names_from_the_payload_cannot_leave_their_place() {
+        for bad in [
+            json!({"kind": "A", "metadata": {"name": "x", "namespace": "../../escaped"}}),
+            json!({"kind": "A", "metadata": {"name": "x", "namespace": "Upper"}}),
+            json!({"kind": "A", "metadata": {"name": "../x"}}),
+            json!({"kind": "A", "metadata": {"generateName": "feature/branch-"}}),
+            json!({"kind": "A", "metadata": {"name": ".."}}),
+        ] {
+            assert!(
+                matches!(
+                    Resource::prepare(bad.clone(), &CTX),
+                    Err(Error::InvalidObject(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(
+            Resource::prepare(json!({"kind": "A", "metadata": {"name": "a.b-c"}}), &CTX).is_ok()
+        );
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Request handlers: thin shells over `trigger::process`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
@@ -13,11 +14,26 @@ use super::AppState;
 use super::response::{self, RequestError};
 use crate::event::{Event, Headers, new_event_id};
 use crate::interceptors::SharedEvent;
+use crate::listener::Listener;
+use crate::resources::Creator;
 use crate::trigger::{ProcessContext, TriggerOutcome, process};
 
-/// `/live` and `/ready`: 200 `ok` once serving (§2.1).
-pub(super) async fn health() -> &'static str {
+/// `/live`: 200 `ok` while the process serves (§2.1).
+pub(super) async fn live() -> &'static str {
     "ok"
+}
+
+/// `/ready`: 200 `ok` once a configuration is loaded (in cluster mode, after the first full
+/// sync), else 503.
+pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if state.listener.current().is_some() {
+        (StatusCode::OK, "ok")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no EventListener configuration loaded yet",
+        )
+    }
 }
 
 /// Every other path and method: one event.
@@ -30,12 +46,24 @@ pub(super) async fn handle_event(
     let event_id = new_event_id();
     let span = tracing::info_span!("event", event_id = %event_id);
     async move {
-        let listener = &state.listener;
-        let event = match read_event(&state, &event_id, &uri, &headers, body).await {
+        let Some(listener) = state.listener.current() else {
+            return response::request_error(
+                &state.listener.placeholder(),
+                &event_id,
+                &RequestError::NotReady,
+            );
+        };
+        // The body must arrive within the event deadline too: a sender trickling it would
+        // otherwise hold the connection and its buffer forever.
+        let read = tokio::time::timeout(
+            state.event_timeout,
+            read_event(&state, &event_id, &uri, &headers, body),
+        );
+        let event = match read.await.unwrap_or(Err(RequestError::BodyTimeout)) {
             Ok(event) => event,
             Err(e) => {
                 tracing::info!(error = %e, "event rejected");
-                return response::request_error(listener, &event_id, &e);
+                return response::request_error(&listener, &event_id, &e);
             }
         };
         tracing::debug!(url = %event.request_url(), "event received");
@@ -43,50 +71,81 @@ pub(super) async fn handle_event(
             Arc::new(event),
             Arc::clone(&listener.cel_body_paths),
         ));
-        let mut tasks = JoinSet::new();
-        for (index, trigger) in listener.triggers.iter().enumerate() {
-            let (trigger, shared, state) =
-                (Arc::clone(trigger), Arc::clone(&shared), state.clone());
-            let span = tracing::info_span!("trigger", trigger = %trigger.name);
-            tasks.spawn(
-                async move {
-                    let ctx = ProcessContext {
-                        event_listener: &state.listener.name,
-                        creator: state.creator.as_ref(),
-                    };
-                    let outcome = process(&trigger, &shared, ctx).await;
-                    log_outcome(&outcome);
-                    (index, outcome)
-                }
-                .instrument(span),
-            );
-        }
-        let mut outcomes: Vec<(usize, TriggerOutcome)> =
-            Vec::with_capacity(listener.triggers.len());
-        let joined_all = tokio::time::timeout(state.event_timeout, async {
-            while let Some(joined) = tasks.join_next().await {
-                match joined {
-                    Ok(done) => outcomes.push(done),
-                    Err(e) => tracing::error!(error = %e, "trigger task panicked"),
-                }
+        // The triggers run in their own task: if the sender hangs up, the handler is dropped but
+        // the work goes on to completion (or to the event deadline), as upstream's does.
+        let work = tokio::spawn(
+            run_triggers(
+                Arc::clone(&listener),
+                shared,
+                Arc::clone(&state.creator),
+                state.event_timeout,
+            )
+            .in_current_span(),
+        );
+        match work.await {
+            Ok(Some(outcomes)) => response::event_response(&listener, &event_id, &outcomes),
+            Ok(None) => response::request_error(&listener, &event_id, &RequestError::Timeout),
+            Err(e) => {
+                tracing::error!(error = %e, "event task failed");
+                response::request_error(&listener, &event_id, &RequestError::Internal)
             }
-        })
-        .await;
-        if joined_all.is_err() {
-            // Dropping the JoinSet cancels the triggers still running.
-            tracing::warn!(
-                finished = outcomes.len(),
-                timeout_secs = state.event_timeout.as_secs(),
-                "event timed out"
-            );
-            return response::request_error(listener, &event_id, &RequestError::Timeout);
         }
-        outcomes.sort_by_key(|(i, _)| *i);
-        let outcomes: Vec<TriggerOutcome> = outcomes.into_iter().map(|(_, o)| o).collect();
-        response::event_response(listener, &event_id, &outcomes)
     }
     .instrument(span)
     .await
+}
+
+/// Runs every trigger of `listener` concurrently for one event; their outcomes in trigger order,
+/// or `None` when `deadline` passed first (the triggers still running are then cancelled).
+async fn run_triggers(
+    listener: Arc<Listener>,
+    event: Arc<SharedEvent>,
+    creator: Arc<dyn Creator>,
+    deadline: Duration,
+) -> Option<Vec<TriggerOutcome>> {
+    let mut tasks = JoinSet::new();
+    for (index, trigger) in listener.triggers.iter().enumerate() {
+        let (trigger, event, creator) = (
+            Arc::clone(trigger),
+            Arc::clone(&event),
+            Arc::clone(&creator),
+        );
+        let listener = Arc::clone(&listener);
+        let span = tracing::info_span!("trigger", trigger = %trigger.name);
+        tasks.spawn(
+            async move {
+                let ctx = ProcessContext {
+                    event_listener: &listener.name,
+                    creator: creator.as_ref(),
+                };
+                let outcome = process(&trigger, &event, ctx).await;
+                log_outcome(&outcome);
+                (index, outcome)
+            }
+            .instrument(span),
+        );
+    }
+    let mut outcomes: Vec<(usize, TriggerOutcome)> = Vec::with_capacity(listener.triggers.len());
+    let joined_all = tokio::time::timeout(deadline, async {
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(done) => outcomes.push(done),
+                Err(e) => tracing::error!(error = %e, "trigger task panicked"),
+            }
+        }
+    })
+    .await;
+    if joined_all.is_err() {
+        // Dropping the JoinSet cancels the triggers still running.
+        tracing::warn!(
+            finished = outcomes.len(),
+            timeout_secs = deadline.as_secs(),
+            "event timed out"
+        );
+        return None;
+    }
+    outcomes.sort_by_key(|(i, _)| *i);
+    Some(outcomes.into_iter().map(|(_, o)| o).collect())
 }
 
 async fn read_event(

@@ -12,7 +12,7 @@ use axum::Router;
 use axum::routing::any;
 use tokio::net::TcpListener;
 
-use crate::listener::Listener;
+use crate::listener::ListenerHandle;
 use crate::resources::Creator;
 
 /// Largest accepted request body, in bytes: GitHub caps webhook payloads at 25 MB, so anything
@@ -28,8 +28,8 @@ pub const DEFAULT_EVENT_TIMEOUT: std::time::Duration = std::time::Duration::from
 /// Everything a request handler needs: cheap handles, cloned per request.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// The EventListener being served.
-    pub listener: Arc<Listener>,
+    /// The EventListener being served (swapped whole on reload).
+    pub listener: ListenerHandle,
     /// Where created objects go.
     pub creator: Arc<dyn Creator>,
     /// Largest accepted body, bytes.
@@ -42,8 +42,8 @@ pub struct AppState {
 /// The router: `/live`, `/ready`, and the event handler for everything else.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/live", any(handler::health))
-        .route("/ready", any(handler::health))
+        .route("/live", any(handler::live))
+        .route("/ready", any(handler::ready))
         .fallback(handler::handle_event)
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | body not a JSON object (`null` passes, as upstream) | 400 |
 //! | body over the size limit | 413 |
+//! | body not received within the event deadline | 408 |
 //! | body could not be read | 500 |
 //! | the triggers did not finish within the event deadline | 503 |
 //! | a trigger failed in a way a retry may fix (creating an object, reading a secret) | 503 |
@@ -38,9 +39,18 @@ pub enum RequestError {
         /// The limit, bytes.
         limit: usize,
     },
+    /// The body did not arrive within the event deadline (408).
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     /// The body could not be read (500).
     #[error("failed to read the request body")]
     BodyRead,
+    /// No configuration is loaded yet (503; cluster mode before the first sync).
+    #[error("EventListener configuration not loaded yet; retry later")]
+    NotReady,
+    /// Processing failed unexpectedly (500; details in the log).
+    #[error("internal error; see the listener log under this eventID")]
+    Internal,
     /// The triggers did not finish within the event deadline (503, upstream's text).
     #[error("EventListener Timeout!")]
     Timeout,
@@ -51,8 +61,9 @@ impl RequestError {
         match self {
             RequestError::InvalidBody(_) => StatusCode::BAD_REQUEST,
             RequestError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            RequestError::BodyRead => StatusCode::INTERNAL_SERVER_ERROR,
-            RequestError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            RequestError::BodyRead | RequestError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            RequestError::Timeout | RequestError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

@@ -133,6 +133,22 @@ impl CompiledTemplate {
         Ok(Self { params, resources })
     }
 
+    /// Compiles a TriggerTemplate `spec` as written (see [`CompiledTemplate::compile`]).
+    ///
+    /// # Errors
+    /// As [`CompiledTemplate::compile`].
+    pub fn from_spec(spec: &crate::api::TriggerTemplateSpec) -> Result<Self, Error> {
+        let params = spec
+            .params
+            .iter()
+            .map(|p| ParamDecl {
+                name: p.name.clone(),
+                default: p.default.clone(),
+            })
+            .collect();
+        Self::compile(params, &spec.resourcetemplates)
+    }
+
     /// The declared params.
     pub fn params(&self) -> &[ParamDecl] {
         &self.params

@@ -12,7 +12,7 @@ use crate::binding::ParamTemplate;
 use crate::interceptors::{self, BuildContext};
 use crate::manifest::{Catalog, namespace_of};
 use crate::secrets::SecretStore;
-use crate::template::{CompiledTemplate, ParamDecl};
+use crate::template::CompiledTemplate;
 
 use super::ResolvedTrigger;
 
@@ -38,6 +38,20 @@ struct TriggerParts<'a> {
     service_account: Option<String>,
 }
 
+impl<'a> TriggerParts<'a> {
+    /// The parts of a Trigger object; without a namespace of its own it is in `default_ns`.
+    fn of(t: &'a crate::api::Trigger, default_ns: &str) -> Self {
+        Self {
+            name: t.metadata.name.clone(),
+            namespace: namespace_of(&t.metadata, default_ns).to_owned(),
+            bindings: &t.spec.bindings,
+            template: t.spec.template.as_ref(),
+            interceptors: &t.spec.interceptors,
+            service_account: t.spec.service_account_name.clone(),
+        }
+    }
+}
+
 /// Resolves every trigger of `listener` (in `namespace`, the EventListener's). Objects without a
 /// namespace in the catalog count as in `namespace`.
 ///
@@ -51,20 +65,30 @@ pub fn resolve(
 ) -> Result<Vec<ResolvedTrigger>, Vec<ResolveError>> {
     let mut errors = Vec::new();
     let spec = &listener.spec;
-    for (field, present) in [
-        ("namespaceSelector", spec.namespace_selector.is_some()),
-        ("labelSelector", spec.label_selector.is_some()),
-        ("triggerGroups", spec.trigger_groups.is_some()),
-    ] {
-        if present {
-            errors.push(ResolveError {
-                trigger: String::new(),
-                field: format!("EventListener {} spec.{field}", listener.metadata.name),
-                message: "not supported yet; list the triggers in spec.triggers".into(),
-            });
-        }
+    if spec.trigger_groups.is_some() {
+        errors.push(ResolveError {
+            trigger: String::new(),
+            field: format!(
+                "EventListener {} spec.triggerGroups",
+                listener.metadata.name
+            ),
+            message: "not supported yet; list the triggers in spec.triggers or select them".into(),
+        });
     }
     let mut resolved = Vec::new();
+    // Selected Triggers first, then spec.triggers, as upstream (§2.6).
+    match select(listener, namespace, catalog) {
+        Ok(selected) => {
+            for t in selected {
+                let parts = TriggerParts::of(t, namespace);
+                match resolve_one(&parts, namespace, catalog, secrets) {
+                    Ok(t) => resolved.push(t),
+                    Err(mut e) => errors.append(&mut e),
+                }
+            }
+        }
+        Err(e) => errors.push(e),
+    }
     for (index, entry) in spec.triggers.iter().enumerate() {
         match parts_of(entry, index, namespace, catalog) {
             Ok(parts) => match resolve_one(&parts, namespace, catalog, secrets) {
@@ -74,11 +98,11 @@ pub fn resolve(
             Err(e) => errors.push(e),
         }
     }
-    if spec.triggers.is_empty() && errors.is_empty() {
+    if resolved.is_empty() && errors.is_empty() {
         errors.push(ResolveError {
             trigger: String::new(),
             field: format!("EventListener {} spec.triggers", listener.metadata.name),
-            message: "no triggers".into(),
+            message: "no triggers (none listed and none selected)".into(),
         });
     }
     if errors.is_empty() {
@@ -86,6 +110,61 @@ pub fn resolve(
     } else {
         Err(errors)
     }
+}
+
+/// The Triggers selected by `namespaceSelector` and `labelSelector` (§2.6): `matchNames` exactly
+/// `["*"]` is every namespace, other names are those namespaces, none with a `labelSelector` is
+/// the EventListener's namespace, and neither selector selects nothing. A Trigger selected twice
+/// runs twice, as upstream.
+fn select<'a>(
+    listener: &EventListener,
+    namespace: &str,
+    catalog: &'a Catalog,
+) -> Result<Vec<&'a crate::api::Trigger>, ResolveError> {
+    let spec = &listener.spec;
+    let names = spec
+        .namespace_selector
+        .as_ref()
+        .map(|s| s.match_names.as_slice())
+        .unwrap_or_default();
+    let namespaces: Option<Vec<&str>> = match (names, &spec.label_selector) {
+        ([], None) => return Ok(Vec::new()),
+        ([all], _) if all == "*" => None,
+        ([], Some(_)) => Some(vec![namespace]),
+        (names, _) => Some(names.iter().map(String::as_str).collect()),
+    };
+    let everything = crate::api::LabelSelector::default();
+    let labels = spec.label_selector.as_ref().unwrap_or(&everything);
+    let mut selected = Vec::new();
+    let in_scope = |t: &&crate::manifest::Loaded<crate::api::Trigger>, ns: &str| {
+        namespace_of(&t.object.metadata, namespace) == ns
+    };
+    let scopes: Vec<Option<&str>> = match &namespaces {
+        None => vec![None],
+        Some(list) => list.iter().map(|ns| Some(*ns)).collect(),
+    };
+    for scope in scopes {
+        for t in catalog
+            .triggers
+            .iter()
+            .filter(|t| scope.is_none_or(|ns| in_scope(t, ns)))
+        {
+            let matched = labels
+                .matches(&t.object.metadata.labels)
+                .map_err(|message| ResolveError {
+                    trigger: String::new(),
+                    field: format!(
+                        "EventListener {} spec.labelSelector",
+                        listener.metadata.name
+                    ),
+                    message,
+                })?;
+            if matched {
+                selected.push(&t.object);
+            }
+        }
+    }
+    Ok(selected)
 }
 
 fn parts_of<'a>(
@@ -121,15 +200,7 @@ fn parts_of<'a>(
                         field: "triggerRef".into(),
                         message: format!("Trigger {namespace}/{name} not found"),
                     })?;
-            let t = &found.object;
-            Ok(TriggerParts {
-                name: t.metadata.name.clone(),
-                namespace: namespace_of(&t.metadata, namespace).to_owned(),
-                bindings: &t.spec.bindings,
-                template: t.spec.template.as_ref(),
-                interceptors: &t.spec.interceptors,
-                service_account: t.spec.service_account_name.clone(),
-            })
+            Ok(TriggerParts::of(&found.object, namespace))
         }
         None => Ok(TriggerParts {
             name: entry.name.clone(),
@@ -221,23 +292,13 @@ fn resolve_one(
 
     // Template.
     let template = match template_spec(parts, default_ns, catalog) {
-        Ok(spec) => {
-            let decls = spec
-                .params
-                .iter()
-                .map(|p| ParamDecl {
-                    name: p.name.clone(),
-                    default: p.default.clone(),
-                })
-                .collect();
-            match CompiledTemplate::compile(decls, &spec.resourcetemplates) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    errors.push(err("template".into(), e.to_string()));
-                    None
-                }
+        Ok(spec) => match CompiledTemplate::from_spec(spec) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                errors.push(err("template".into(), e.to_string()));
+                None
             }
-        }
+        },
         Err(message) => {
             errors.push(err("template".into(), message));
             None

@@ -248,3 +248,32 @@ async fn payload_values_with_quotes_and_json_stay_data() {
         format!("branch: {branch}").as_str()
     );
 }
+
+#[tokio::test]
+async fn a_body_that_never_finishes_gets_408_within_the_deadline() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = crate::support::start_with(
+        &[crate::support::repo_path("config")],
+        None,
+        std::time::Duration::from_millis(300),
+    )
+    .await;
+    let address = listener
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"action\":")
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(crate::support::TIMEOUT, stream.read(&mut answer))
+        .await
+        .expect("an answer before the test's own deadline")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(listener.created().is_empty());
+}

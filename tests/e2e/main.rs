@@ -5,4 +5,8 @@ mod cli;
 mod creation_failures;
 mod github_pull_request;
 mod hostile_input;
+mod kube_api_server;
+mod kube_cluster;
+mod kube_faults;
+mod kube_proxy_faults;
 mod support;

@@ -1,11 +1,13 @@
 //! Starting a listener and talking to it.
 
+pub(crate) mod api_server;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use eventlistener::interceptors::signature::sign_sha256;
-use eventlistener::listener::{Listener, LoadOptions};
+use eventlistener::listener::{Listener, ListenerHandle, LoadOptions};
 use eventlistener::resources::{Creator, DirCreator};
 use eventlistener::sink::{AppState, serve};
 use serde_json::Value;
@@ -73,7 +75,7 @@ pub(crate) async fn start_with(
     let url = format!("http://{}/", tcp.local_addr().expect("addr"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let state = AppState {
-        listener: Arc::new(listener),
+        listener: ListenerHandle::fixed(listener),
         creator,
         max_body_bytes: 1024 * 1024,
         event_timeout,

@@ -1,0 +1,324 @@
+//! The listener against a real kube-apiserver (support/api_server.rs): objects created through
+//! the API, impersonation, configuration and Secrets read from the cluster and followed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use eventlistener::listener::{Listener, ListenerHandle, LoadOptions, follow_cluster};
+use eventlistener::resources::KubeCreator;
+use eventlistener::secrets::{KubeSecrets, SecretStore};
+use eventlistener::sink::{AppState, serve};
+use serde_json::Value;
+
+use crate::support::api_server::{ApiServer, api_server, skipped};
+use crate::support::{DEV_SECRET, TIMEOUT, deliver, fixture, repo_path};
+
+async fn kube_config(server: &ApiServer) -> kube::Config {
+    let kubeconfig = kube::config::Kubeconfig::read_from(&server.kubeconfig).expect("kubeconfig");
+    kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+        .await
+        .expect("config from kubeconfig")
+}
+
+/// Serves `listener` with the kube sink on 127.0.0.1:0; the URL. Stops with the test's runtime.
+async fn serve_kube(server: &ApiServer, listener: ListenerHandle) -> String {
+    let creator = KubeCreator::new(kube_config(server).await).expect("kube creator");
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/", tcp.local_addr().expect("addr"));
+    let state = AppState {
+        listener,
+        creator: Arc::new(creator),
+        max_body_bytes: 1024 * 1024,
+        event_timeout: TIMEOUT,
+    };
+    tokio::spawn(serve(tcp, state, std::future::pending()));
+    url
+}
+
+fn pipeline_runs(server: &ApiServer, namespace: &str) -> Vec<Value> {
+    let list: Value = serde_json::from_str(&server.kubectl_ok(&[
+        "get",
+        "pipelineruns.tekton.dev",
+        "-n",
+        namespace,
+        "-o",
+        "json",
+    ]))
+    .expect("kubectl JSON");
+    list["items"].as_array().cloned().unwrap_or_default()
+}
+
+fn param<'a>(run: &'a Value, name: &str) -> &'a Value {
+    run["spec"]["params"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+        .map_or(&Value::Null, |p| &p["value"])
+}
+
+#[tokio::test]
+async fn a_signed_pull_request_creates_the_pipeline_run_in_the_cluster() {
+    let Some(server) = api_server() else {
+        return skipped("a_signed_pull_request_creates_the_pipeline_run_in_the_cluster");
+    };
+    let namespace = server.new_namespace("kube-sink");
+    let listener = Listener::load(&LoadOptions {
+        paths: vec![repo_path("config")],
+        listener: None,
+        namespace: Some(namespace.clone()),
+    })
+    .expect("config loads");
+    let url = serve_kube(server, ListenerHandle::fixed(listener)).await;
+    let body = fixture("pull_request.opened");
+    let payload: Value = serde_json::from_slice(&body).unwrap();
+
+    let reply = deliver(&url, "pull_request", &body, Some(DEV_SECRET)).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+
+    let runs = pipeline_runs(server, &namespace);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    let name = run["metadata"]["name"].as_str().unwrap();
+    assert_eq!(
+        name.strip_prefix("chespirito-staging-pipeline-")
+            .map(str::len),
+        Some(5),
+        "{name}"
+    );
+    assert_eq!(
+        param(run, "revision"),
+        &payload["pull_request"]["head"]["sha"]
+    );
+    assert_eq!(param(run, "repo-url"), &payload["repository"]["clone_url"]);
+    let labels = &run["metadata"]["labels"];
+    assert_eq!(
+        labels["triggers.tekton.dev/eventlistener"],
+        "chespirito-github-el"
+    );
+    assert_eq!(labels["triggers.tekton.dev/trigger"], "pr-trigger");
+    assert_eq!(
+        labels["triggers.tekton.dev/triggers-eventid"],
+        reply.body["eventID"]
+    );
+}
+
+const IMPERSONATING: &str = r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata:
+  name: as-builder
+spec:
+  triggers:
+    - name: build
+      serviceAccountName: builder
+      bindings:
+        - name: sha
+          value: $(body.pull_request.head.sha)
+      template:
+        spec:
+          params:
+            - name: sha
+          resourcetemplates:
+            - apiVersion: tekton.dev/v1
+              kind: PipelineRun
+              metadata:
+                generateName: build-
+              spec:
+                pipelineRef:
+                  name: build
+                params:
+                  - name: revision
+                    value: $(tt.params.sha)
+"#;
+
+#[tokio::test]
+async fn a_triggers_service_account_is_impersonated() {
+    let Some(server) = api_server() else {
+        return skipped("a_triggers_service_account_is_impersonated");
+    };
+    let namespace = server.new_namespace("impersonate");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("el.yaml");
+    std::fs::write(&config, IMPERSONATING).unwrap();
+    let listener = Listener::load(&LoadOptions {
+        paths: vec![config],
+        listener: None,
+        namespace: Some(namespace.clone()),
+    })
+    .expect("config loads");
+    let url = serve_kube(server, ListenerHandle::fixed(listener)).await;
+    let body = fixture("pull_request.opened");
+
+    let reply = deliver(&url, "pull_request", &body, None).await;
+    assert_eq!(
+        reply.status, 500,
+        "403 from the API, not retried: {}",
+        reply.body
+    );
+    assert!(pipeline_runs(server, &namespace).is_empty());
+
+    server.grant(
+        &namespace,
+        "builder",
+        &["create"],
+        &["pipelineruns.tekton.dev"],
+    );
+    let reply = deliver(&url, "pull_request", &body, None).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(pipeline_runs(server, &namespace).len(), 1);
+}
+
+#[tokio::test]
+async fn configuration_is_read_from_the_cluster_and_followed() {
+    let Some(server) = api_server() else {
+        return skipped("configuration_is_read_from_the_cluster_and_followed");
+    };
+    let namespace = server.new_namespace("cluster-config");
+    let config_dir = repo_path("config");
+    server.kubectl_ok(&[
+        "apply",
+        "-n",
+        &namespace,
+        "-f",
+        config_dir.to_str().unwrap(),
+    ]);
+
+    let (publish, handle) = ListenerHandle::channel("chespirito-github-el", &namespace);
+    let url = serve_kube(server, handle.clone()).await;
+    let ready = || async {
+        reqwest::Client::new()
+            .get(format!("{url}ready"))
+            .timeout(TIMEOUT)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    assert_eq!(ready().await, 503, "not ready before the first sync");
+    let body = fixture("pull_request.opened");
+    let early = deliver(&url, "pull_request", &body, Some(DEV_SECRET)).await;
+    assert_eq!(early.status, 503, "{}", early.body);
+
+    let config = kube_config(server).await;
+    let client = kube::Client::try_from(config).unwrap();
+    let secrets: Arc<dyn SecretStore> = Arc::new(KubeSecrets::new(client.clone()));
+    let options = LoadOptions {
+        paths: Vec::new(),
+        listener: Some("chespirito-github-el".into()),
+        namespace: Some(namespace.clone()),
+    };
+    tokio::spawn(follow_cluster(client, options, secrets, publish));
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while ready().await != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let reply = deliver(&url, "pull_request", &body, Some(DEV_SECRET)).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let runs = pipeline_runs(server, &namespace);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        runs[0]["spec"]["pipelineRef"]["name"],
+        "chespirito-staging-pipeline"
+    );
+
+    // Change the template in the cluster: an event soon uses it, with no restart.
+    let staging = std::fs::read_to_string(config_dir.join("staging.yaml")).unwrap();
+    let changed = staging.replace("name: chespirito-staging-pipeline\n", "name: staging-v2\n");
+    assert_ne!(staging, changed);
+    server.kubectl_stdin_ok(&["apply", "-n", &namespace, "-f", "-"], &changed);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let reply = deliver(&url, "pull_request", &body, Some(DEV_SECRET)).await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        let runs = pipeline_runs(server, &namespace);
+        if runs
+            .iter()
+            .any(|r| r["spec"]["pipelineRef"]["name"] == "staging-v2")
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new template was never used"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // A broken CEL filter is refused; the last good configuration keeps serving.
+    let before = handle.current().expect("a configuration");
+    let el = std::fs::read_to_string(config_dir.join("eventlistener.yaml")).unwrap();
+    let broken = el.replace(
+        "body.action in ['opened', 'synchronize']",
+        "body.action in [",
+    );
+    assert_ne!(el, broken);
+    server.kubectl_stdin_ok(&["apply", "-n", &namespace, "-f", "-"], &broken);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        Arc::ptr_eq(&before, &handle.current().unwrap()),
+        "the broken config was not applied"
+    );
+    let count = pipeline_runs(server, &namespace).len();
+    let reply = deliver(&url, "pull_request", &body, Some(DEV_SECRET)).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let runs = pipeline_runs(server, &namespace);
+    assert_eq!(runs.len(), count + 1);
+    let newest = runs
+        .iter()
+        .find(|r| {
+            r["metadata"]["labels"]["triggers.tekton.dev/triggers-eventid"] == reply.body["eventID"]
+        })
+        .expect("the run of the last event");
+    assert_eq!(newest["spec"]["pipelineRef"]["name"], "staging-v2");
+}
+
+#[tokio::test]
+async fn secrets_are_read_from_the_cluster_and_rotation_is_seen_after_the_cache_ttl() {
+    let Some(server) = api_server() else {
+        return skipped(
+            "secrets_are_read_from_the_cluster_and_rotation_is_seen_after_the_cache_ttl",
+        );
+    };
+    let namespace = server.new_namespace("secrets");
+    let config = kube_config(server).await;
+    let client = kube::Client::try_from(config).unwrap();
+    let ttl = Duration::from_millis(500);
+    let store = KubeSecrets::with_ttl(client, ttl);
+    let set_secret = |value: &str| {
+        server.kubectl_stdin_ok(
+            &["apply", "-n", &namespace, "-f", "-"],
+            &serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "github-webhook-secret"},
+                "stringData": {"secretToken": value}
+            })
+            .to_string(),
+        )
+    };
+    set_secret("first");
+    async fn read(store: &KubeSecrets, namespace: &str) -> Result<String, String> {
+        store
+            .fetch(namespace, "github-webhook-secret", "secretToken")
+            .await
+            .map(|v| String::from_utf8_lossy(v.expose()).into_owned())
+            .map_err(|e| e.to_string())
+    }
+    assert_eq!(read(&store, &namespace).await.unwrap(), "first");
+    set_secret("second");
+    assert_eq!(
+        read(&store, &namespace).await.unwrap(),
+        "first",
+        "cached within the TTL"
+    );
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    assert_eq!(
+        read(&store, &namespace).await.unwrap(),
+        "second",
+        "read again after the TTL"
+    );
+    let missing = store.fetch(&namespace, "nope", "k").await.unwrap_err();
+    assert!(missing.to_string().contains("not found"), "{missing}");
+}
