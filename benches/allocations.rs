@@ -14,6 +14,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::Request;
 use eventlistener::cel::EventData;
+use eventlistener::listener::ListenerHandle;
 use eventlistener::resources::{Creator, NullCreator};
 use eventlistener::sink::{AppState, router};
 use support::upstream_like;
@@ -103,7 +104,7 @@ fn main() {
             ));
         }
         let app = router(AppState {
-            listener: eventlistener::listener::ListenerHandle::fixed(generated.listener),
+            listener: ListenerHandle::fixed(generated.listener),
             creator: Arc::new(NullCreator) as Arc<dyn Creator>,
             max_body_bytes: eventlistener::sink::DEFAULT_MAX_BODY_BYTES,
             event_timeout: Duration::from_secs(30),

@@ -21,6 +21,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::Request;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use eventlistener::listener::ListenerHandle;
 use eventlistener::resources::{Creator, NullCreator};
 use eventlistener::sink::{AppState, router};
 use support::upstream_like;
@@ -123,7 +124,7 @@ fn http_router(c: &mut Criterion) {
         let _logging = tracing::subscriber::set_default(subscriber);
         let generated = support::generate(n);
         let state = AppState {
-            listener: eventlistener::listener::ListenerHandle::fixed(generated.listener),
+            listener: ListenerHandle::fixed(generated.listener),
             creator: Arc::new(NullCreator) as Arc<dyn Creator>,
             max_body_bytes: eventlistener::sink::DEFAULT_MAX_BODY_BYTES,
             event_timeout: Duration::from_secs(30),

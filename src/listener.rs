@@ -79,7 +79,7 @@ impl ListenerHandle {
             namespace: self.namespace.clone(),
             uid: String::new(),
             triggers: Vec::new(),
-            cel_body_paths: Arc::new(crate::cel::BodyPaths::none()),
+            cel_body_paths: Arc::default(),
         }
     }
 }
@@ -301,6 +301,15 @@ impl Listener {
     }
 }
 
+/// The union of what every interceptor of every trigger reads as CEL data.
+fn cel_body_paths(triggers: &[ResolvedTrigger]) -> crate::cel::BodyPaths {
+    let mut paths = crate::cel::BodyPaths::none();
+    for interceptor in triggers.iter().flat_map(|t| &t.interceptors) {
+        paths.merge(&interceptor.cel_body_paths());
+    }
+    paths
+}
+
 /// Cluster mode: follows the EventListener `options.listener` in `options.namespace` and the
 /// objects it references, compiling a new [`Listener`] on every change and publishing it on
 /// `publish`. A configuration that does not compile is logged (naming the object and field) and
@@ -345,15 +354,6 @@ pub async fn follow_cluster(
         }
     })
     .await;
-}
-
-/// The union of what every interceptor of every trigger reads as CEL data.
-fn cel_body_paths(triggers: &[ResolvedTrigger]) -> crate::cel::BodyPaths {
-    let mut paths = crate::cel::BodyPaths::none();
-    for interceptor in triggers.iter().flat_map(|t| &t.interceptors) {
-        paths.merge(&interceptor.cel_body_paths());
-    }
-    paths
 }
 
 #[cfg(test)]

@@ -86,7 +86,7 @@ mod tests {
 
     use super::*;
     use crate::event::{Event, Extensions, Headers};
-    use crate::interceptors::{SharedEvent, signature};
+    use crate::interceptors::SharedEvent;
     use crate::secrets::ManifestSecrets;
 
     const BODY: &[u8] = b"{\"eventKey\":\"repo:refs_changed\"}";
@@ -132,7 +132,7 @@ mod tests {
 
     #[tokio::test]
     async fn signed_event_of_an_allowed_type_continues() {
-        let signature = signature::sign_sha256(b"s3cret", BODY);
+        let signature = super::super::signature::sign_sha256(b"s3cret", BODY);
         let d = decide(
             &full(),
             &[
@@ -146,7 +146,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_or_missing_signature_is_unauthenticated() {
-        let wrong = signature::sign_sha256(b"guess", BODY);
+        let wrong = super::super::signature::sign_sha256(b"guess", BODY);
         let d = decide(
             &full(),
             &[
