@@ -13,16 +13,14 @@
 //! - `sha1=` is refused inside `X-Hub-Signature-256` (see [`super::signature`]).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::common::{SecretParam, check_event_type, event_types};
 use super::{
     BoxFuture, BuildContext, BuildError, Decision, Error, Interceptor, InterceptorRequest,
     StopReason, param,
 };
-use crate::api::SecretRef;
-use crate::secrets::SecretStore;
 
 const NAME: &str = "github";
 /// Header naming the GitHub event type.
@@ -33,7 +31,7 @@ pub const SIGNATURE_HEADER: &str = "X-Hub-Signature-256";
 /// The github interceptor, built from its params.
 #[derive(Debug)]
 pub struct GitHub {
-    secret: Option<(String, SecretRef, Arc<dyn SecretStore>)>,
+    secret: Option<SecretParam>,
     event_types: Option<Vec<String>>,
 }
 
@@ -53,8 +51,8 @@ impl GitHub {
         params: &BTreeMap<&str, &serde_json::Value>,
         ctx: &BuildContext,
     ) -> Result<Self, BuildError> {
-        let event_types: Option<Vec<String>> = param(NAME, params, "eventTypes")?;
-        let secret_ref: Option<SecretRef> = param(NAME, params, "secretRef")?;
+        let event_types = event_types(NAME, params)?;
+        let secret = SecretParam::build(NAME, params, ctx)?;
         for feature in ["addChangedFiles", "githubOwners"] {
             if param::<Enabled>(NAME, params, feature)?.is_some_and(|f| f.enabled) {
                 return Err(BuildError::Param {
@@ -65,27 +63,6 @@ impl GitHub {
                 });
             }
         }
-        let secret = match secret_ref {
-            None => None,
-            Some(r) if r.secret_key.is_empty() => {
-                return Err(BuildError::Param {
-                    interceptor: NAME.into(),
-                    param: "secretRef".into(),
-                    message: "github interceptor secretRef.secretKey is empty".into(),
-                });
-            }
-            Some(r) => {
-                if ctx.secrets.known_at_load() {
-                    ctx.secrets
-                        .get(&ctx.namespace, &r.secret_name, &r.secret_key)
-                        .map_err(|source| BuildError::Secret {
-                            interceptor: NAME.into(),
-                            source,
-                        })?;
-                }
-                Some((ctx.namespace.clone(), r, Arc::clone(&ctx.secrets)))
-            }
-        };
         Ok(Self {
             secret,
             event_types,
@@ -101,25 +78,18 @@ impl GitHub {
                 "form parameter encoding not supported, please change the hook to send JSON payloads",
             ));
         }
-        if let Some(types) = &self.event_types {
-            let event_type = headers.get(EVENT_HEADER).unwrap_or_default();
-            if !types.iter().any(|t| t == event_type) {
-                return Ok(Decision::stop(
-                    StopReason::Filtered,
-                    format!("event type {event_type} is not allowed"),
-                ));
-            }
+        if let Some(stop) = check_event_type(self.event_types.as_deref(), headers.get(EVENT_HEADER))
+        {
+            return Ok(stop);
         }
-        if let Some((namespace, r, store)) = &self.secret {
+        if let Some(secret) = &self.secret {
             let Some(header) = headers.get(SIGNATURE_HEADER) else {
                 return Ok(Decision::stop(
                     StopReason::Unauthenticated,
                     "no X-Hub-Signature-256 header set",
                 ));
             };
-            let secret = store
-                .fetch(namespace, &r.secret_name, &r.secret_key)
-                .await?;
+            let secret = secret.value().await?;
             if let Err(e) = request.event.verify_signature(secret.expose(), header) {
                 return Ok(Decision::stop(StopReason::Unauthenticated, e.to_string()));
             }
@@ -143,6 +113,8 @@ impl Interceptor for GitHub {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use serde_json::json;
 
     use super::*;
