@@ -19,23 +19,9 @@ use crate::gojson::write_json;
 /// Text that is not JSON, or JSON that is not an object:
 /// `failed to decode '<s>' in parseJSON: …`.
 pub(crate) fn parse_json<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
-    let [s] = take(args)?;
-    let text = str_arg(s.as_ref(), "parseJSON")?;
-    let fail = |why: String| {
-        ExecutionError::function_error(
-            "parseJSON",
-            format!("failed to decode '{text}' in parseJSON: {why}"),
-        )
-    };
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Null) => Ok(CowVal::owned(CelMap::default())),
-        Ok(object @ Value::Object(_)) => Ok(CowVal::Owned(json_to_val(&object))),
-        Ok(other) => Err(fail(format!(
-            "cannot unmarshal {} into a map",
-            json_kind(&other)
-        ))),
-        Err(e) => Err(fail(e.to_string())),
-    }
+    parse_map(args, "parseJSON", |text| {
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    })
 }
 
 /// `s.parseYAML()`: the YAML **mapping** in `s` as a map, numbers as `double` (as upstream,
@@ -46,22 +32,35 @@ pub(crate) fn parse_json<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
 ///
 /// Text that is not YAML, or YAML that is not a mapping: `failed to decode '<s>' in parseYAML: …`.
 pub(crate) fn parse_yaml<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
+    parse_map(args, "parseYAML", |text| {
+        serde_saphyr::from_str_with_options(text, crate::api::yaml_options())
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// The receiver string decoded by `decode` into a map (`null` → empty map), numbers as
+/// `double`; anything else is `failed to decode '<s>' in <function>: …`.
+fn parse_map<'b, 'v>(
+    args: Args<'b, 'v>,
+    function: &str,
+    decode: impl FnOnce(&str) -> Result<Value, String>,
+) -> Ret<'b, 'v> {
     let [s] = take(args)?;
-    let text = str_arg(s.as_ref(), "parseYAML")?;
+    let text = str_arg(s.as_ref(), function)?;
     let fail = |why: String| {
         ExecutionError::function_error(
-            "parseYAML",
-            format!("failed to decode '{text}' in parseYAML: {why}"),
+            function,
+            format!("failed to decode '{text}' in {function}: {why}"),
         )
     };
-    match serde_saphyr::from_str_with_options::<Value>(text, crate::api::yaml_options()) {
+    match decode(text) {
         Ok(Value::Null) => Ok(CowVal::owned(CelMap::default())),
         Ok(object @ Value::Object(_)) => Ok(CowVal::Owned(json_to_val(&object))),
         Ok(other) => Err(fail(format!(
             "cannot unmarshal {} into a map",
             json_kind(&other)
         ))),
-        Err(e) => Err(fail(e.to_string())),
+        Err(e) => Err(fail(e)),
     }
 }
 
