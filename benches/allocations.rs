@@ -9,7 +9,6 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
@@ -56,7 +55,7 @@ fn main() {
     let events = if quick { 1 } else { 20 };
     let delivery = support::delivery();
     let rt = support::runtime();
-    let creator = NullCreator;
+    let creator: Arc<dyn Creator> = Arc::new(NullCreator);
     let mut rows = Vec::new();
 
     rows.push(measure("receive (headers + JSON parse)", events, || {
@@ -70,7 +69,7 @@ fn main() {
             drop(EventData::new(&event));
         },
     ));
-    let paths = support::generate(1).listener.cel_body_paths;
+    let paths = Arc::clone(&support::generate(1).listener.cel_body_paths);
     rows.push(measure(
         "cel EventData::for_paths (the paths the filter reads)",
         events,
@@ -97,18 +96,16 @@ fn main() {
                 || {
                     drop(rt.block_on(upstream_like::run_event(
                         &generated.specs,
-                        &creator,
+                        creator.as_ref(),
                         &delivery,
                     )));
                 },
             ));
         }
-        let app = router(AppState {
-            listener: ListenerHandle::fixed(generated.listener),
-            creator: Arc::new(NullCreator) as Arc<dyn Creator>,
-            max_body_bytes: eventlistener::sink::DEFAULT_MAX_BODY_BYTES,
-            event_timeout: Duration::from_secs(30),
-        });
+        let app = router(AppState::new(
+            ListenerHandle::fixed(generated.listener),
+            Arc::new(NullCreator) as Arc<dyn Creator>,
+        ));
         rows.push(measure(
             &format!("http_router (handler), {n} trigger(s)"),
             ours_events,

@@ -16,7 +16,6 @@ mod support;
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
@@ -32,7 +31,7 @@ const TRIGGER_COUNTS: [usize; 4] = [1, 10, 100, 1000];
 fn event_path(c: &mut Criterion) {
     let delivery = support::delivery();
     let rt = support::runtime();
-    let creator = NullCreator;
+    let creator: Arc<dyn Creator> = Arc::new(NullCreator);
     let one = support::generate(1);
     assert_eq!(
         support::created(&rt.block_on(support::run_event(&one.listener, &creator, &delivery))),
@@ -53,7 +52,7 @@ fn event_path(c: &mut Criterion) {
         b.iter(|| {
             rt.block_on(upstream_like::run_event(
                 &one.specs,
-                &creator,
+                creator.as_ref(),
                 black_box(&delivery),
             ))
         })
@@ -64,7 +63,7 @@ fn event_path(c: &mut Criterion) {
 fn triggers(c: &mut Criterion) {
     let delivery = support::delivery();
     let rt = support::runtime();
-    let creator = NullCreator;
+    let creator: Arc<dyn Creator> = Arc::new(NullCreator);
     let mut group = c.benchmark_group("triggers");
     group.sample_size(20);
     for n in TRIGGER_COUNTS {
@@ -73,7 +72,7 @@ fn triggers(c: &mut Criterion) {
         assert_eq!(support::created(&outcomes), 1, "{n} triggers: one matches");
         let upstream = rt.block_on(upstream_like::run_event(
             &generated.specs,
-            &creator,
+            creator.as_ref(),
             &delivery,
         ));
         assert_eq!(
@@ -100,7 +99,7 @@ fn triggers(c: &mut Criterion) {
             b.iter(|| {
                 rt.block_on(upstream_like::run_event(
                     &g.specs,
-                    &creator,
+                    creator.as_ref(),
                     black_box(&delivery),
                 ))
             })
@@ -123,12 +122,10 @@ fn http_router(c: &mut Criterion) {
             .finish();
         let _logging = tracing::subscriber::set_default(subscriber);
         let generated = support::generate(n);
-        let state = AppState {
-            listener: ListenerHandle::fixed(generated.listener),
-            creator: Arc::new(NullCreator) as Arc<dyn Creator>,
-            max_body_bytes: eventlistener::sink::DEFAULT_MAX_BODY_BYTES,
-            event_timeout: Duration::from_secs(30),
-        };
+        let state = AppState::new(
+            ListenerHandle::fixed(generated.listener),
+            Arc::new(NullCreator) as Arc<dyn Creator>,
+        );
         let app = router(state);
         let request = || {
             let mut builder = Request::post("/");

@@ -42,9 +42,10 @@ pub struct ListenerHandle {
 
 impl ListenerHandle {
     /// A handle on a listener that never changes.
-    pub fn fixed(listener: Listener) -> Self {
+    pub fn fixed(listener: impl Into<Arc<Listener>>) -> Self {
+        let listener = listener.into();
         let (name, namespace) = (listener.name.clone(), listener.namespace.clone());
-        let (_, current) = watch::channel(Some(Arc::new(listener)));
+        let (_, current) = watch::channel(Some(listener));
         Self {
             current,
             name,

@@ -17,7 +17,7 @@ use eventlistener::listener::{Listener, LoadOptions};
 use eventlistener::resources::Creator;
 use eventlistener::sink::response::parse_body;
 use eventlistener::template::ParamDecl;
-use eventlistener::trigger::{ProcessContext, TriggerOutcome, process};
+use eventlistener::trigger::{EventOutcome, RunOptions, TriggerOutcome};
 use serde_json::{Value, json};
 
 /// The development webhook secret (`config/secret.yaml`).
@@ -90,23 +90,30 @@ pub(crate) fn receive(delivery: &Delivery) -> Event {
 /// (interceptors → bindings → template → creator). The server runs the triggers of one event
 /// concurrently; here they run one after the other, which is the cost on one core.
 pub(crate) async fn run_event(
-    listener: &Listener,
-    creator: &dyn Creator,
+    listener: &Arc<Listener>,
+    creator: &Arc<dyn Creator>,
     delivery: &Delivery,
 ) -> Vec<TriggerOutcome> {
-    let shared = SharedEvent::with_body_paths(
+    let shared = Arc::new(SharedEvent::with_body_paths(
         Arc::new(receive(delivery)),
         Arc::clone(&listener.cel_body_paths),
-    );
-    let ctx = ProcessContext {
-        event_listener: &listener.name,
-        creator,
+    ));
+    let options = RunOptions {
+        concurrent: false,
+        ..RunOptions::default()
     };
-    let mut outcomes = Vec::with_capacity(listener.triggers.len());
-    for trigger in &listener.triggers {
-        outcomes.push(process(trigger, &shared, ctx).await);
+    match eventlistener::trigger::run_event(
+        Arc::clone(listener),
+        shared,
+        Arc::clone(creator),
+        options,
+    )
+    .await
+    {
+        EventOutcome::Finished(reports) | EventOutcome::TimedOut(reports) => {
+            reports.into_iter().map(|r| r.outcome).collect()
+        }
     }
-    outcomes
 }
 
 /// Number of `Created` outcomes: the benches check that exactly one trigger matched before
@@ -235,7 +242,7 @@ pub(crate) fn trigger_specs(triggers: usize) -> Vec<TriggerSpec> {
 /// alive with it).
 pub(crate) struct Generated {
     /// The loaded listener.
-    pub(crate) listener: Listener,
+    pub(crate) listener: Arc<Listener>,
     /// The same triggers as written, for the upstream-like path.
     pub(crate) specs: Vec<TriggerSpec>,
     _dir: tempfile::TempDir,
@@ -307,7 +314,7 @@ pub(crate) fn generate(triggers: usize) -> Generated {
     .expect("generated manifests load");
     assert_eq!(listener.triggers.len(), triggers);
     Generated {
-        listener,
+        listener: Arc::new(listener),
         specs,
         _dir: dir,
     }

@@ -41,6 +41,11 @@ pub struct ServeArgs {
     /// Deadline for one event, all triggers included, in seconds (upstream `--timeouthandler`).
     #[arg(long = "timeout-handler", default_value_t = DEFAULT_EVENT_TIMEOUT.as_secs())]
     pub timeout_handler: u64,
+    /// List each trigger's outcome in the answer (`triggers`: name, outcome, what it created,
+    /// why it stopped) to senders that passed a signature or token check; `false` leaves
+    /// upstream's fields only.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub response_detail: bool,
 }
 
 /// Parses `--sink`.
@@ -97,10 +102,10 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "listening"
     );
     let state = AppState {
-        listener,
-        creator,
         max_body_bytes: args.max_body_bytes,
         event_timeout: std::time::Duration::from_secs(args.timeout_handler),
+        response_detail: args.response_detail,
+        ..AppState::new(listener, creator)
     };
     serve(tcp, state, shutdown_signal()).await?;
     tracing::info!("stopped");

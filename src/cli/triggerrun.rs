@@ -8,14 +8,15 @@
 //! and the extensions it added, and every param with its value and where it came from.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
 
 use super::tools::read_request;
 use crate::interceptors::Decision;
 use crate::listener::{Listener, LoadOptions};
-use crate::resources::CollectCreator;
-use crate::trigger::{Explanation, ProcessContext, TriggerOutcome, process_explained};
+use crate::resources::{CollectCreator, Creator};
+use crate::trigger::{EventOutcome, Explanation, RunOptions, TriggerOutcome, run_event};
 
 /// Flags of `triggerrun`.
 #[derive(Debug, Args)]
@@ -62,20 +63,33 @@ pub(super) async fn run(args: &TriggerRunArgs) -> anyhow::Result<()> {
         Listener::from_catalog(&catalog, &options)?
     };
     let event = read_request(&args.http_request)?;
-    let creator = CollectCreator::new();
-    let ctx = ProcessContext {
-        event_listener: &listener.name,
-        creator: &creator,
+    let creator = Arc::new(CollectCreator::new());
+    let options = RunOptions {
+        concurrent: false,
+        deadline: None,
+        explain: args.explain,
     };
+    let (EventOutcome::Finished(reports) | EventOutcome::TimedOut(reports)) = run_event(
+        Arc::new(listener),
+        Arc::new(event),
+        Arc::clone(&creator) as Arc<dyn Creator>,
+        options,
+    )
+    .await;
     let mut stderr = std::io::stderr().lock();
-    for trigger in &listener.triggers {
-        let mut explanation = Explanation::default();
-        let outcome = process_explained(trigger, &event, ctx, &mut explanation).await;
+    for report in &reports {
         if args.explain {
-            explain(&mut stderr, &trigger.name, &explanation, &outcome)?;
+            explain(
+                &mut stderr,
+                &report.trigger.name,
+                &report.explanation,
+                &report.outcome,
+            )?;
         }
-        if let TriggerOutcome::Failed { error, .. } = &outcome {
-            anyhow::bail!("trigger {}: {error}", trigger.name);
+    }
+    for report in &reports {
+        if let TriggerOutcome::Failed { error, .. } = &report.outcome {
+            anyhow::bail!("trigger {}: {error}", report.trigger.name);
         }
     }
     let objects = creator.take();

@@ -65,6 +65,7 @@ impl GitLab {
                     "Invalid X-GitLab-Token",
                 ));
             }
+            request.event.mark_authenticated();
         }
         Ok(
             check_event_type(self.event_types.as_deref(), headers.get(EVENT_HEADER))

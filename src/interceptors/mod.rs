@@ -35,6 +35,8 @@ pub struct SharedEvent {
     cel: OnceLock<crate::cel::EventData>,
     binding_headers: OnceLock<serde_json::Value>,
     signatures: signature::Verified,
+    /// Set once any interceptor accepted a signature or token of this event.
+    authenticated: std::sync::atomic::AtomicBool,
     /// The parts of the body converted for CEL; `None`: all of it.
     cel_paths: Option<Arc<crate::cel::BodyPaths>>,
 }
@@ -47,6 +49,7 @@ impl SharedEvent {
             cel: OnceLock::new(),
             binding_headers: OnceLock::new(),
             signatures: signature::Verified::default(),
+            authenticated: std::sync::atomic::AtomicBool::new(false),
             cel_paths: None,
         }
     }
@@ -82,8 +85,27 @@ impl SharedEvent {
         secret: &[u8],
         header: &str,
     ) -> Result<(), signature::SignatureError> {
-        self.signatures
-            .verify(secret, self.event.raw_body(), header)
+        let verified = self
+            .signatures
+            .verify(secret, self.event.raw_body(), header);
+        if verified.is_ok() {
+            self.mark_authenticated();
+        }
+        verified
+    }
+
+    /// Records that an interceptor accepted this event's signature or token (signature checks
+    /// through [`Self::verify_signature`] record themselves).
+    pub fn mark_authenticated(&self) {
+        self.authenticated
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// True once any trigger's interceptor accepted a signature or token of this event: only
+    /// then may answers describe the configuration.
+    pub fn authenticated(&self) -> bool {
+        self.authenticated
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The event as CEL data, converted once.

@@ -174,6 +174,7 @@ impl KubeCreator {
                         kind: resource.kind().to_owned(),
                         namespace: created.metadata.namespace.unwrap_or_default(),
                         name: created.metadata.name.unwrap_or_default(),
+                        duplicate: false,
                     });
                 }
                 Ok(Err(e)) => e,

@@ -136,6 +136,10 @@ pub struct Created {
     pub namespace: String,
     /// Name (for `generateName`, the generated one).
     pub name: String,
+    /// True when the object was not created by this call because it already existed, created
+    /// earlier for the same delivery ID (a redelivery, a retry, another replica): success, and
+    /// nothing new exists.
+    pub duplicate: bool,
 }
 
 impl Resource {
@@ -292,6 +296,7 @@ impl Resource {
             kind: self.kind().to_owned(),
             namespace: self.namespace().to_owned(),
             name: self.name().to_owned(),
+            duplicate: false,
         }
     }
 }

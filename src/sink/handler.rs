@@ -1,22 +1,18 @@
 //! Request handlers: thin shells over `trigger::process`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
-use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 use super::AppState;
 use super::response::{self, RequestError};
 use crate::event::{Event, Headers, new_event_id};
 use crate::interceptors::SharedEvent;
-use crate::listener::Listener;
-use crate::resources::Creator;
-use crate::trigger::{ProcessContext, TriggerOutcome, process};
+use crate::trigger::{EventOutcome, RunOptions, run_event};
 
 /// `/live`: 200 `ok` while the process serves (§2.1).
 pub(super) async fn live() -> &'static str {
@@ -73,18 +69,31 @@ pub(super) async fn handle_event(
         ));
         // The triggers run in their own task: if the sender hangs up, the handler is dropped but
         // the work goes on to completion (or to the event deadline), as upstream's does.
+        let options = RunOptions {
+            concurrent: true,
+            deadline: Some(state.event_timeout),
+            explain: false,
+        };
         let work = tokio::spawn(
-            run_triggers(
+            run_event(
                 Arc::clone(&listener),
-                shared,
+                Arc::clone(&shared),
                 Arc::clone(&state.creator),
-                state.event_timeout,
+                options,
             )
             .in_current_span(),
         );
         match work.await {
-            Ok(Some(outcomes)) => response::event_response(&listener, &event_id, &outcomes),
-            Ok(None) => response::request_error(&listener, &event_id, &RequestError::Timeout),
+            Ok(EventOutcome::Finished(reports)) => {
+                let detail = response::Detail {
+                    enabled: state.response_detail,
+                    authenticated: shared.authenticated(),
+                };
+                response::event_response(&listener, &event_id, &reports, detail)
+            }
+            Ok(EventOutcome::TimedOut(_)) => {
+                response::request_error(&listener, &event_id, &RequestError::Timeout)
+            }
             Err(e) => {
                 tracing::error!(error = %e, "event task failed");
                 response::request_error(&listener, &event_id, &RequestError::Internal)
@@ -93,59 +102,6 @@ pub(super) async fn handle_event(
     }
     .instrument(span)
     .await
-}
-
-/// Runs every trigger of `listener` concurrently for one event; their outcomes in trigger order,
-/// or `None` when `deadline` passed first (the triggers still running are then cancelled).
-async fn run_triggers(
-    listener: Arc<Listener>,
-    event: Arc<SharedEvent>,
-    creator: Arc<dyn Creator>,
-    deadline: Duration,
-) -> Option<Vec<TriggerOutcome>> {
-    let mut tasks = JoinSet::new();
-    for (index, trigger) in listener.triggers.iter().enumerate() {
-        let (trigger, event, creator) = (
-            Arc::clone(trigger),
-            Arc::clone(&event),
-            Arc::clone(&creator),
-        );
-        let listener = Arc::clone(&listener);
-        let span = tracing::info_span!("trigger", trigger = %trigger.name);
-        tasks.spawn(
-            async move {
-                let ctx = ProcessContext {
-                    event_listener: &listener.name,
-                    creator: creator.as_ref(),
-                };
-                let outcome = process(&trigger, &event, ctx).await;
-                log_outcome(&outcome);
-                (index, outcome)
-            }
-            .instrument(span),
-        );
-    }
-    let mut outcomes: Vec<(usize, TriggerOutcome)> = Vec::with_capacity(listener.triggers.len());
-    let joined_all = tokio::time::timeout(deadline, async {
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(done) => outcomes.push(done),
-                Err(e) => tracing::error!(error = %e, "trigger task panicked"),
-            }
-        }
-    })
-    .await;
-    if joined_all.is_err() {
-        // Dropping the JoinSet cancels the triggers still running.
-        tracing::warn!(
-            finished = outcomes.len(),
-            timeout_secs = deadline.as_secs(),
-            "event timed out"
-        );
-        return None;
-    }
-    outcomes.sort_by_key(|(i, _)| *i);
-    Some(outcomes.into_iter().map(|(_, o)| o).collect())
 }
 
 async fn read_event(
@@ -193,35 +149,4 @@ async fn read_event(
         &bytes[..],
         body,
     ))
-}
-
-/// One structured line per trigger: what it created, or what stopped it and why, or what failed.
-fn log_outcome(outcome: &TriggerOutcome) {
-    match outcome {
-        TriggerOutcome::Created(created) => {
-            let names: Vec<String> = created
-                .iter()
-                .map(|c| format!("{}/{}/{}", c.kind, c.namespace, c.name))
-                .collect();
-            tracing::info!(outcome = "created", created = %names.join(","), "trigger created resources");
-        }
-        TriggerOutcome::Stopped {
-            interceptor,
-            reason,
-            message,
-        } => tracing::info!(
-            outcome = "stopped",
-            interceptor = %interceptor,
-            reason = reason.as_str(),
-            message = %message,
-            "interceptor stopped trigger processing"
-        ),
-        TriggerOutcome::Failed { created, error } => tracing::error!(
-            outcome = "failed",
-            stage = error.stage(),
-            error = %error,
-            created_before_failure = created.len(),
-            "trigger failed"
-        ),
-    }
 }

@@ -37,6 +37,23 @@ pub struct AppState {
     /// Deadline for one event (all triggers); on expiry the triggers are cancelled and the
     /// answer is 503.
     pub event_timeout: std::time::Duration,
+    /// `--response-detail`: answers list each trigger's outcome (`triggers`) to senders that
+    /// passed a signature or token check.
+    pub response_detail: bool,
+}
+
+impl AppState {
+    /// State with the defaults: [`DEFAULT_MAX_BODY_BYTES`], [`DEFAULT_EVENT_TIMEOUT`], response
+    /// detail on. Override fields with struct update syntax.
+    pub fn new(listener: ListenerHandle, creator: Arc<dyn Creator>) -> Self {
+        Self {
+            listener,
+            creator,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            event_timeout: DEFAULT_EVENT_TIMEOUT,
+            response_detail: true,
+        }
+    }
 }
 
 /// The router: `/live`, `/ready`, and the event handler for everything else.

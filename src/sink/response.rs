@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use crate::interceptors::StopReason;
 use crate::listener::Listener;
-use crate::trigger::TriggerOutcome;
+use crate::trigger::{TriggerOutcome, TriggerReport};
 
 /// Problems with the request itself, found before any trigger runs.
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +92,8 @@ pub fn parse_body(bytes: &[u8]) -> Result<serde_json::Value, RequestError> {
     )))
 }
 
-/// Tekton's response body (§2.4): field order and names as upstream.
+/// Tekton's response body (§2.4): field order and names as upstream, then this listener's
+/// `triggers` (absent unless the request passed a signature or token check).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Body<'a> {
@@ -105,6 +106,56 @@ struct Body<'a> {
     event_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     error_message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    triggers: Option<Vec<TriggerDetail<'a>>>,
+}
+
+/// One trigger in the response's `triggers` field.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+struct TriggerDetail<'a> {
+    name: &'a str,
+    /// `created`, `filtered`, `failed` or `duplicate`.
+    outcome: &'static str,
+    /// `kind/namespace/name` of every object this trigger created (or found already created by
+    /// an earlier delivery of the same delivery ID).
+    created: Vec<String>,
+    /// Why it was filtered or failed; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+fn detail(report: &TriggerReport) -> TriggerDetail<'_> {
+    let names = |created: &[crate::resources::Created]| {
+        created
+            .iter()
+            .map(|c| format!("{}/{}/{}", c.kind, c.namespace, c.name))
+            .collect()
+    };
+    let (outcome, created, reason) = match &report.outcome {
+        TriggerOutcome::Created(created) => {
+            let duplicate = !created.is_empty() && created.iter().all(|c| c.duplicate);
+            let word = if duplicate { "duplicate" } else { "created" };
+            (word, names(created), None)
+        }
+        TriggerOutcome::Stopped {
+            interceptor,
+            message,
+            ..
+        } => (
+            "filtered",
+            Vec::new(),
+            Some(format!("interceptor {interceptor}: {message}")),
+        ),
+        TriggerOutcome::Failed { created, error } => {
+            ("failed", names(created), Some(error.to_string()))
+        }
+    };
+    TriggerDetail {
+        name: &report.trigger.name,
+        outcome,
+        created,
+        reason,
+    }
 }
 
 fn json_response(
@@ -112,6 +163,7 @@ fn json_response(
     listener: &Listener,
     event_id: &str,
     error_message: Option<&str>,
+    triggers: Option<Vec<TriggerDetail<'_>>>,
 ) -> Response {
     let body = Body {
         event_listener: &listener.name,
@@ -119,6 +171,7 @@ fn json_response(
         event_listener_uid: &listener.uid,
         event_id,
         error_message,
+        triggers,
     };
     let mut text = serde_json::to_string(&body).unwrap_or_default();
     text.push('\n');
@@ -132,64 +185,118 @@ fn json_response(
 
 /// The response for a request rejected before any trigger ran.
 pub fn request_error(listener: &Listener, event_id: &str, error: &RequestError) -> Response {
-    json_response(error.status(), listener, event_id, Some(&error.to_string()))
+    json_response(
+        error.status(),
+        listener,
+        event_id,
+        Some(&error.to_string()),
+        None,
+    )
 }
 
-/// The response once every trigger has finished (see the module table).
-pub fn event_response(
-    listener: &Listener,
-    event_id: &str,
-    outcomes: &[TriggerOutcome],
-) -> Response {
+/// The answer for one event once every trigger has finished: status and `errorMessage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// 202, no message.
+    Accepted,
+    /// 403 with the first authentication failure's message.
+    Unauthenticated(usize),
+    /// 503: a trigger failed in a way a retry may fix.
+    Retry,
+    /// 500: a trigger failed creating an object in a way a retry cannot fix, or the listener
+    /// failed.
+    Failed,
+}
+
+/// The module table's decision, in one place: retryable failures win (the sender must retry;
+/// with a delivery ID the retry cannot duplicate what already succeeded), then permanent
+/// creation failures and internal errors, then "nothing created and someone failed to
+/// authenticate", then 202.
+fn verdict(outcomes: &[&TriggerOutcome]) -> Verdict {
     let mut retryable = false;
-    let mut failed_create = false;
+    let mut failed = false;
     let mut created_any = false;
-    let mut unauthenticated: Option<&str> = None;
-    for outcome in outcomes {
+    let mut unauthenticated: Option<usize> = None;
+    for (i, outcome) in outcomes.iter().enumerate() {
         match outcome {
             TriggerOutcome::Created(c) => created_any |= !c.is_empty(),
             TriggerOutcome::Stopped {
                 reason: StopReason::Unauthenticated,
-                message,
                 ..
             } => {
-                unauthenticated.get_or_insert(message);
+                unauthenticated.get_or_insert(i);
             }
             TriggerOutcome::Stopped { .. } => {}
             TriggerOutcome::Failed { created, error } => {
                 created_any |= !created.is_empty();
                 if error.is_retryable() {
                     retryable = true;
-                } else if matches!(error, crate::trigger::Error::Create { .. }) {
-                    failed_create = true;
+                } else if matches!(
+                    error,
+                    crate::trigger::Error::Create { .. } | crate::trigger::Error::Internal(_)
+                ) {
+                    failed = true;
                 }
             }
         }
     }
-    if retryable {
-        return json_response(
+    match (retryable, failed, created_any, unauthenticated) {
+        (true, _, _, _) => Verdict::Retry,
+        (false, true, _, _) => Verdict::Failed,
+        (false, false, false, Some(i)) => Verdict::Unauthenticated(i),
+        _ => Verdict::Accepted,
+    }
+}
+
+/// What [`event_response`] may say besides upstream's fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Detail {
+    /// `--response-detail`: list every trigger's outcome in `triggers`.
+    pub enabled: bool,
+    /// The request passed at least one signature or token check: only then is `triggers` shown
+    /// (an unauthenticated sender learns nothing about the configuration).
+    pub authenticated: bool,
+}
+
+/// The response once every trigger has finished (see the module table).
+pub fn event_response(
+    listener: &Listener,
+    event_id: &str,
+    reports: &[TriggerReport],
+    detail_of: Detail,
+) -> Response {
+    let outcomes: Vec<&TriggerOutcome> = reports.iter().map(|r| &r.outcome).collect();
+    let triggers = (detail_of.enabled && detail_of.authenticated)
+        .then(|| reports.iter().map(detail).collect());
+    let (status, message) = match verdict(&outcomes) {
+        Verdict::Retry => (
             StatusCode::SERVICE_UNAVAILABLE,
-            listener,
-            event_id,
             Some(
                 "a trigger failed to create its resources; retry the delivery (details in the listener log under this eventID)",
             ),
-        );
-    }
-    if failed_create {
-        return json_response(
+        ),
+        Verdict::Failed => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            listener,
-            event_id,
             Some(
                 "a trigger failed to create its resources (details in the listener log under this eventID)",
             ),
-        );
-    }
-    if let (false, Some(reason)) = (created_any, unauthenticated) {
-        return json_response(StatusCode::FORBIDDEN, listener, event_id, Some(reason));
-    }
-    json_response(StatusCode::ACCEPTED, listener, event_id, None)
+        ),
+        Verdict::Unauthenticated(i) => {
+            let message = match outcomes.get(i) {
+                Some(TriggerOutcome::Stopped { message, .. }) => message.as_str(),
+                _ => "unauthenticated",
+            };
+            return json_response(
+                StatusCode::FORBIDDEN,
+                listener,
+                event_id,
+                Some(message),
+                triggers,
+            );
+        }
+        Verdict::Accepted => (StatusCode::ACCEPTED, None),
+    };
+    json_response(status, listener, event_id, message, triggers)
 }
 
 #[cfg(test)]

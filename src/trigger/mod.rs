@@ -1,9 +1,11 @@
 //! Triggers as they run: [`ResolvedTrigger`] (built once at config load by [`resolve`]) and
 //! [`process`], which takes one event through one trigger: interceptors → bindings → template →
-//! creator (reference §2.7, upstream `pkg/sink/sink.go` processTrigger).
+//! creator (reference §2.7, upstream `pkg/sink/sink.go` processTrigger); and [`run_event`], one
+//! event through every trigger of an EventListener, the one per-event path every caller uses.
 
 mod process;
 mod resolve;
+mod run;
 
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use crate::template::CompiledTemplate;
 
 pub use process::{Explanation, ParamSource, ProcessContext, process, process_explained};
 pub use resolve::{ResolveError, resolve};
+pub use run::{EventOutcome, RunOptions, TriggerReport, run_event};
 
 /// A trigger ready to run: every reference resolved, every expression and template compiled.
 #[derive(Debug)]
@@ -79,6 +82,9 @@ pub enum Error {
     /// The template could not be rendered.
     #[error("template: {0}")]
     Template(#[from] crate::template::Error),
+    /// The listener itself failed (a trigger task panicked): a bug, not the event's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A rendered object could not be created.
     #[error("creating {kind}: {source}")]
     Create {
@@ -95,7 +101,7 @@ impl Error {
         match self {
             Error::Create { source, .. } => source.is_retryable(),
             Error::Interceptor { .. } => true,
-            Error::Binding { .. } | Error::Template(_) => false,
+            Error::Binding { .. } | Error::Template(_) | Error::Internal(_) => false,
         }
     }
 
@@ -106,6 +112,7 @@ impl Error {
             Error::Binding { .. } => "binding",
             Error::Template(_) => "template",
             Error::Create { .. } => "create",
+            Error::Internal(_) => "internal",
         }
     }
 }

@@ -97,6 +97,7 @@ impl Creator for Slow {
                 kind: resource.kind().to_owned(),
                 namespace: resource.namespace().to_owned(),
                 name: "slow".into(),
+                duplicate: false,
             })
         })
     }

@@ -28,10 +28,9 @@ async fn serve_kube(server: &ApiServer, listener: ListenerHandle) -> String {
         .expect("bind");
     let url = format!("http://{}/", tcp.local_addr().expect("addr"));
     let state = AppState {
-        listener,
-        creator: Arc::new(creator),
         max_body_bytes: 1024 * 1024,
         event_timeout: TIMEOUT,
+        ..AppState::new(listener, Arc::new(creator))
     };
     tokio::spawn(serve(tcp, state, std::future::pending()));
     url

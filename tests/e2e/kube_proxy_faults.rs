@@ -146,10 +146,12 @@ async fn deliver_via_proxy(test: &str, script: Vec<Fault>) -> Option<(u16, Vec<V
         .expect("bind");
     let url = format!("http://{}/", tcp.local_addr().expect("addr"));
     let state = eventlistener::sink::AppState {
-        listener: eventlistener::listener::ListenerHandle::fixed(listener),
-        creator: Arc::new(creator),
         max_body_bytes: 1024 * 1024,
         event_timeout: TIMEOUT,
+        ..eventlistener::sink::AppState::new(
+            eventlistener::listener::ListenerHandle::fixed(listener),
+            Arc::new(creator),
+        )
     };
     tokio::spawn(eventlistener::sink::serve(
         tcp,

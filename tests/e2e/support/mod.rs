@@ -75,10 +75,9 @@ pub(crate) async fn start_with(
     let url = format!("http://{}/", tcp.local_addr().expect("addr"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let state = AppState {
-        listener: ListenerHandle::fixed(listener),
-        creator,
         max_body_bytes: 1024 * 1024,
         event_timeout,
+        ..AppState::new(ListenerHandle::fixed(listener), creator)
     };
     tokio::spawn(serve(tcp, state, async {
         let _ = stopped.await;
