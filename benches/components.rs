@@ -139,6 +139,8 @@ fn components(c: &mut Criterion) {
         trigger: &trigger.name,
         namespace: "default",
         service_account: None,
+        idempotency: None,
+        index: 0,
     };
     let rt = support::runtime();
     let creator = NullCreator;

@@ -130,10 +130,93 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// Headers that carry a sender's delivery ID, in order of precedence: GitHub, GitLab, the
+/// IETF `Idempotency-Key` draft, Bitbucket, Standard Webhooks.
+pub const DELIVERY_ID_HEADERS: [&str; 5] = [
+    "X-GitHub-Delivery",
+    "X-Gitlab-Event-UUID",
+    "Idempotency-Key",
+    "X-Request-UUID",
+    "webhook-id",
+];
+
+/// Longest accepted delivery ID, bytes.
+pub const MAX_DELIVERY_ID_LEN: usize = 256;
+
+/// Which header names the sender's delivery ID (`--idempotency`, `--delivery-id-header`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryIdPolicy {
+    enabled: bool,
+    extra_header: Option<String>,
+}
+
+impl Default for DeliveryIdPolicy {
+    /// Enabled, [`DELIVERY_ID_HEADERS`] only.
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            extra_header: None,
+        }
+    }
+}
+
+/// A delivery ID header that cannot serve as one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "header {header}: a delivery ID must be 1 to {MAX_DELIVERY_ID_LEN} visible ASCII characters"
+)]
+pub struct InvalidDeliveryId {
+    /// The header's canonical name.
+    pub header: String,
+}
+
+impl DeliveryIdPolicy {
+    /// `enabled: false` ignores every delivery ID (names stay random, as upstream's);
+    /// `extra_header` is looked at after [`DELIVERY_ID_HEADERS`].
+    pub fn new(enabled: bool, extra_header: Option<String>) -> Self {
+        Self {
+            enabled,
+            extra_header: extra_header.filter(|h| !h.is_empty()),
+        }
+    }
+
+    /// The first present of [`DELIVERY_ID_HEADERS`] and the extra header, or `None` (also when
+    /// disabled).
+    ///
+    /// # Errors
+    /// [`InvalidDeliveryId`] when the first present header is empty, longer than
+    /// [`MAX_DELIVERY_ID_LEN`] or holds anything but visible ASCII (it becomes an annotation
+    /// value and a hash input; refusing it beats silently creating duplicates).
+    pub fn find<'h>(&self, headers: &'h Headers) -> Result<Option<&'h str>, InvalidDeliveryId> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let names = DELIVERY_ID_HEADERS
+            .iter()
+            .copied()
+            .chain(self.extra_header.as_deref());
+        for name in names {
+            if let Some(value) = headers.get(name) {
+                let valid = !value.is_empty()
+                    && value.len() <= MAX_DELIVERY_ID_LEN
+                    && value.bytes().all(|b| b.is_ascii_graphic());
+                if !valid {
+                    return Err(InvalidDeliveryId {
+                        header: canonical_header_name(name),
+                    });
+                }
+                return Ok(Some(value));
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// One received event, immutable once built, shared by every trigger as `Arc<Event>`.
 #[derive(Debug, Clone)]
 pub struct Event {
     event_id: String,
+    delivery_id: Option<String>,
     request_url: String,
     headers: Headers,
     raw_body: Arc<[u8]>,
@@ -152,11 +235,25 @@ impl Event {
     ) -> Self {
         Self {
             event_id: event_id.into(),
+            delivery_id: None,
             request_url: request_url.into(),
             headers,
             raw_body: raw_body.into(),
             body,
         }
+    }
+
+    /// The same event with the sender's delivery ID ([`DeliveryIdPolicy::find`]).
+    #[must_use]
+    pub fn with_delivery_id(mut self, delivery_id: Option<String>) -> Self {
+        self.delivery_id = delivery_id;
+        self
+    }
+
+    /// The sender's delivery ID, when it sent one and idempotency is on: what a redelivery of
+    /// the same event carries again, so what the triggers create is named from it.
+    pub fn delivery_id(&self) -> Option<&str> {
+        self.delivery_id.as_deref()
     }
 
     /// The eventID: a UUIDv4 string, one per request.
@@ -218,6 +315,29 @@ mod tests {
         ] {
             let stack = with_canonical_header_name(name, str::to_owned);
             assert_eq!(stack, canonical_header_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn delivery_id_is_the_first_present_header_in_order() {
+        let headers: Headers = [("webhook-id", "w"), ("x-gitlab-event-uuid", "g")]
+            .into_iter()
+            .collect();
+        let policy = DeliveryIdPolicy::default();
+        assert_eq!(policy.find(&headers), Ok(Some("g")));
+        let only_custom: Headers = [("X-My-Id", "m")].into_iter().collect();
+        assert_eq!(policy.find(&only_custom), Ok(None));
+        let custom = DeliveryIdPolicy::new(true, Some("x-my-id".into()));
+        assert_eq!(custom.find(&only_custom), Ok(Some("m")));
+        assert_eq!(
+            custom.find(&headers),
+            Ok(Some("g")),
+            "built-in headers first"
+        );
+        assert_eq!(DeliveryIdPolicy::new(false, None).find(&headers), Ok(None));
+        for bad in ["", "a b", "é", &"x".repeat(MAX_DELIVERY_ID_LEN + 1)] {
+            let headers: Headers = [("X-GitHub-Delivery", bad)].into_iter().collect();
+            assert!(policy.find(&headers).is_err(), "{bad:?}");
         }
     }
 

@@ -213,6 +213,8 @@ async fn run_trigger(
         trigger: &spec.name,
         namespace: "default",
         service_account: None,
+        idempotency: None,
+        index: 0,
     };
     let mut created = 0;
     for object in objects {

@@ -46,6 +46,15 @@ pub struct ServeArgs {
     /// upstream's fields only.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub response_detail: bool,
+    /// Name what triggers create after the sender's delivery ID, so a redelivery, a retry or a
+    /// second replica finds its objects already created instead of making new ones. The ID is
+    /// the first present of X-GitHub-Delivery, X-Gitlab-Event-UUID, Idempotency-Key,
+    /// X-Request-UUID, webhook-id and `--delivery-id-header`. `false`: random names, as upstream.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", env = "EL_IDEMPOTENCY")]
+    pub idempotency: bool,
+    /// One more header carrying a delivery ID, looked at after the built-in ones.
+    #[arg(long, value_name = "HEADER", env = "EL_DELIVERY_ID_HEADER")]
+    pub delivery_id_header: Option<String>,
 }
 
 /// Parses `--sink`.
@@ -105,6 +114,10 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         event_timeout: std::time::Duration::from_secs(args.timeout_handler),
         response_detail: args.response_detail,
+        delivery_ids: crate::event::DeliveryIdPolicy::new(
+            args.idempotency,
+            args.delivery_id_header.clone(),
+        ),
         ..AppState::new(listener, creator)
     };
     serve(tcp, state, shutdown_signal()).await?;

@@ -15,5 +15,11 @@ pub(super) fn read_request(path: &Path) -> anyhow::Result<SharedEvent> {
     let event: Event = RawRequest::parse(&bytes)
         .and_then(RawRequest::into_event)
         .with_context(|| format!("{}", path.display()))?;
+    // As the server does by default: objects are named from the delivery ID when there is one.
+    let delivery_id = crate::event::DeliveryIdPolicy::default()
+        .find(event.headers())
+        .with_context(|| format!("{}", path.display()))?
+        .map(str::to_owned);
+    let event = event.with_delivery_id(delivery_id);
     Ok(SharedEvent::new(Arc::new(event)))
 }

@@ -110,6 +110,8 @@ fn dry_render(t: &Loaded<crate::api::TriggerTemplate>) -> Result<(), String> {
         trigger: "validate",
         namespace: "default",
         service_account: None,
+        idempotency: None,
+        index: 0,
     };
     for (i, object) in objects.into_iter().enumerate() {
         Resource::prepare(object, &ctx).map_err(|e| format!("resourcetemplates[{i}]: {e}"))?;

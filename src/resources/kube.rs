@@ -15,6 +15,11 @@
 //!   ambiguous 500 ServerTimeout); a 409 on a retry whose existing object carries this event's
 //!   eventID and trigger labels, or that cannot be read, counts as created; a generated name taken
 //!   by another object is replaced by a new random one.
+//! - Idempotency: an object made for a delivery ID carries it in
+//!   [`super::ANNOTATION_DELIVERY_ID`] and its name is derived from it. A 409 on such a name is
+//!   read back (with the listener's own identity, so the chart grants `get` beside `create`):
+//!   the same delivery ID is success (`duplicate`, or `created` when this event's own earlier
+//!   attempt stored it); anything else, or an object that cannot be read, stays the 409 error.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -184,6 +189,30 @@ impl KubeCreator {
             };
             let name_taken =
                 matches!(&error, kube::Error::Api(status) if status.is_already_exists());
+            if name_taken && resource.delivery_id().is_some() {
+                // The name is a function of the delivery ID: whoever holds it was most likely
+                // created for this delivery (a redelivery, a retry, another replica). Only the
+                // delivery ID annotation decides; any other 409 stays the error it is.
+                match self.existing(&api_resource, namespaced, &resource).await {
+                    Some(existing) if resource.same_delivery(&existing) => {
+                        let ours = existing["metadata"]["labels"][LABEL_EVENT_ID].as_str()
+                            == resource.as_json()["metadata"]["labels"][LABEL_EVENT_ID].as_str();
+                        if ours {
+                            // An earlier attempt of this very event was stored; its answer was
+                            // lost.
+                            return Ok(resource.created());
+                        }
+                        tracing::info!(
+                            kind = resource.kind(),
+                            name = resource.name(),
+                            delivery_id = resource.delivery_id().unwrap_or_default(),
+                            "already created for this delivery ID: duplicate"
+                        );
+                        return Ok(resource.duplicate());
+                    }
+                    _ => return Err(api_error(&error, &resource)),
+                }
+            }
             if name_taken && attempt > 1 {
                 // An earlier attempt may have been stored even though its answer was lost.
                 match self.owner_of(&api, &resource).await {
@@ -213,6 +242,34 @@ impl KubeCreator {
                 return Err(api_error(&error, &resource));
             }
             tokio::time::sleep(backoff(attempt)).await;
+        }
+    }
+
+    /// The object of `resource`'s name as it is now, read with the listener's own identity (the
+    /// chart grants `get` beside `create`), or `None` when it cannot be read.
+    async fn existing(
+        &self,
+        api_resource: &ApiResource,
+        namespaced: bool,
+        resource: &Resource,
+    ) -> Option<Value> {
+        let api: Api<DynamicObject> = if namespaced {
+            Api::namespaced_with(self.client.clone(), resource.namespace(), api_resource)
+        } else {
+            Api::all_with(self.client.clone(), api_resource)
+        };
+        match tokio::time::timeout(self.call_timeout, api.get(resource.name())).await {
+            Ok(Ok(existing)) => serde_json::to_value(existing).ok(),
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    kind = resource.kind(),
+                    name = resource.name(),
+                    error = %e,
+                    "cannot read the object holding this name to compare delivery IDs"
+                );
+                None
+            }
+            Err(_) => None,
         }
     }
 

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 pub use collect::CollectCreator;
 pub use dir::DirCreator;
 pub use kube::KubeCreator;
-pub use name::{GENERATED_SUFFIX_LEN, generate_name};
+pub use name::{GENERATED_SUFFIX_LEN, IDEMPOTENT_SUFFIX_LEN, IdempotencyKey, generate_name};
 pub use stdout::{NullCreator, StdoutCreator};
 
 /// Label naming the EventListener (§6.5).
@@ -27,6 +27,10 @@ pub const LABEL_EVENT_LISTENER: &str = "triggers.tekton.dev/eventlistener";
 pub const LABEL_EVENT_ID: &str = "triggers.tekton.dev/triggers-eventid";
 /// Label naming the Trigger (§6.5).
 pub const LABEL_TRIGGER: &str = "triggers.tekton.dev/trigger";
+/// Annotation carrying the sender's delivery ID on every object created for it (this project's
+/// own key; `tekton.dev` is upstream's). A 409 AlreadyExists on an object carrying the same
+/// value is a duplicate delivery, not an error.
+pub const ANNOTATION_DELIVERY_ID: &str = "eventlistener.dev/delivery-id";
 
 /// Errors preparing or creating an object.
 #[derive(Debug, thiserror::Error)]
@@ -115,12 +119,19 @@ pub struct CreateContext<'a> {
     /// The Trigger's `serviceAccountName`: objects are created with its rights (impersonation,
     /// §7), else with the listener's own.
     pub service_account: Option<&'a str>,
+    /// With the sender's delivery ID: objects are annotated with it and a `generateName` is
+    /// resolved from it ([`IdempotencyKey::name`]); without, names stay random.
+    pub idempotency: Option<IdempotencyKey<'a>>,
+    /// Position of the object in the TriggerTemplate's `resourcetemplates` (0-based).
+    pub index: usize,
 }
 
 /// An object ready to create: labels added, namespace set, and who creates it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resource {
     object: Map<String, Value>,
+    /// The delivery ID it was created for, if any (also in [`ANNOTATION_DELIVERY_ID`]).
+    delivery_id: Option<String>,
     /// `system:serviceaccount:<trigger namespace>:<serviceAccountName>` to impersonate, if any.
     impersonate: Option<String>,
 }
@@ -198,6 +209,30 @@ impl Resource {
                 "neither metadata.name nor metadata.generateName is set".into(),
             ));
         }
+        if let Some(key) = &ctx.idempotency {
+            if text("name").is_empty() {
+                let name = key.name(text("generateName"), ctx.index);
+                metadata.insert("name".into(), Value::String(name));
+            }
+            let annotations = metadata
+                .entry("annotations")
+                .or_insert_with(|| Value::Object(Map::new()));
+            let Value::Object(annotations) = annotations else {
+                return Err(Error::InvalidObject(
+                    "metadata.annotations is not an object".into(),
+                ));
+            };
+            annotations.insert(
+                ANNOTATION_DELIVERY_ID.to_owned(),
+                Value::String(key.delivery_id.to_owned()),
+            );
+        }
+        let text = |key: &str| {
+            metadata
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        };
         // Values here may come from the payload; the API server would refuse these, and a file
         // sink must not be steered outside its directory.
         let namespace = text("namespace");
@@ -216,6 +251,7 @@ impl Resource {
         }
         Ok(Self {
             object,
+            delivery_id: ctx.idempotency.map(|k| k.delivery_id.to_owned()),
             impersonate: ctx
                 .service_account
                 .filter(|sa| !sa.is_empty())
@@ -239,6 +275,30 @@ impl Resource {
             v = v.and_then(|v| v.get(key));
         }
         v.and_then(Value::as_str).unwrap_or_default()
+    }
+
+    /// The delivery ID this object is created for (see [`ANNOTATION_DELIVERY_ID`]).
+    pub fn delivery_id(&self) -> Option<&str> {
+        self.delivery_id.as_deref()
+    }
+
+    /// True when `existing` (an object of the same name found in place) was created for the
+    /// same delivery ID as this one: a duplicate delivery, so success with nothing new.
+    pub fn same_delivery(&self, existing: &Value) -> bool {
+        let theirs = existing
+            .get("metadata")
+            .and_then(|m| m.get("annotations"))
+            .and_then(|a| a.get(ANNOTATION_DELIVERY_ID))
+            .and_then(Value::as_str);
+        self.delivery_id.is_some() && theirs == self.delivery_id.as_deref()
+    }
+
+    /// What was created, marked as found already created for this delivery.
+    pub fn duplicate(&self) -> Created {
+        Created {
+            duplicate: true,
+            ..self.created()
+        }
     }
 
     /// The user to impersonate when creating (`system:serviceaccount:NS:NAME`), if any.
@@ -337,6 +397,8 @@ mod tests {
         trigger: "t",
         namespace: "ci",
         service_account: None,
+        idempotency: None,
+        index: 0,
     };
 
     #[test]

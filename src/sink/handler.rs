@@ -141,6 +141,7 @@ async fn read_event(
     let url = uri
         .path_and_query()
         .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    let delivery_id = state.delivery_ids.find(&event_headers)?.map(str::to_owned);
     Ok(Event::new(
         event_id,
         url,
@@ -148,5 +149,6 @@ async fn read_event(
         // One copy into the event's `Arc<[u8]>` (`to_vec()` first made two).
         &bytes[..],
         body,
-    ))
+    )
+    .with_delivery_id(delivery_id))
 }

@@ -40,6 +40,8 @@ pub struct AppState {
     /// `--response-detail`: answers list each trigger's outcome (`triggers`) to senders that
     /// passed a signature or token check.
     pub response_detail: bool,
+    /// Where the sender's delivery ID is read from (`--idempotency`, `--delivery-id-header`).
+    pub delivery_ids: crate::event::DeliveryIdPolicy,
 }
 
 impl AppState {
@@ -52,6 +54,7 @@ impl AppState {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             event_timeout: DEFAULT_EVENT_TIMEOUT,
             response_detail: true,
+            delivery_ids: crate::event::DeliveryIdPolicy::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! | situation | status |
 //! |---|---|
 //! | body not a JSON object (`null` passes, as upstream) | 400 |
+//! | delivery ID header empty, over 256 bytes or not visible ASCII | 400 |
 //! | body over the size limit | 413 |
 //! | body not received within the event deadline | 408 |
 //! | body could not be read | 500 |
@@ -33,6 +34,9 @@ pub enum RequestError {
     /// case is common.
     #[error("Invalid event body format : {0}")]
     InvalidBody(String),
+    /// The delivery ID header cannot be used (400).
+    #[error(transparent)]
+    InvalidDeliveryId(#[from] crate::event::InvalidDeliveryId),
     /// The body is larger than the limit (413).
     #[error("request body exceeds the limit of {limit} bytes")]
     BodyTooLarge {
@@ -59,7 +63,9 @@ pub enum RequestError {
 impl RequestError {
     fn status(&self) -> StatusCode {
         match self {
-            RequestError::InvalidBody(_) => StatusCode::BAD_REQUEST,
+            RequestError::InvalidBody(_) | RequestError::InvalidDeliveryId(_) => {
+                StatusCode::BAD_REQUEST
+            }
             RequestError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             RequestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             RequestError::BodyRead | RequestError::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::binding::EventDocument;
 use crate::event::Extensions;
 use crate::interceptors::{ChainOutcome, Decision, SharedEvent, run_chain_observed};
-use crate::resources::{CreateContext, Creator, Resource};
+use crate::resources::{CreateContext, Creator, IdempotencyKey, Resource};
 
 use super::{Error, ResolvedTrigger, TriggerOutcome};
 
@@ -14,6 +14,8 @@ use super::{Error, ResolvedTrigger, TriggerOutcome};
 pub struct ProcessContext<'a> {
     /// EventListener name (label value).
     pub event_listener: &'a str,
+    /// EventListener namespace (part of the idempotency key).
+    pub event_listener_namespace: &'a str,
     /// Where created objects go.
     pub creator: &'a dyn Creator,
 }
@@ -126,20 +128,33 @@ async fn run(
         e.params = explain_params(trigger, &values);
     }
 
-    let uid = uuid::Uuid::new_v4().to_string();
+    // With a delivery ID, everything random in what this trigger creates is a function of it,
+    // so a redelivery names its objects alike and finds them already created.
+    let idempotency = event
+        .event()
+        .delivery_id()
+        .map(|delivery_id| IdempotencyKey {
+            event_listener_namespace: ctx.event_listener_namespace,
+            event_listener: ctx.event_listener,
+            trigger: &trigger.name,
+            delivery_id,
+        });
+    let uid = idempotency.map_or_else(|| uuid::Uuid::new_v4().to_string(), |k| k.uid());
     let objects = match trigger.template.render(&values, &uid) {
         Ok(objects) => objects,
         Err(e) => return failed(e.into()),
     };
-    let create_ctx = CreateContext {
-        event_listener: ctx.event_listener,
-        event_id: event.event().event_id(),
-        trigger: &trigger.name,
-        namespace: &trigger.namespace,
-        service_account: trigger.service_account.as_deref(),
-    };
     let mut created = Vec::with_capacity(objects.len());
-    for object in objects {
+    for (index, object) in objects.into_iter().enumerate() {
+        let create_ctx = CreateContext {
+            event_listener: ctx.event_listener,
+            event_id: event.event().event_id(),
+            trigger: &trigger.name,
+            namespace: &trigger.namespace,
+            service_account: trigger.service_account.as_deref(),
+            idempotency,
+            index,
+        };
         let kind = object
             .get("kind")
             .and_then(Value::as_str)

@@ -175,6 +175,7 @@ async fn run_one(
 ) -> TriggerReport {
     let ctx = ProcessContext {
         event_listener: &listener.name,
+        event_listener_namespace: &listener.namespace,
         creator,
     };
     let mut explanation = Explanation::default();

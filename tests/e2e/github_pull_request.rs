@@ -35,7 +35,18 @@ async fn pull_request_creates(fixture_name: &str, expected_pipeline: Option<&str
     let suffix = name
         .strip_prefix(&format!("{pipeline}-"))
         .expect("generated name");
-    assert_eq!(suffix.len(), 5, "{name}");
+    // `deliver` sends an X-GitHub-Delivery: the suffix is derived from it.
+    assert_eq!(
+        suffix.len(),
+        eventlistener::resources::IDEMPOTENT_SUFFIX_LEN,
+        "{name}"
+    );
+    assert!(
+        run["metadata"]["annotations"][eventlistener::resources::ANNOTATION_DELIVERY_ID]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "{run}"
+    );
     assert_eq!(run["metadata"]["namespace"], "default");
     assert_eq!(
         param(run, "revision"),

@@ -82,7 +82,7 @@ async fn a_signed_pull_request_creates_the_pipeline_run_in_the_cluster() {
     assert_eq!(
         name.strip_prefix("chespirito-staging-pipeline-")
             .map(str::len),
-        Some(5),
+        Some(eventlistener::resources::IDEMPOTENT_SUFFIX_LEN),
         "{name}"
     );
     assert_eq!(

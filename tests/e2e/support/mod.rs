@@ -100,8 +100,22 @@ pub(crate) struct Reply {
     pub(crate) body: Value,
 }
 
-/// POSTs `body` as GitHub would: event header, delivery ID, and (if `secret`) the signature.
+/// POSTs `body` as GitHub would: event header, a new delivery ID, and (if `secret`) the
+/// signature.
 pub(crate) async fn deliver(url: &str, event: &str, body: &[u8], secret: Option<&str>) -> Reply {
+    let delivery_id = uuid::Uuid::new_v4().to_string();
+    deliver_as(url, event, body, secret, Some(&delivery_id)).await
+}
+
+/// [`deliver`] with the given `X-GitHub-Delivery` (none when `None`): a redelivery sends the
+/// same one again.
+pub(crate) async fn deliver_as(
+    url: &str,
+    event: &str,
+    body: &[u8],
+    secret: Option<&str>,
+    delivery_id: Option<&str>,
+) -> Reply {
     let client = reqwest::Client::builder()
         .timeout(TIMEOUT)
         .build()
@@ -110,8 +124,10 @@ pub(crate) async fn deliver(url: &str, event: &str, body: &[u8], secret: Option<
         .post(url)
         .header("Content-Type", "application/json")
         .header("User-Agent", "GitHub-Hookshot/test")
-        .header("X-GitHub-Event", event)
-        .header("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+        .header("X-GitHub-Event", event);
+    if let Some(delivery_id) = delivery_id {
+        request = request.header("X-GitHub-Delivery", delivery_id);
+    }
     if let Some(secret) = secret {
         request = request.header("X-Hub-Signature-256", sign_sha256(secret.as_bytes(), body));
     }
