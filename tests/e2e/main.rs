@@ -5,6 +5,7 @@ mod cli;
 mod creation_failures;
 mod github_pull_request;
 mod hostile_input;
+mod idempotency;
 mod kube_api_server;
 mod kube_cluster;
 mod kube_faults;
