@@ -13,10 +13,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use eventlistener::binding::EventDocument;
 use eventlistener::cel::{EventData, Program, Vars};
 use eventlistener::event::Extensions;
+use eventlistener::event::parse_body;
 use eventlistener::interceptors::SharedEvent;
 use eventlistener::interceptors::signature::verify;
 use eventlistener::resources::{CreateContext, Creator, NullCreator, Resource};
-use eventlistener::sink::response::parse_body;
 
 fn components(c: &mut Criterion) {
     let delivery = support::delivery();

@@ -1,12 +1,16 @@
-//! One incoming event, as every later step sees it: the exact body bytes, the body parsed once,
-//! the request headers under Go-canonical names, the request URL and the eventID.
+//! One incoming event, as every later step sees it: the exact body bytes, the body parsed once
+//! (on first use: after the signature checks, so an unauthenticated body is never built into a
+//! tree), the request headers under Go-canonical names, the request URL and the eventID.
 //!
 //! Mirrors what upstream's sink hands to interceptors and bindings (behaviour reference §2.1,
 //! §3.1, §5.1): headers are canonicalised as Go's `http.Header` does, `requestURL` is the
 //! request target (path and query), and the eventID is a random UUIDv4 per request (§2.9).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use serde::de::IgnoredAny;
 
 use serde_json::{Map, Value};
 
@@ -212,6 +216,44 @@ impl DeliveryIdPolicy {
     }
 }
 
+/// A body that upstream's payload validation refuses (reference §2.2): not a JSON object (nor
+/// `null`). The message follows Go's `encoding/json` where the case is common.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidBody(pub String);
+
+/// Checks `bytes` as upstream's payload validation does — a JSON object, or `null` — with one
+/// validating scan that builds nothing (serde's `IgnoredAny`): memory stays at the body's own
+/// size whatever it holds, so a body is judged before anyone pays for a tree.
+///
+/// # Errors
+/// [`InvalidBody`] with Go-like messages for empty bodies, syntax errors and non-objects.
+pub fn check_body(bytes: &[u8]) -> Result<(), InvalidBody> {
+    let Some(first) = bytes.iter().find(|b| !b.is_ascii_whitespace()) else {
+        return Err(InvalidBody("unexpected end of JSON input".into()));
+    };
+    serde_json::from_slice::<IgnoredAny>(bytes).map_err(|e| InvalidBody(e.to_string()))?;
+    let go_type = match first {
+        b'{' | b'n' => return Ok(()),
+        b'[' => "array",
+        b'"' => "string",
+        b't' | b'f' => "bool",
+        _ => "number",
+    };
+    Err(InvalidBody(format!(
+        "json: cannot unmarshal {go_type} into Go value of type map[string]interface {{}}"
+    )))
+}
+
+/// [`check_body`], then the body as a tree (for tools and benchmarks that want it at once).
+///
+/// # Errors
+/// As [`check_body`].
+pub fn parse_body(bytes: &[u8]) -> Result<Value, InvalidBody> {
+    check_body(bytes)?;
+    serde_json::from_slice(bytes).map_err(|e| InvalidBody(e.to_string()))
+}
+
 /// One received event, immutable once built, shared by every trigger as `Arc<Event>`.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -219,18 +261,19 @@ pub struct Event {
     delivery_id: Option<String>,
     request_url: String,
     headers: Headers,
-    raw_body: Arc<[u8]>,
-    body: Value,
+    raw_body: Bytes,
+    /// The body as a tree, built on first use.
+    body: OnceLock<Value>,
 }
 
 impl Event {
     /// Builds an event from what was received. `body` is the already parsed `raw_body`
-    /// (`Value::Null` for an empty body); the caller parses once and decides what is acceptable.
+    /// (`Value::Null` for an empty body); the caller parsed it and decided it is acceptable.
     pub fn new(
         event_id: impl Into<String>,
         request_url: impl Into<String>,
         headers: Headers,
-        raw_body: impl Into<Arc<[u8]>>,
+        raw_body: impl AsRef<[u8]>,
         body: Value,
     ) -> Self {
         Self {
@@ -238,9 +281,31 @@ impl Event {
             delivery_id: None,
             request_url: request_url.into(),
             headers,
-            raw_body: raw_body.into(),
-            body,
+            raw_body: Bytes::copy_from_slice(raw_body.as_ref()),
+            body: OnceLock::from(body),
         }
+    }
+
+    /// Builds an event from a received body, as the sink does: [`check_body`] now (one scan, no
+    /// tree, no copy of `raw_body`); the tree is built on the first call to [`Self::body`].
+    ///
+    /// # Errors
+    /// [`InvalidBody`] as [`check_body`] returns it.
+    pub fn from_body(
+        event_id: impl Into<String>,
+        request_url: impl Into<String>,
+        headers: Headers,
+        raw_body: Bytes,
+    ) -> Result<Self, InvalidBody> {
+        check_body(&raw_body)?;
+        Ok(Self {
+            event_id: event_id.into(),
+            delivery_id: None,
+            request_url: request_url.into(),
+            headers,
+            raw_body,
+            body: OnceLock::new(),
+        })
     }
 
     /// The same event with the sender's delivery ID ([`DeliveryIdPolicy::find`]).
@@ -276,9 +341,25 @@ impl Event {
         &self.raw_body
     }
 
-    /// The body parsed as JSON (`Value::Null` when the body was empty).
+    /// The body parsed as JSON (`Value::Null` when the body was empty), built on the first call
+    /// (logged at debug level as `body parsed into a tree`) and shared afterwards. Only readers
+    /// after the signature checks call this: an event that no trigger authenticates is never
+    /// built into a tree (a tree costs up to ~17 times the body's size).
     pub fn body(&self) -> &Value {
-        &self.body
+        self.body.get_or_init(|| {
+            tracing::debug!(bytes = self.raw_body.len(), "body parsed into a tree");
+            // `from_body` checked the same bytes, and both parsers share serde_json's limits; a
+            // failure here would be a serde_json bug, answered as an empty body.
+            serde_json::from_slice(&self.raw_body).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "checked body failed to parse");
+                Value::Null
+            })
+        })
+    }
+
+    /// True once [`Self::body`] has built the tree.
+    pub fn body_parsed(&self) -> bool {
+        self.body.get().is_some()
     }
 }
 
@@ -339,6 +420,47 @@ mod tests {
             let headers: Headers = [("X-GitHub-Delivery", bad)].into_iter().collect();
             assert!(policy.find(&headers).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn body_must_be_an_object_or_null_as_upstream_says() {
+        assert!(check_body(b"{\"a\":1}").is_ok());
+        assert!(check_body(b" null ").is_ok());
+        let message = |b: &[u8]| check_body(b).unwrap_err().to_string();
+        assert_eq!(message(b""), "unexpected end of JSON input");
+        assert_eq!(message(b"  \n"), "unexpected end of JSON input");
+        for (body, go_type) in [
+            (&b"[1]"[..], "array"),
+            (b"\"x\"", "string"),
+            (b"true", "bool"),
+            (b"-1.5", "number"),
+        ] {
+            assert_eq!(
+                message(body),
+                format!(
+                    "json: cannot unmarshal {go_type} into Go value of type map[string]interface {{}}"
+                )
+            );
+        }
+        assert!(check_body(b"{\"a\":").is_err());
+        assert!(check_body(b"{} x").is_err());
+        assert!(check_body(b"nul").is_err());
+    }
+
+    #[test]
+    fn the_tree_is_built_on_first_use_only() {
+        let event = Event::from_body(
+            "id",
+            "/",
+            Headers::new(),
+            Bytes::from_static(b"{\"a\": [1, 2]}"),
+        )
+        .unwrap();
+        assert!(!event.body_parsed());
+        assert_eq!(event.raw_body(), b"{\"a\": [1, 2]}");
+        assert_eq!(event.body()["a"][1], 2);
+        assert!(event.body_parsed());
+        assert!(Event::from_body("id", "/", Headers::new(), Bytes::from_static(b"[]")).is_err());
     }
 
     #[test]

@@ -10,12 +10,11 @@ pub(crate) mod upstream_like;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use eventlistener::event::{Event, Headers};
+use eventlistener::event::{DeliveryIdPolicy, Event, Headers};
 use eventlistener::interceptors::SharedEvent;
 use eventlistener::interceptors::signature::sign_sha256;
 use eventlistener::listener::{Listener, LoadOptions};
 use eventlistener::resources::Creator;
-use eventlistener::sink::response::parse_body;
 use eventlistener::template::ParamDecl;
 use eventlistener::trigger::{EventOutcome, RunOptions, TriggerOutcome};
 use serde_json::{Value, json};
@@ -67,8 +66,8 @@ pub(crate) fn delivery() -> Delivery {
     Delivery { body, headers }
 }
 
-/// What the sink does before any trigger runs: canonical headers, the body parsed once (and
-/// checked to be a JSON object), one new eventID.
+/// What the sink does before any trigger runs: canonical headers, the body checked to be a JSON
+/// object (the tree is built when a trigger first reads it), the delivery ID, one new eventID.
 pub(crate) fn receive(delivery: &Delivery) -> Event {
     let headers: Headers = delivery
         .headers
@@ -76,14 +75,18 @@ pub(crate) fn receive(delivery: &Delivery) -> Event {
         .filter(|(k, _)| k != "Host")
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let body = parse_body(&delivery.body).expect("a JSON object");
-    Event::new(
+    let delivery_id = DeliveryIdPolicy::default()
+        .find(&headers)
+        .expect("a valid delivery ID")
+        .map(str::to_owned);
+    Event::from_body(
         eventlistener::event::new_event_id(),
         "/",
         headers,
-        delivery.body.as_slice(),
-        body,
+        bytes::Bytes::copy_from_slice(&delivery.body),
     )
+    .expect("a JSON object")
+    .with_delivery_id(delivery_id)
 }
 
 /// Our event path, in-process on the calling task: receive, then every trigger in order

@@ -15,10 +15,10 @@
 
 use eventlistener::binding::{EventDocument, ParamTemplate};
 use eventlistener::cel::{EventData, Program, Vars};
+use eventlistener::event::parse_body;
 use eventlistener::event::{Event, Extensions, Headers};
 use eventlistener::interceptors::signature;
 use eventlistener::resources::{CreateContext, Creator, Resource};
-use eventlistener::sink::response::parse_body;
 use eventlistener::template::CompiledTemplate;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

@@ -6,9 +6,11 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
+use http_body_util::BodyExt as _;
 use tracing::Instrument as _;
 
 use super::AppState;
+use super::limits::Admission;
 use super::response::{self, RequestError};
 use crate::event::{Event, Headers, new_event_id};
 use crate::interceptors::SharedEvent;
@@ -55,8 +57,8 @@ pub(super) async fn handle_event(
             state.event_timeout,
             read_event(&state, &event_id, &uri, &headers, body),
         );
-        let event = match read.await.unwrap_or(Err(RequestError::BodyTimeout)) {
-            Ok(event) => event,
+        let (event, admission) = match read.await.unwrap_or(Err(RequestError::BodyTimeout)) {
+            Ok(read) => read,
             Err(e) => {
                 tracing::info!(error = %e, "event rejected");
                 return response::request_error(&listener, &event_id, &e);
@@ -74,13 +76,20 @@ pub(super) async fn handle_event(
             deadline: Some(state.event_timeout),
             explain: false,
         };
+        let run = run_event(
+            Arc::clone(&listener),
+            Arc::clone(&shared),
+            Arc::clone(&state.creator),
+            options,
+        );
         let work = tokio::spawn(
-            run_event(
-                Arc::clone(&listener),
-                Arc::clone(&shared),
-                Arc::clone(&state.creator),
-                options,
-            )
+            async move {
+                let outcome = run.await;
+                // The event's budgets are given back when its work ends, not when the sender
+                // hangs up.
+                drop(admission);
+                outcome
+            }
             .in_current_span(),
         );
         match work.await {
@@ -110,7 +119,7 @@ async fn read_event(
     uri: &Uri,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Event, RequestError> {
+) -> Result<(Event, Admission), RequestError> {
     let limit = state.max_body_bytes;
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
@@ -119,18 +128,22 @@ async fn read_event(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(RequestError::BodyTooLarge { limit });
     }
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = e
-            .into_inner()
-            .downcast_ref::<http_body_util::LengthLimitError>()
-            .is_some();
-        if too_large {
-            RequestError::BodyTooLarge { limit }
-        } else {
-            RequestError::BodyRead
+    // Decided from Content-Length before the body is read; a chunked body is counted as it
+    // arrives.
+    let mut admission = state.limits.admit(declared)?;
+    let mut bytes = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| RequestError::BodyRead(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if bytes.len() + data.len() > limit {
+            return Err(RequestError::BodyTooLarge { limit });
         }
-    })?;
-    let body = response::parse_body(&bytes)?;
+        admission.reserve(bytes.len() + data.len())?;
+        bytes.extend_from_slice(&data);
+    }
     let mut event_headers = Headers::new();
     for (name, value) in headers {
         if name == axum::http::header::HOST || name == axum::http::header::TRANSFER_ENCODING {
@@ -142,13 +155,10 @@ async fn read_event(
         .path_and_query()
         .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
     let delivery_id = state.delivery_ids.find(&event_headers)?.map(str::to_owned);
-    Ok(Event::new(
-        event_id,
-        url,
-        event_headers,
-        // One copy into the event's `Arc<[u8]>` (`to_vec()` first made two).
-        &bytes[..],
-        body,
-    )
-    .with_delivery_id(delivery_id))
+    // One validating scan, no tree and no copy: the tree is built only when a trigger reads the
+    // body, after its signature check.
+    let event = Event::from_body(event_id, url, event_headers, bytes.into())
+        .map_err(|e| RequestError::InvalidBody(e.0))?
+        .with_delivery_id(delivery_id);
+    Ok((event, admission))
 }

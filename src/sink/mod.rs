@@ -3,6 +3,7 @@
 //! axum and HTTP status codes; [`response`] is the one place outcomes become statuses.
 
 mod handler;
+pub mod limits;
 pub mod response;
 
 use std::future::Future;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub response_detail: bool,
     /// Where the sender's delivery ID is read from (`--idempotency`, `--delivery-id-header`).
     pub delivery_ids: crate::event::DeliveryIdPolicy,
+    /// Budgets for events and body bytes in flight (shared by every request).
+    pub limits: limits::InflightLimits,
 }
 
 impl AppState {
@@ -55,6 +58,7 @@ impl AppState {
             event_timeout: DEFAULT_EVENT_TIMEOUT,
             response_detail: true,
             delivery_ids: crate::event::DeliveryIdPolicy::default(),
+            limits: limits::InflightLimits::default(),
         }
     }
 }

@@ -7,7 +7,8 @@
 //! | delivery ID header empty, over 256 bytes or not visible ASCII | 400 |
 //! | body over the size limit | 413 |
 //! | body not received within the event deadline | 408 |
-//! | body could not be read | 500 |
+//! | body cut short or unreadable (the client's fault) | 400 |
+//! | events or body bytes in flight past `--max-inflight-events` / `--max-inflight-body-bytes` | 503 + `Retry-After: 1` |
 //! | the triggers did not finish within the event deadline | 503 |
 //! | a trigger failed in a way a retry may fix (creating an object, reading a secret) | 503 |
 //! | a trigger failed creating an object in a way a retry cannot fix (e.g. AlreadyExists) | 500 |
@@ -46,9 +47,12 @@ pub enum RequestError {
     /// The body did not arrive within the event deadline (408).
     #[error("the request body did not arrive in time")]
     BodyTimeout,
-    /// The body could not be read (500).
-    #[error("failed to read the request body")]
-    BodyRead,
+    /// The body could not be read: cut short or malformed by the client (400).
+    #[error("the request body could not be read: {0}")]
+    BodyRead(String),
+    /// A budget for work in flight is spent (503 with `Retry-After`).
+    #[error(transparent)]
+    Overloaded(#[from] super::limits::Overloaded),
     /// No configuration is loaded yet (503; cluster mode before the first sync).
     #[error("EventListener configuration not loaded yet; retry later")]
     NotReady,
@@ -68,34 +72,13 @@ impl RequestError {
             }
             RequestError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             RequestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            RequestError::BodyRead | RequestError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            RequestError::Timeout | RequestError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            RequestError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            RequestError::Timeout | RequestError::NotReady | RequestError::Overloaded(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
-}
-
-/// Parses the body as upstream's payload validation does: a JSON object, or `null`.
-///
-/// # Errors
-/// [`RequestError::InvalidBody`] with Go-like messages for empty bodies and non-objects.
-pub fn parse_body(bytes: &[u8]) -> Result<serde_json::Value, RequestError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(RequestError::InvalidBody(
-            "unexpected end of JSON input".into(),
-        ));
-    }
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| RequestError::InvalidBody(e.to_string()))?;
-    let go_type = match &value {
-        serde_json::Value::Object(_) | serde_json::Value::Null => return Ok(value),
-        serde_json::Value::Array(_) => "array",
-        serde_json::Value::String(_) => "string",
-        serde_json::Value::Number(_) => "number",
-        serde_json::Value::Bool(_) => "bool",
-    };
-    Err(RequestError::InvalidBody(format!(
-        "json: cannot unmarshal {go_type} into Go value of type map[string]interface {{}}"
-    )))
 }
 
 /// Tekton's response body (§2.4): field order and names as upstream, then this listener's
@@ -191,13 +174,19 @@ fn json_response(
 
 /// The response for a request rejected before any trigger ran.
 pub fn request_error(listener: &Listener, event_id: &str, error: &RequestError) -> Response {
-    json_response(
+    let mut response = json_response(
         error.status(),
         listener,
         event_id,
         Some(&error.to_string()),
         None,
-    )
+    );
+    if matches!(error, RequestError::Overloaded(_)) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
 }
 
 /// The answer for one event once every trigger has finished: status and `errorMessage`.
@@ -308,19 +297,178 @@ pub fn event_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::Created;
+    use crate::trigger::Error;
+
+    fn created(duplicate: bool) -> Created {
+        Created {
+            api_version: "tekton.dev/v1".into(),
+            kind: "PipelineRun".into(),
+            namespace: "ci".into(),
+            name: "run-1".into(),
+            duplicate,
+        }
+    }
+
+    fn stopped(reason: StopReason) -> TriggerOutcome {
+        TriggerOutcome::Stopped {
+            interceptor: "github".into(),
+            reason,
+            message: format!("{} message", reason.as_str()),
+        }
+    }
+
+    fn failed(error: Error, created_before: usize) -> TriggerOutcome {
+        TriggerOutcome::Failed {
+            created: (0..created_before).map(|_| created(false)).collect(),
+            error,
+        }
+    }
+
+    fn retryable() -> Error {
+        Error::Create {
+            kind: "PipelineRun".into(),
+            source: crate::resources::Error::Kube {
+                message: "connection reset".into(),
+                retryable: true,
+            },
+        }
+    }
+
+    fn permanent() -> Error {
+        Error::Create {
+            kind: "PipelineRun".into(),
+            source: crate::resources::Error::AlreadyExists {
+                kind: "PipelineRun".into(),
+                namespace: "ci".into(),
+                name: "x".into(),
+            },
+        }
+    }
+
+    fn secret_unavailable() -> Error {
+        Error::Interceptor {
+            interceptor: "github".into(),
+            source: crate::interceptors::Error::Secret(crate::secrets::Error::Unavailable {
+                namespace: "ci".into(),
+                name: "s".into(),
+                message: "timeout".into(),
+            }),
+        }
+    }
+
+    fn template_error() -> Error {
+        Error::Template(crate::template::Error::NoResources)
+    }
+
+    /// Which status wins when triggers end differently: one row per case.
+    #[test]
+    fn the_status_decision_table() {
+        use StopReason::{Filtered, Unauthenticated};
+        let rows: Vec<(&str, Vec<TriggerOutcome>, Verdict)> = vec![
+            ("no triggers", vec![], Verdict::Accepted),
+            (
+                "created",
+                vec![TriggerOutcome::Created(vec![created(false)])],
+                Verdict::Accepted,
+            ),
+            (
+                "duplicate",
+                vec![TriggerOutcome::Created(vec![created(true)])],
+                Verdict::Accepted,
+            ),
+            ("filtered only", vec![stopped(Filtered)], Verdict::Accepted),
+            (
+                "unauthenticated only",
+                vec![stopped(Unauthenticated)],
+                Verdict::Unauthenticated(0),
+            ),
+            (
+                "filtered, then unauthenticated",
+                vec![stopped(Filtered), stopped(Unauthenticated)],
+                Verdict::Unauthenticated(1),
+            ),
+            (
+                "created beats unauthenticated",
+                vec![
+                    stopped(Unauthenticated),
+                    TriggerOutcome::Created(vec![created(false)]),
+                ],
+                Verdict::Accepted,
+            ),
+            (
+                "partial creation beats unauthenticated",
+                vec![stopped(Unauthenticated), failed(template_error(), 1)],
+                Verdict::Accepted,
+            ),
+            (
+                "template error is the config's, not retryable",
+                vec![failed(template_error(), 0)],
+                Verdict::Accepted,
+            ),
+            (
+                "retryable create failure",
+                vec![failed(retryable(), 0)],
+                Verdict::Retry,
+            ),
+            (
+                "secret unavailable",
+                vec![failed(secret_unavailable(), 0)],
+                Verdict::Retry,
+            ),
+            (
+                "permanent create failure",
+                vec![failed(permanent(), 0)],
+                Verdict::Failed,
+            ),
+            (
+                "internal error",
+                vec![failed(Error::Internal("panic".into()), 0)],
+                Verdict::Failed,
+            ),
+            (
+                "retryable beats permanent",
+                vec![failed(permanent(), 0), failed(retryable(), 0)],
+                Verdict::Retry,
+            ),
+            (
+                "retryable beats created and unauthenticated",
+                vec![
+                    TriggerOutcome::Created(vec![created(false)]),
+                    stopped(Unauthenticated),
+                    failed(retryable(), 0),
+                ],
+                Verdict::Retry,
+            ),
+            (
+                "permanent beats unauthenticated",
+                vec![stopped(Unauthenticated), failed(permanent(), 0)],
+                Verdict::Failed,
+            ),
+        ];
+        for (name, outcomes, expected) in rows {
+            let refs: Vec<&TriggerOutcome> = outcomes.iter().collect();
+            assert_eq!(verdict(&refs), expected, "{name}");
+        }
+    }
 
     #[test]
-    fn body_must_be_an_object_or_null() {
-        assert!(parse_body(b"{\"a\":1}").is_ok());
-        assert!(parse_body(b"null").is_ok());
-        assert_eq!(
-            parse_body(b"").unwrap_err().to_string(),
-            "Invalid event body format : unexpected end of JSON input"
-        );
-        assert_eq!(
-            parse_body(b"[1]").unwrap_err().to_string(),
-            "Invalid event body format : json: cannot unmarshal array into Go value of type map[string]interface {}"
-        );
-        assert!(parse_body(b"{\"a\":").is_err());
+    fn request_errors_map_to_statuses() {
+        let rows = [
+            (RequestError::InvalidBody("x".into()), 400),
+            (RequestError::BodyRead("cut short".into()), 400),
+            (RequestError::BodyTooLarge { limit: 1 }, 413),
+            (RequestError::BodyTimeout, 408),
+            (RequestError::NotReady, 503),
+            (RequestError::Timeout, 503),
+            (
+                RequestError::Overloaded(super::super::limits::Overloaded::Events(1)),
+                503,
+            ),
+            (RequestError::Internal, 500),
+        ];
+        for (error, status) in rows {
+            assert_eq!(error.status().as_u16(), status, "{error}");
+        }
     }
 }
