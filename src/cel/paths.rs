@@ -321,7 +321,7 @@ mod tests {
             let path = entry.expect("entry").path();
             let body: Value = serde_json::from_slice(&std::fs::read(&path).expect("read"))
                 .expect("fixture is JSON");
-            let event = Event::new("id", "/", Headers::new(), b"{}".to_vec(), body);
+            let event = Event::new("id", "/", Headers::new(), b"{}", body);
             let whole = EventData::new(&event);
             let programs: Vec<Program> = expressions
                 .iter()

@@ -112,7 +112,7 @@ mod tests {
             "id",
             "/",
             headers.iter().copied().collect::<Headers>(),
-            BODY.to_vec(),
+            BODY,
             serde_json::from_slice(BODY).unwrap(),
         );
         let shared = SharedEvent::new(Arc::new(event));

@@ -106,7 +106,7 @@ mod tests {
             "id",
             "/",
             Headers::new(),
-            b"{}".to_vec(),
+            b"{}",
             json!({}),
         )))
     }

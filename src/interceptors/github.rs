@@ -157,7 +157,7 @@ mod tests {
             "id",
             "/",
             headers.iter().copied().collect::<Headers>(),
-            BODY.as_bytes().to_vec(),
+            BODY.as_bytes(),
             serde_json::Value::Null,
         );
         let shared = SharedEvent::new(Arc::new(event));

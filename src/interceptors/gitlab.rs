@@ -119,7 +119,7 @@ mod tests {
             "id",
             "/",
             headers.iter().copied().collect::<Headers>(),
-            b"{}".to_vec(),
+            b"{}",
             json!({}),
         );
         let shared = SharedEvent::new(Arc::new(event));
