@@ -10,4 +10,5 @@ mod kube_api_server;
 mod kube_cluster;
 mod kube_faults;
 mod kube_proxy_faults;
+mod limits;
 mod support;
