@@ -321,3 +321,68 @@ async fn secrets_are_read_from_the_cluster_and_rotation_is_seen_after_the_cache_
     let missing = store.fetch(&namespace, "nope", "k").await.unwrap_err();
     assert!(missing.to_string().contains("not found"), "{missing}");
 }
+
+#[tokio::test]
+async fn one_delivery_sent_fifty_times_to_two_listeners_is_one_pipeline_run() {
+    let Some(server) = api_server() else {
+        return skipped("one_delivery_sent_fifty_times_to_two_listeners_is_one_pipeline_run");
+    };
+    let namespace = server.new_namespace("idempotent");
+    let load = || {
+        Listener::load(&LoadOptions {
+            paths: vec![repo_path("config")],
+            listener: None,
+            namespace: Some(namespace.clone()),
+        })
+        .expect("config loads")
+    };
+    // Two listeners, each with its own API client, as two replicas behind one Service.
+    let urls = [
+        serve_kube(server, ListenerHandle::fixed(load())).await,
+        serve_kube(server, ListenerHandle::fixed(load())).await,
+    ];
+    let body = fixture("pull_request.opened");
+    let delivery = uuid::Uuid::new_v4().to_string();
+    let replies = futures::future::join_all((0..50).map(|i| {
+        crate::support::deliver_as(
+            &urls[i % 2],
+            "pull_request",
+            &body,
+            Some(DEV_SECRET),
+            Some(&delivery),
+        )
+    }))
+    .await;
+    for reply in &replies {
+        assert_eq!(reply.status, 202, "{}", reply.body);
+    }
+    let runs = pipeline_runs(server, &namespace);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(
+        runs[0]["metadata"]["annotations"][eventlistener::resources::ANNOTATION_DELIVERY_ID],
+        delivery.as_str()
+    );
+    let outcome = |reply: &crate::support::Reply| {
+        reply.body["triggers"]
+            .as_array()
+            .and_then(|ts| ts.iter().find(|t| t["name"] == "pr-trigger"))
+            .and_then(|t| t["outcome"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let created = replies.iter().filter(|r| outcome(r) == "created").count();
+    let duplicate = replies.iter().filter(|r| outcome(r) == "duplicate").count();
+    assert_eq!((created, duplicate), (1, 49));
+
+    // Another delivery of the same event is another run.
+    let other = crate::support::deliver_as(
+        &urls[0],
+        "pull_request",
+        &body,
+        Some(DEV_SECRET),
+        Some("another-delivery"),
+    )
+    .await;
+    assert_eq!(other.status, 202, "{}", other.body);
+    assert_eq!(pipeline_runs(server, &namespace).len(), 2);
+}
