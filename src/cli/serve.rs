@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
@@ -10,7 +11,12 @@ use clap::Args;
 use crate::listener::{Listener, ListenerHandle, LoadOptions, follow_cluster};
 use crate::resources::{Creator, DirCreator, KubeCreator, NullCreator, StdoutCreator};
 use crate::secrets::KubeSecrets;
-use crate::sink::{AppState, DEFAULT_EVENT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, serve};
+use crate::sink::limits::{
+    DEFAULT_MAX_INFLIGHT_BODY_BYTES, DEFAULT_MAX_INFLIGHT_EVENTS, InflightLimits,
+};
+use crate::sink::{
+    AppState, ConnectionOptions, DEFAULT_EVENT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, serve_with,
+};
 
 /// Flags of `serve`.
 #[derive(Debug, Args)]
@@ -55,6 +61,23 @@ pub struct ServeArgs {
     /// One more header carrying a delivery ID, looked at after the built-in ones.
     #[arg(long, value_name = "HEADER", env = "EL_DELIVERY_ID_HEADER")]
     pub delivery_id_header: Option<String>,
+    /// Events in flight at once; past it, 503 with Retry-After before the body is read.
+    #[arg(long, default_value_t = DEFAULT_MAX_INFLIGHT_EVENTS, value_name = "N")]
+    pub max_inflight_events: usize,
+    /// Body bytes held by events in flight; past it, 503 with Retry-After, decided from
+    /// Content-Length before the body is read (chunked bodies are counted as they arrive).
+    #[arg(long, default_value_t = DEFAULT_MAX_INFLIGHT_BODY_BYTES, value_name = "BYTES")]
+    pub max_inflight_body_bytes: usize,
+    /// Seconds a client has to send a request head before its connection is closed (upstream's
+    /// flag and shipped value).
+    #[arg(long = "readtimeout", default_value_t = 5, value_name = "SECONDS")]
+    pub read_timeout: u64,
+    /// Connections open at once; more wait in the accept queue until one closes.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub max_connections: usize,
+    /// Seconds in-flight requests get after SIGTERM/SIGINT before the process exits anyway.
+    #[arg(long, default_value_t = 25, value_name = "SECONDS")]
+    pub shutdown_timeout: u64,
 }
 
 /// Parses `--sink`.
@@ -118,9 +141,15 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.idempotency,
             args.delivery_id_header.clone(),
         ),
+        limits: InflightLimits::new(args.max_inflight_events, args.max_inflight_body_bytes),
         ..AppState::new(listener, creator)
     };
-    serve(tcp, state, shutdown_signal()).await?;
+    let connections = ConnectionOptions {
+        read_timeout: Duration::from_secs(args.read_timeout),
+        max_connections: args.max_connections,
+        shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+    };
+    serve_with(tcp, state, connections, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -173,4 +202,5 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
+    tracing::info!("shutdown signal received: draining");
 }
