@@ -275,5 +275,6 @@ async fn a_body_that_never_finishes_gets_408_within_the_deadline() {
         .unwrap();
     let answer = String::from_utf8_lossy(&answer[..n]);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"eventID\":\""), "{answer}");
     assert!(listener.created().is_empty());
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod connections;
 mod creation_failures;
+mod failure_answers;
 mod github_pull_request;
 mod hostile_input;
 mod idempotency;

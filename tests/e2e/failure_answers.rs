@@ -1,0 +1,186 @@
+//! What the sender is told when something fails that no other test covers: a Secret that cannot
+//! be read at event time, a trigger that panics, a configuration with an interceptor this build
+//! does not have, and `serve`'s flags through the real binary.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use eventlistener::listener::{Listener, ListenerHandle, LoadOptions};
+use eventlistener::resources::{BoxFuture, Created, Creator, DirCreator, Error, Resource};
+use eventlistener::secrets::{self, SecretStore, SecretValue};
+use eventlistener::sink::{AppState, serve};
+
+use crate::support::{DEV_SECRET, TIMEOUT, deliver, fixture, repo_path};
+
+/// The development secret, until `unavailable` is set: then every read fails as an API outage
+/// would.
+#[derive(Debug, Default)]
+struct Flaky {
+    unavailable: AtomicBool,
+}
+
+impl SecretStore for Flaky {
+    fn get(&self, namespace: &str, name: &str, _key: &str) -> Result<SecretValue, secrets::Error> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(secrets::Error::Unavailable {
+                namespace: namespace.into(),
+                name: name.into(),
+                message: "injected: API server unreachable".into(),
+            });
+        }
+        Ok(SecretValue::new(DEV_SECRET))
+    }
+}
+
+async fn serve_listener(listener: Listener, creator: Arc<dyn Creator>) -> String {
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/", tcp.local_addr().expect("addr"));
+    let state = AppState {
+        event_timeout: TIMEOUT,
+        ..AppState::new(ListenerHandle::fixed(listener), creator)
+    };
+    tokio::spawn(serve(tcp, state, std::future::pending()));
+    url
+}
+
+#[tokio::test]
+async fn a_secret_that_cannot_be_read_is_503_and_creates_nothing() {
+    let store = Arc::new(Flaky::default());
+    let catalog = eventlistener::manifest::load(&[repo_path("config")]).expect("manifests");
+    let listener = Listener::from_catalog_with_secrets(
+        &catalog,
+        &LoadOptions {
+            listener: Some("chespirito-github-el".into()),
+            ..LoadOptions::default()
+        },
+        Arc::clone(&store) as Arc<dyn SecretStore>,
+    )
+    .expect("config loads");
+    let out = tempfile::tempdir().expect("tempdir");
+    let url = serve_listener(
+        listener,
+        Arc::new(DirCreator::new(out.path()).expect("dir")),
+    )
+    .await;
+    store.unavailable.store(true, Ordering::SeqCst);
+    let body = fixture("pull_request.opened");
+    let reply = deliver(&url, "pull_request", &body, Some(DEV_SECRET)).await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(reply.body["eventID"].is_string());
+    assert_eq!(std::fs::read_dir(out.path()).expect("out").count(), 0);
+    // The same event once the Secret is back: created.
+    store.unavailable.store(false, Ordering::SeqCst);
+    let reply = deliver(&url, "pull_request", &body, Some(DEV_SECRET)).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(std::fs::read_dir(out.path()).expect("out").count(), 1);
+}
+
+/// A creator with a bug: it panics.
+#[derive(Debug)]
+struct Panics;
+
+impl Creator for Panics {
+    fn create(&self, _resource: Resource) -> BoxFuture<'_, Result<Created, Error>> {
+        Box::pin(async { panic!("injected bug in a creator") })
+    }
+}
+
+#[tokio::test]
+async fn a_trigger_that_panics_is_500_and_the_server_keeps_serving() {
+    let listener = Listener::load(&LoadOptions {
+        paths: vec![repo_path("config")],
+        ..LoadOptions::default()
+    })
+    .expect("config loads");
+    let url = serve_listener(listener, Arc::new(Panics)).await;
+    let body = fixture("pull_request.opened");
+    for _ in 0..2 {
+        let reply = deliver(&url, "pull_request", &body, Some(DEV_SECRET)).await;
+        assert_eq!(reply.status, 500, "{}", reply.body);
+        assert!(reply.body["eventID"].is_string());
+        let failed = reply.body["triggers"]
+            .as_array()
+            .and_then(|ts| ts.iter().find(|t| t["name"] == "pr-trigger"))
+            .expect("pr-trigger listed");
+        assert_eq!(failed["outcome"], "failed");
+        assert!(
+            failed["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("internal error")),
+            "{failed}"
+        );
+    }
+}
+
+async fn run_binary(args: &[&str]) -> std::process::Output {
+    tokio::time::timeout(
+        TIMEOUT,
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_eventlistener"))
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("exits in time")
+    .expect("runs")
+}
+
+#[tokio::test]
+async fn an_unsupported_interceptor_fails_start_up_with_its_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("el.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: triggers.tekton.dev/v1beta1\nkind: EventListener\nmetadata:\n  name: el\nspec:\n  triggers:\n    - name: t\n      interceptors:\n        - ref:\n            name: no-such-interceptor\n      template:\n        spec:\n          resourcetemplates:\n            - apiVersion: v1\n              kind: ConfigMap\n              metadata:\n                generateName: x-\n",
+    )
+    .expect("write");
+    let path = config.to_str().expect("utf-8 path");
+    let output = run_binary(&["serve", "--address", "127.0.0.1:0", "-f", path]).await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("interceptor \"no-such-interceptor\" is not supported"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn serve_flags_are_documented_and_bad_values_refused() {
+    let help = run_binary(&["serve", "--help"]).await;
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--idempotency",
+        "--delivery-id-header",
+        "--max-inflight-events",
+        "--max-inflight-body-bytes",
+        "--response-detail",
+        "--readtimeout",
+        "--max-connections",
+        "--shutdown-timeout",
+        "--max-body-bytes",
+        "--timeout-handler",
+    ] {
+        assert!(
+            text.contains(flag),
+            "{flag} missing from serve --help:\n{text}"
+        );
+    }
+    for bad in [
+        ["--readtimeout", "soon"],
+        ["--max-inflight-events", "lots"],
+        ["--idempotency", "maybe"],
+    ] {
+        let mut args = vec!["serve", "--address", "127.0.0.1:0", "-f"];
+        let config = repo_path("config");
+        let config = config.to_str().expect("utf-8 path");
+        args.push(config);
+        args.extend(bad);
+        let output = run_binary(&args).await;
+        assert_eq!(output.status.code(), Some(2), "{bad:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(bad[0]), "{bad:?}: {stderr}");
+    }
+}
