@@ -10,7 +10,11 @@ use clap::Args;
 use crate::listener::{Listener, ListenerHandle, LoadOptions, follow_cluster};
 use crate::resources::{Creator, DirCreator, KubeCreator, NullCreator, StdoutCreator};
 use crate::secrets::KubeSecrets;
-use crate::sink::{AppState, DEFAULT_EVENT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, serve};
+use crate::sink::{
+    AppState, DEFAULT_DRAIN_DELAY, DEFAULT_EVENT_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT,
+    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_WRITE_TIMEOUT, ServeOptions, serve_with,
+};
 
 /// Flags of `serve`.
 #[derive(Debug, Args)]
@@ -46,6 +50,51 @@ pub struct ServeArgs {
     /// upstream's fields only.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub response_detail: bool,
+    /// Seconds to receive a request head (from accept, or from its first byte on a keep-alive
+    /// connection) and the whole request from the same start; a client that trickles or stalls
+    /// is closed (or answered 408 if its head arrived). Upstream `--readtimeout`.
+    #[arg(long = "readtimeout", value_name = "SECONDS", default_value_t = DEFAULT_READ_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub read_timeout: u64,
+    /// Seconds to write a response once it is ready; past it the connection is closed.
+    /// Upstream `--writetimeout`.
+    #[arg(long = "writetimeout", value_name = "SECONDS", default_value_t = DEFAULT_WRITE_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_timeout: u64,
+    /// Seconds a keep-alive connection may wait for its next request before it is closed.
+    /// Upstream `--idletimeout` (the shipped controller's 120).
+    #[arg(long = "idletimeout", value_name = "SECONDS", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Open connections at most; further clients wait in the kernel's accept queue until one
+    /// closes.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Seconds after SIGTERM/SIGINT during which `/ready` answers 503 but events are still
+    /// accepted, so endpoints stop routing here before the listener stops accepting.
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_DRAIN_DELAY.as_secs())]
+    pub drain_delay: u64,
+    /// Seconds, after the drain delay, that in-flight events and connections may take before
+    /// the process exits anyway (logging what was cut). Keep drain delay + this below the
+    /// pod's terminationGracePeriodSeconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_SHUTDOWN_TIMEOUT.as_secs())]
+    pub shutdown_timeout: u64,
+}
+
+impl ServeArgs {
+    /// The connection and shutdown flags as [`ServeOptions`].
+    fn serve_options(&self) -> ServeOptions {
+        use std::time::Duration;
+        ServeOptions {
+            read_timeout: Duration::from_secs(self.read_timeout),
+            write_timeout: Duration::from_secs(self.write_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            max_connections: self.max_connections,
+            drain_delay: Duration::from_secs(self.drain_delay),
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
+        }
+    }
 }
 
 /// Parses `--sink`.
@@ -107,7 +156,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         response_detail: args.response_detail,
         ..AppState::new(listener, creator)
     };
-    serve(tcp, state, shutdown_signal()).await?;
+    serve_with(tcp, state, args.serve_options(), shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -2,8 +2,11 @@
 //! answer probes and every other path and method is the event handler. Only this module knows
 //! axum and HTTP status codes; [`response`] is the one place outcomes become statuses.
 
+mod drain;
 mod handler;
+mod in_flight;
 pub mod response;
+mod server;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,6 +17,12 @@ use tokio::net::TcpListener;
 
 use crate::listener::ListenerHandle;
 use crate::resources::Creator;
+
+pub use drain::Drain;
+pub use server::{
+    DEFAULT_DRAIN_DELAY, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT,
+    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_WRITE_TIMEOUT, ServeOptions, serve_with,
+};
 
 /// Largest accepted request body, in bytes: GitHub caps webhook payloads at 25 MB, so anything
 /// larger is not a GitHub delivery. Upstream has no limit (reference §11 item 7).
@@ -40,11 +49,14 @@ pub struct AppState {
     /// `--response-detail`: answers list each trigger's outcome (`triggers`) to senders that
     /// passed a signature or token check.
     pub response_detail: bool,
+    /// Shutdown state: the draining flag `/ready` reads and the count of events in flight
+    /// the drain waits for. [`serve_with`] starts the drain; share a clone to observe it.
+    pub drain: Drain,
 }
 
 impl AppState {
     /// State with the defaults: [`DEFAULT_MAX_BODY_BYTES`], [`DEFAULT_EVENT_TIMEOUT`], response
-    /// detail on. Override fields with struct update syntax.
+    /// detail on, a fresh (not draining) [`Drain`]. Override fields with struct update syntax.
     pub fn new(listener: ListenerHandle, creator: Arc<dyn Creator>) -> Self {
         Self {
             listener,
@@ -52,6 +64,7 @@ impl AppState {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             event_timeout: DEFAULT_EVENT_TIMEOUT,
             response_detail: true,
+            drain: Drain::default(),
         }
     }
 }
@@ -61,22 +74,20 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/live", any(handler::live))
         .route("/ready", any(handler::ready))
-        .fallback(handler::handle_event)
+        .fallback(in_flight::event)
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
-/// Serves on an already bound listener until `shutdown` completes, then finishes in-flight
-/// requests.
+/// [`serve_with`] with the default [`ServeOptions`] (upstream's timeouts, 10,000 connections,
+/// 5 s drain delay, 25 s shutdown timeout).
 ///
 /// # Errors
-/// I/O errors from the server.
+/// As [`serve_with`].
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, state, ServeOptions::default(), shutdown).await
 }

@@ -2,6 +2,7 @@
 //! objects read back from a dir sink.
 
 mod cli;
+mod connections;
 mod creation_failures;
 mod github_pull_request;
 mod hostile_input;
