@@ -15,6 +15,9 @@
 //! | writing | response ready | `+ write_timeout`, until hyper has flushed its last byte |
 //! | idle | response flushed (keep-alive) | `+ idle_timeout` |
 //!
+//! NB: bytes of a pipelined next request that arrive while a request is in progress do not
+//! restart the head deadline; such a connection is bounded by the idle timeout instead.
+//!
 //! Past a deadline the connection is dropped (the socket closed). At the connection cap the
 //! loop stops calling `accept`: further clients wait in the kernel's accept queue (and the
 //! kernel refuses them when that is full) instead of being accepted and closed, so a burst
@@ -269,7 +272,12 @@ async fn connection(
                 if let Some((at, reason)) = watch.deadline(&options)
                     && at <= Instant::now()
                 {
-                    tracing::info!(reason, "closing connection");
+                    // Idle keep-alive connections expire all the time; stalls are news.
+                    if reason == IDLE {
+                        tracing::debug!(reason, "closing connection");
+                    } else {
+                        tracing::info!(reason, "closing connection");
+                    }
                     return;
                 }
             }
@@ -284,6 +292,8 @@ async fn connection(
         }
     }
 }
+
+const IDLE: &str = "keep-alive connection idle longer than --idletimeout";
 
 /// Where a connection is in its request cycle (see the module doc).
 #[derive(Debug, Clone, Copy)]
@@ -386,11 +396,7 @@ impl Watch {
                 options.write_timeout,
                 "response not written within --writetimeout",
             ),
-            Phase::Idle(at) => (
-                at,
-                options.idle_timeout,
-                "keep-alive connection idle longer than --idletimeout",
-            ),
+            Phase::Idle(at) => (at, options.idle_timeout, IDLE),
         };
         Some((at.checked_add(timeout)?, reason))
     }
@@ -484,5 +490,66 @@ impl http_body::Body for Tracked {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> ServeOptions {
+        ServeOptions {
+            read_timeout: Duration::from_secs(1),
+            write_timeout: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(3),
+            ..ServeOptions::default()
+        }
+    }
+
+    fn after(watch: &Watch, start: Instant) -> Option<Duration> {
+        watch.deadline(&options()).map(|(at, _)| at - start)
+    }
+
+    #[test]
+    fn each_phase_has_its_deadline() {
+        let accepted = Instant::now();
+        let watch = Watch::new(accepted);
+        assert_eq!(after(&watch, accepted), Some(Duration::from_secs(1)));
+        assert!(watch.waiting_for_request());
+        // The body deadline counts from the head's start, not from its end.
+        assert_eq!(watch.request_started(), accepted);
+        assert_eq!(watch.deadline(&options()), None);
+        assert!(!watch.waiting_for_request());
+        watch.response_ready();
+        let Phase::Writing(ready) = watch.phase() else {
+            panic!("not writing: {:?}", watch.phase());
+        };
+        assert_eq!(after(&watch, ready), Some(Duration::from_secs(2)));
+        // A flush before the body is done does not end the response.
+        watch.flushed();
+        assert!(matches!(watch.phase(), Phase::Writing(_)));
+        watch.body_done();
+        assert_eq!(after(&watch, ready), Some(Duration::from_secs(2)));
+        watch.flushed();
+        let Phase::Idle(idle) = watch.phase() else {
+            panic!("not idle: {:?}", watch.phase());
+        };
+        assert_eq!(after(&watch, idle), Some(Duration::from_secs(3)));
+        assert!(watch.waiting_for_request());
+        watch.bytes_read();
+        let Phase::Head(head) = watch.phase() else {
+            panic!("no new head: {:?}", watch.phase());
+        };
+        assert_eq!(after(&watch, head), Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn absurd_timeouts_mean_no_deadline_rather_than_a_panic() {
+        let watch = Watch::new(Instant::now());
+        let options = ServeOptions {
+            read_timeout: Duration::from_secs(u64::MAX),
+            ..ServeOptions::default()
+        };
+        assert_eq!(watch.deadline(&options), None);
     }
 }
