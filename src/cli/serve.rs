@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
@@ -15,7 +14,9 @@ use crate::sink::limits::{
     DEFAULT_MAX_INFLIGHT_BODY_BYTES, DEFAULT_MAX_INFLIGHT_EVENTS, InflightLimits,
 };
 use crate::sink::{
-    AppState, ConnectionOptions, DEFAULT_EVENT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, serve_with,
+    AppState, DEFAULT_DRAIN_DELAY, DEFAULT_EVENT_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT,
+    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_WRITE_TIMEOUT, ServeOptions, serve_with,
 };
 
 /// Flags of `serve`.
@@ -68,16 +69,51 @@ pub struct ServeArgs {
     /// Content-Length before the body is read (chunked bodies are counted as they arrive).
     #[arg(long, default_value_t = DEFAULT_MAX_INFLIGHT_BODY_BYTES, value_name = "BYTES")]
     pub max_inflight_body_bytes: usize,
-    /// Seconds a client has to send a request head before its connection is closed (upstream's
-    /// flag and shipped value).
-    #[arg(long = "readtimeout", default_value_t = 5, value_name = "SECONDS")]
+    /// Seconds to receive a request head (from accept, or from its first byte on a keep-alive
+    /// connection) and the whole request from the same start; a client that trickles or stalls
+    /// is closed (or answered 408 if its head arrived). Upstream `--readtimeout`.
+    #[arg(long = "readtimeout", value_name = "SECONDS", default_value_t = DEFAULT_READ_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub read_timeout: u64,
-    /// Connections open at once; more wait in the accept queue until one closes.
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
-    pub max_connections: usize,
-    /// Seconds in-flight requests get after SIGTERM/SIGINT before the process exits anyway.
-    #[arg(long, default_value_t = 25, value_name = "SECONDS")]
+    /// Seconds to write a response once it is ready; past it the connection is closed.
+    /// Upstream `--writetimeout`.
+    #[arg(long = "writetimeout", value_name = "SECONDS", default_value_t = DEFAULT_WRITE_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_timeout: u64,
+    /// Seconds a keep-alive connection may wait for its next request before it is closed.
+    /// Upstream `--idletimeout` (the shipped controller's 120).
+    #[arg(long = "idletimeout", value_name = "SECONDS", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Open connections at most; further clients wait in the kernel's accept queue until one
+    /// closes.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Seconds after SIGTERM/SIGINT during which `/ready` answers 503 but events are still
+    /// accepted, so endpoints stop routing here before the listener stops accepting.
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_DRAIN_DELAY.as_secs())]
+    pub drain_delay: u64,
+    /// Seconds, after the drain delay, that in-flight events and connections may take before
+    /// the process exits anyway (logging what was cut). Keep drain delay + this below the
+    /// pod's terminationGracePeriodSeconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_SHUTDOWN_TIMEOUT.as_secs())]
     pub shutdown_timeout: u64,
+}
+
+impl ServeArgs {
+    /// The connection and shutdown flags as [`ServeOptions`].
+    fn serve_options(&self) -> ServeOptions {
+        use std::time::Duration;
+        ServeOptions {
+            read_timeout: Duration::from_secs(self.read_timeout),
+            write_timeout: Duration::from_secs(self.write_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            max_connections: self.max_connections,
+            drain_delay: Duration::from_secs(self.drain_delay),
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
+        }
+    }
 }
 
 /// Parses `--sink`.
@@ -144,12 +180,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         limits: InflightLimits::new(args.max_inflight_events, args.max_inflight_body_bytes),
         ..AppState::new(listener, creator)
     };
-    let connections = ConnectionOptions {
-        read_timeout: Duration::from_secs(args.read_timeout),
-        max_connections: args.max_connections,
-        shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
-    };
-    serve_with(tcp, state, connections, shutdown_signal()).await?;
+    serve_with(tcp, state, args.serve_options(), shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -202,5 +233,4 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-    tracing::info!("shutdown signal received: draining");
 }

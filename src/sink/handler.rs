@@ -22,9 +22,11 @@ pub(super) async fn live() -> &'static str {
 }
 
 /// `/ready`: 200 `ok` once a configuration is loaded (in cluster mode, after the first full
-/// sync), else 503.
+/// sync), else 503; 503 from the moment a shutdown begins, so endpoints stop routing here.
 pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if state.listener.current().is_some() {
+    if state.drain.is_draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: shutting down")
+    } else if state.listener.current().is_some() {
         (StatusCode::OK, "ok")
     } else {
         (

@@ -2,13 +2,15 @@
 //! answer probes and every other path and method is the event handler. Only this module knows
 //! axum and HTTP status codes; [`response`] is the one place outcomes become statuses.
 
+mod drain;
 mod handler;
+mod in_flight;
 pub mod limits;
 pub mod response;
+mod server;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::routing::any;
@@ -16,6 +18,12 @@ use tokio::net::TcpListener;
 
 use crate::listener::ListenerHandle;
 use crate::resources::Creator;
+
+pub use drain::Drain;
+pub use server::{
+    DEFAULT_DRAIN_DELAY, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT,
+    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_WRITE_TIMEOUT, ServeOptions, serve_with,
+};
 
 /// Largest accepted request body, in bytes: GitHub caps webhook payloads at 25 MB, so anything
 /// larger is not a GitHub delivery. Upstream has no limit (reference §11 item 7).
@@ -46,11 +54,14 @@ pub struct AppState {
     pub delivery_ids: crate::event::DeliveryIdPolicy,
     /// Budgets for events and body bytes in flight (shared by every request).
     pub limits: limits::InflightLimits,
+    /// Shutdown state: the draining flag `/ready` reads and the count of events in flight
+    /// the drain waits for. [`serve_with`] starts the drain; share a clone to observe it.
+    pub drain: Drain,
 }
 
 impl AppState {
     /// State with the defaults: [`DEFAULT_MAX_BODY_BYTES`], [`DEFAULT_EVENT_TIMEOUT`], response
-    /// detail on. Override fields with struct update syntax.
+    /// detail on, a fresh (not draining) [`Drain`]. Override fields with struct update syntax.
     pub fn new(listener: ListenerHandle, creator: Arc<dyn Creator>) -> Self {
         Self {
             listener,
@@ -60,6 +71,7 @@ impl AppState {
             response_detail: true,
             delivery_ids: crate::event::DeliveryIdPolicy::default(),
             limits: limits::InflightLimits::default(),
+            drain: Drain::default(),
         }
     }
 }
@@ -69,37 +81,13 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/live", any(handler::live))
         .route("/ready", any(handler::ready))
-        .fallback(handler::handle_event)
+        .fallback(in_flight::event)
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
-/// How connections are served (`serve` flags; reference §2.8 for upstream's names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionOptions {
-    /// `--readtimeout`: a request head must arrive within this, or the connection is closed
-    /// (upstream's ReadHeaderTimeout; shipped 5 s). The body is bounded by the event deadline.
-    pub read_timeout: Duration,
-    /// `--max-connections`: connections open at once; past it, new ones wait in the kernel's
-    /// accept queue until one closes.
-    pub max_connections: usize,
-    /// `--shutdown-timeout`: after the shutdown signal, how long in-flight requests may take
-    /// before the server returns anyway (logging how many were cut).
-    pub shutdown_timeout: Duration,
-}
-
-impl Default for ConnectionOptions {
-    /// 5 s read timeout (upstream's shipped value), 10,000 connections, 25 s to shut down.
-    fn default() -> Self {
-        Self {
-            read_timeout: Duration::from_secs(5),
-            max_connections: 10_000,
-            shutdown_timeout: Duration::from_secs(25),
-        }
-    }
-}
-
-/// [`serve_with`] and the default [`ConnectionOptions`].
+/// [`serve_with`] with the default [`ServeOptions`] (upstream's timeouts, 10,000 connections,
+/// 5 s drain delay, 25 s shutdown timeout).
 ///
 /// # Errors
 /// As [`serve_with`].
@@ -108,100 +96,5 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(listener, state, ConnectionOptions::default(), shutdown).await
-}
-
-/// Serves on an already bound listener until `shutdown` completes; then stops accepting, closes
-/// idle connections and those still sending a request head, lets in-flight requests finish,
-/// and returns — after [`ConnectionOptions::shutdown_timeout`] at the latest, so a stalled
-/// client can never keep the process alive.
-///
-/// # Errors
-/// None today: accept errors (e.g. too many open files) are logged and retried after a pause.
-pub async fn serve_with(
-    listener: TcpListener,
-    state: AppState,
-    options: ConnectionOptions,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto::Builder;
-    use hyper_util::server::graceful::GracefulShutdown;
-    use hyper_util::service::TowerToHyperService;
-
-    let app = router(state);
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(options.read_timeout);
-    let graceful = GracefulShutdown::new();
-    let slots = Arc::new(tokio::sync::Semaphore::new(
-        options
-            .max_connections
-            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
-    ));
-    let mut shutdown = std::pin::pin!(shutdown);
-    // Every connection's task, so that whatever outlives the shutdown timeout is cut.
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        let slot = tokio::select! {
-            slot = Arc::clone(&slots).acquire_owned() => slot,
-            () = &mut shutdown => break,
-        };
-        let Ok(slot) = slot else { break };
-        let accepted = loop {
-            tokio::select! {
-                accepted = listener.accept() => break Some(accepted),
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                () = &mut shutdown => break None,
-            }
-        };
-        let Some(accepted) = accepted else { break };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let service = TowerToHyperService::new(app.clone());
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        connections.spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-            drop(slot);
-        });
-    }
-    drop(listener);
-    let open = options
-        .max_connections
-        .clamp(1, tokio::sync::Semaphore::MAX_PERMITS)
-        - slots.available_permits();
-    tracing::info!(
-        connections = open,
-        "stopped accepting; draining connections"
-    );
-    if tokio::time::timeout(options.shutdown_timeout, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        let open = options
-            .max_connections
-            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS)
-            - slots.available_permits();
-        tracing::warn!(
-            connections = open,
-            timeout_secs = options.shutdown_timeout.as_secs(),
-            "shutdown timeout: cutting the connections still open"
-        );
-        connections.abort_all();
-    }
-    while connections.join_next().await.is_some() {}
-    Ok(())
+    serve_with(listener, state, ServeOptions::default(), shutdown).await
 }

@@ -1,150 +1,481 @@
-//! Connections that cannot pin the server: a client stalled mid-header is closed within the
-//! read timeout, and shutdown completes with such a client open, in-process and through the real
-//! binary's SIGTERM.
+//! Connection timeouts, the connection cap and the shutdown sequence (`serve_with`, and the
+//! binary's flags and SIGTERM handling).
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
+use eventlistener::interceptors::signature::sign_sha256;
 use eventlistener::listener::{Listener, ListenerHandle, LoadOptions};
-use eventlistener::resources::NullCreator;
-use eventlistener::sink::{AppState, ConnectionOptions, serve_with};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use eventlistener::resources::{BoxFuture, Created, Creator, DirCreator, Error, Resource};
+use eventlistener::sink::{AppState, Drain, ServeOptions, serve_with};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::support::{DEV_SECRET, TIMEOUT, deliver, fixture, repo_path};
+use crate::support::{DEV_SECRET, TIMEOUT, fixture, repo_path};
 
-const STALLED_HEAD: &[u8] = b"POST / HTTP/1.1\r\nHost: test\r\nContent-Type: appl";
+/// A listener on `config/` served in-process with `options`, a dir creator wrapped by `wrap`.
+struct Served {
+    addr: std::net::SocketAddr,
+    out: tempfile::TempDir,
+    drain: Drain,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
 
-async fn start(
-    options: ConnectionOptions,
-) -> (
-    String,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-) {
+impl Served {
+    fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Completes the shutdown future given to `serve_with` (what SIGTERM does in the binary).
+    fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    fn created(&self) -> usize {
+        std::fs::read_dir(self.out.path())
+            .expect("out dir")
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json"))
+            })
+            .count()
+    }
+}
+
+async fn serve_config(
+    options: ServeOptions,
+    wrap: impl FnOnce(Arc<dyn Creator>) -> Arc<dyn Creator>,
+) -> Served {
     let listener = Listener::load(&LoadOptions {
         paths: vec![repo_path("config")],
         ..LoadOptions::default()
     })
     .expect("config loads");
+    let out = tempfile::tempdir().expect("tempdir");
+    let creator = wrap(Arc::new(DirCreator::new(out.path()).expect("dir creator")));
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let address = tcp.local_addr().expect("addr").to_string();
-    let state = AppState::new(
-        ListenerHandle::fixed(listener),
-        std::sync::Arc::new(NullCreator),
-    );
+    let addr = tcp.local_addr().expect("addr");
+    let state = AppState::new(ListenerHandle::fixed(listener), creator);
+    let drain = state.drain.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve_with(tcp, state, options, async {
         let _ = stopped.await;
     }));
-    (address, stop, server)
+    Served {
+        addr,
+        out,
+        drain,
+        stop: Some(stop),
+        server,
+    }
 }
 
-/// Reads until the server closes the connection; `Err` if it is still open after `within`.
-async fn closed_within(stream: &mut TcpStream, within: Duration) -> Result<Vec<u8>, ()> {
-    let mut seen = Vec::new();
-    tokio::time::timeout(within, stream.read_to_end(&mut seen))
+/// A signed `pull_request.opened` delivery (one PipelineRun) with its own delivery ID.
+async fn deliver_opened(url: &str, delivery: &str) -> u16 {
+    let body = fixture("pull_request.opened");
+    reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .build()
+        .expect("client")
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header("X-GitHub-Event", "pull_request")
+        .header("X-GitHub-Delivery", delivery)
+        .header(
+            "X-Hub-Signature-256",
+            sign_sha256(DEV_SECRET.as_bytes(), &body),
+        )
+        .body(body)
+        .send()
         .await
-        .map(|_| seen)
-        .map_err(|_| ())
+        .expect("request sent")
+        .status()
+        .as_u16()
+}
+
+async fn ready_status(url: &str) -> u16 {
+    reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .build()
+        .expect("client")
+        .get(format!("{url}ready"))
+        .send()
+        .await
+        .expect("request sent")
+        .status()
+        .as_u16()
+}
+
+/// Opens a connection and sends half a request head.
+async fn stalled_client(addr: std::net::SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    stream
+}
+
+/// Reads until the server closes the connection (EOF or reset), at most `within`.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(within, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+fn short(read_timeout: Duration) -> ServeOptions {
+    ServeOptions {
+        read_timeout,
+        drain_delay: Duration::from_millis(200),
+        ..ServeOptions::default()
+    }
 }
 
 #[tokio::test]
 async fn a_client_stalled_mid_header_is_closed_within_the_read_timeout() {
-    let options = ConnectionOptions {
-        read_timeout: Duration::from_secs(1),
-        ..ConnectionOptions::default()
-    };
-    let (address, _stop, _server) = start(options).await;
-    let mut stalled = TcpStream::connect(&address).await.expect("connect");
-    stalled.write_all(STALLED_HEAD).await.expect("write");
-    // Closed by the server after ~1 s; the bound only guards against never.
+    let served = serve_config(short(Duration::from_secs(1)), |c| c).await;
+    let started = Instant::now();
+    let mut stream = stalled_client(served.addr).await;
     assert!(
-        closed_within(&mut stalled, TIMEOUT).await.is_ok(),
-        "the stalled connection was never closed"
+        closed_within(&mut stream, Duration::from_secs(5)).await,
+        "still open 5 s after a 1 s read timeout"
     );
-    // The server still serves others.
-    let reply = deliver(
-        &format!("http://{address}/"),
-        "pull_request",
-        &fixture("pull_request.opened"),
-        Some(DEV_SECRET),
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "closed before the read timeout: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_outlives_the_read_timeout_until_the_idle_timeout() {
+    let served = serve_config(
+        ServeOptions {
+            idle_timeout: Duration::from_secs(3),
+            ..short(Duration::from_secs(1))
+        },
+        |c| c,
     )
     .await;
-    assert_eq!(reply.status, 202, "{}", reply.body);
-}
-
-#[tokio::test]
-async fn shutdown_completes_with_a_stalled_client_open() {
-    // A read timeout far beyond the test's bound: only the shutdown path can close it.
-    let options = ConnectionOptions {
-        read_timeout: Duration::from_secs(600),
-        shutdown_timeout: Duration::from_secs(2),
-        ..ConnectionOptions::default()
-    };
-    let (address, stop, server) = start(options).await;
-    let mut stalled = TcpStream::connect(&address).await.expect("connect");
-    stalled.write_all(STALLED_HEAD).await.expect("write");
-    // An idle keep-alive connection too.
-    let client = reqwest::Client::new();
-    let ready = client
-        .get(format!("http://{address}/ready"))
-        .send()
+    let mut stream = TcpStream::connect(served.addr).await.expect("connect");
+    stream
+        .write_all(b"GET /live HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
-        .expect("ready");
-    assert_eq!(ready.status(), 200);
-    stop.send(()).expect("server running");
-    let finished = tokio::time::timeout(TIMEOUT, server).await;
+        .expect("write");
+    let mut buf = [0u8; 1024];
+    let n = tokio::time::timeout(TIMEOUT, stream.read(&mut buf))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let idle_since = Instant::now();
+    // Twice the read timeout: hyper's own header timer would have closed it by now.
     assert!(
-        matches!(finished, Ok(Ok(Ok(())))),
-        "serve did not return after shutdown: {finished:?}"
+        !closed_within(&mut stream, Duration::from_secs(2)).await,
+        "an idle keep-alive connection was closed at the read timeout"
     );
     assert!(
-        closed_within(&mut stalled, TIMEOUT).await.is_ok(),
-        "the stalled connection outlived the server"
+        closed_within(&mut stream, Duration::from_secs(5)).await,
+        "an idle keep-alive connection outlived the idle timeout"
     );
+    assert!(idle_since.elapsed() >= Duration::from_millis(2900));
 }
 
 #[tokio::test]
-async fn sigterm_exits_zero_with_a_stalled_client_open() {
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
-        probe.local_addr().expect("addr").port()
+async fn a_body_not_received_within_the_read_timeout_answers_408() {
+    let served = serve_config(short(Duration::from_secs(1)), |c| c).await;
+    let mut stream = TcpStream::connect(served.addr).await.expect("connect");
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\":")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "no answer within 5 s");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"eventID\""), "{answer}");
+}
+
+/// Counts calls, then holds each until the gate opens, then creates through `inner`.
+#[derive(Debug)]
+struct Gated {
+    inner: Arc<dyn Creator>,
+    entered: Arc<AtomicUsize>,
+    gate: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Creator for Gated {
+    fn create(&self, resource: Resource) -> BoxFuture<'_, Result<Created, Error>> {
+        Box::pin(async move {
+            self.entered.fetch_add(1, Ordering::SeqCst);
+            let mut gate = self.gate.clone();
+            let _ = gate.wait_for(|open| *open).await;
+            self.inner.create(resource).await
+        })
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds, at most [`TIMEOUT`].
+async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    tokio::time::timeout(TIMEOUT, async {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+}
+
+#[tokio::test]
+async fn shutdown_with_twenty_events_in_flight_and_a_stalled_client_finishes_them_all() {
+    let entered = Arc::new(AtomicUsize::new(0));
+    let (open_gate, gate) = tokio::sync::watch::channel(false);
+    let options = ServeOptions {
+        // Long enough that only the shutdown can close the stalled client in time.
+        read_timeout: Duration::from_secs(60),
+        drain_delay: Duration::from_millis(300),
+        // Longer than the test's own deadline: returning in time means drained, not cut.
+        shutdown_timeout: Duration::from_secs(120),
+        ..ServeOptions::default()
     };
-    let address = format!("127.0.0.1:{port}");
+    let mut served = serve_config(options, {
+        let entered = Arc::clone(&entered);
+        move |inner| {
+            Arc::new(Gated {
+                inner,
+                entered,
+                gate,
+            })
+        }
+    })
+    .await;
+    let mut stalled = stalled_client(served.addr).await;
+    let url = served.url();
+    let events: Vec<_> = (0..20)
+        .map(|i| {
+            let url = url.clone();
+            tokio::spawn(async move { deliver_opened(&url, &format!("delivery-{i}")).await })
+        })
+        .collect();
+    eventually("20 creations waiting at the gate", || {
+        entered.load(Ordering::SeqCst) == 20
+    })
+    .await;
+    assert_eq!(served.drain.events_in_flight(), 20);
+
+    served.shut_down();
+    eventually("the drain to start", || served.drain.is_draining()).await;
+    // The listener stops accepting after the drain delay and closes the stalled client, but
+    // waits for the 20 events.
+    assert!(
+        closed_within(&mut stalled, TIMEOUT).await,
+        "the stalled client is still open"
+    );
+    assert!(!served.server.is_finished());
+    open_gate.send_replace(true);
+
+    for event in events {
+        let status = tokio::time::timeout(TIMEOUT, event)
+            .await
+            .expect("answered in time")
+            .expect("no panic");
+        assert_eq!(status, 202);
+    }
+    tokio::time::timeout(TIMEOUT, &mut served.server)
+        .await
+        .expect("serve returns once drained")
+        .expect("no panic")
+        .expect("no error");
+    assert_eq!(served.created(), 20);
+    assert_eq!(served.drain.events_in_flight(), 0);
+}
+
+#[tokio::test]
+async fn ready_answers_503_during_the_drain_delay_while_events_are_still_accepted() {
+    let mut served = serve_config(
+        ServeOptions {
+            drain_delay: Duration::from_secs(60),
+            ..ServeOptions::default()
+        },
+        |c| c,
+    )
+    .await;
+    let url = served.url();
+    assert_eq!(ready_status(&url).await, 200);
+    served.shut_down();
+    eventually("the drain to start", || served.drain.is_draining()).await;
+    assert_eq!(ready_status(&url).await, 503);
+    assert_eq!(deliver_opened(&url, "during-drain").await, 202);
+    assert_eq!(served.created(), 1);
+    assert!(!served.server.is_finished());
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let served = serve_config(
+        ServeOptions {
+            max_connections: 1,
+            ..ServeOptions::default()
+        },
+        |c| c,
+    )
+    .await;
+    let get_live = b"GET /live HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut buf = [0u8; 1024];
+    let mut first = TcpStream::connect(served.addr).await.expect("connect");
+    first.write_all(get_live).await.expect("write");
+    let n = tokio::time::timeout(TIMEOUT, first.read(&mut buf))
+        .await
+        .expect("first answered in time")
+        .expect("read");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+
+    // The kernel completes the handshake (accept queue), but the listener does not accept.
+    let mut second = TcpStream::connect(served.addr).await.expect("connect");
+    second.write_all(get_live).await.expect("write");
+    let early = tokio::time::timeout(Duration::from_millis(500), second.read(&mut buf)).await;
+    assert!(
+        early.is_err(),
+        "the second connection was served while the first was open"
+    );
+
+    drop(first);
+    let n = tokio::time::timeout(TIMEOUT, second.read(&mut buf))
+        .await
+        .expect("second answered once the first closed")
+        .expect("read");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+}
+
+/// Runs the binary with `args` to completion, bounded: (exit code, stdout, stderr).
+async fn run_binary(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = tokio::time::timeout(
+        TIMEOUT,
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_eventlistener"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output(),
+    )
+    .await
+    .expect("finishes in time")
+    .expect("runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn serve_help_lists_the_connection_and_shutdown_flags() {
+    let (code, stdout, _) = run_binary(&["serve", "--help"]).await;
+    assert_eq!(code, Some(0));
+    for flag in [
+        "--readtimeout <SECONDS>",
+        "--writetimeout <SECONDS>",
+        "--idletimeout <SECONDS>",
+        "--max-connections <N>",
+        "--drain-delay <SECONDS>",
+        "--shutdown-timeout <SECONDS>",
+    ] {
+        assert!(stdout.contains(flag), "{flag} missing from:\n{stdout}");
+    }
+    assert!(stdout.contains("[default: 5]"), "{stdout}");
+    assert!(stdout.contains("[default: 120]"), "{stdout}");
+    assert!(stdout.contains("[default: 10000]"), "{stdout}");
+}
+
+#[tokio::test]
+async fn serve_refuses_bad_connection_flag_values() {
+    for (flag, value) in [
+        ("--readtimeout", "0"),
+        ("--writetimeout", "0"),
+        ("--idletimeout", "-1"),
+        ("--max-connections", "0"),
+        ("--drain-delay", "soon"),
+        ("--shutdown-timeout", "1.5"),
+    ] {
+        // `--flag=value`, so that `-1` is read as the value and not as a flag.
+        let arg = format!("{flag}={value}");
+        let (code, _, stderr) =
+            run_binary(&["serve", "-f", "config/", "--address", "127.0.0.1:0", &arg]).await;
+        assert_eq!(code, Some(2), "{arg} accepted: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid value '{value}' for '{flag}")),
+            "{arg}: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sigterm_with_a_stalled_client_exits_zero_within_the_shutdown_timeout() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let sink = format!("dir:{}", out.path().display());
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_eventlistener"))
-        .args(["serve", "--sink", "null", "--address", &address])
-        .args(["--readtimeout", "600", "--shutdown-timeout", "2", "-f"])
-        .arg(repo_path("config"))
+        .args(["serve", "-f", "config/", "--address", "127.0.0.1:0"])
+        .args(["--sink", &sink])
+        // The stalled client must be closed by the shutdown, not by its read timeout.
+        .args(["--readtimeout", "60", "--drain-delay", "1"])
+        .args(["--shutdown-timeout", "10"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("serve starts");
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    let mut stalled = loop {
-        if let Ok(stream) = TcpStream::connect(&address).await {
-            break stream;
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    // The binary logs its bound address: `listening ... address=127.0.0.1:PORT ...`.
+    let addr: std::net::SocketAddr = tokio::time::timeout(TIMEOUT, async {
+        while let Some(line) = lines.next_line().await.expect("stderr readable") {
+            if let Some(rest) = line.split("address=").nth(1) {
+                let addr = rest.split_whitespace().next().expect("address value");
+                return addr.parse().expect("socket address");
+            }
         }
-        assert!(tokio::time::Instant::now() < deadline, "never listening");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    stalled.write_all(STALLED_HEAD).await.expect("write");
-    // The stalled request is in the server's hands once /ready answers on another connection.
-    let ready = reqwest::Client::new()
-        .get(format!("http://{address}/ready"))
-        .send()
-        .await
-        .expect("ready");
-    assert_eq!(ready.status(), 200);
-    let pid = child.id().expect("pid").to_string();
-    let killed = std::process::Command::new("kill")
+        panic!("serve exited before listening");
+    })
+    .await
+    .expect("listening in time");
+    let url = format!("http://{addr}/");
+    assert_eq!(deliver_opened(&url, "before-sigterm").await, 202);
+    let mut stalled = stalled_client(addr).await;
+
+    let pid = child.id().expect("running").to_string();
+    let kill = std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .expect("kill runs");
-    assert!(killed.success());
-    let status = tokio::time::timeout(TIMEOUT, child.wait())
+    assert!(kill.success());
+
+    // Drain delay 1 s + shutdown timeout 10 s + margin; exiting early means drained.
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
         .await
         .expect("exits within the shutdown timeout")
-        .expect("status");
-    assert!(status.success(), "{status:?}");
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+    assert!(closed_within(&mut stalled, Duration::from_secs(1)).await);
+    let mut log = String::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(log.contains("events_in_flight=0"), "{log}");
+    assert!(log.contains("drained"), "{log}");
+    assert_eq!(std::fs::read_dir(out.path()).expect("out").count(), 1);
 }

@@ -153,6 +153,18 @@ time. */}}
 - --timeout-handler
 - {{ int64 .Values.timeoutHandler | quote }}
 {{- end }}
+- --readtimeout
+- {{ int64 .Values.connections.readTimeout | quote }}
+- --writetimeout
+- {{ int64 .Values.connections.writeTimeout | quote }}
+- --idletimeout
+- {{ int64 .Values.connections.idleTimeout | quote }}
+- --max-connections
+- {{ int64 .Values.connections.maxConnections | quote }}
+- --drain-delay
+- {{ int64 .Values.shutdown.drainDelay | quote }}
+- --shutdown-timeout
+- {{ int64 .Values.shutdown.timeout | quote }}
 {{- range .Values.extraArgs }}
 - {{ . | quote }}
 {{- end }}
