@@ -236,9 +236,10 @@ async fn errors_and_throttling_from_the_api_end_as_exactly_one_object() {
 
 #[tokio::test]
 async fn a_slow_create_that_succeeded_is_not_made_twice() {
-    // Short, to keep the test short: the proxy answers the slow create only after the retry,
-    // so the client gives up on it whatever this is.
-    let call_timeout = Duration::from_millis(500);
+    // The proxy answers the slow create only after the retry, so the client gives up on it
+    // whatever this is; it only needs to be long enough for the retries (a 409, then a get) to be
+    // answered on a busy machine.
+    let call_timeout = Duration::from_secs(2);
     let Some((status, runs, answers)) = deliver_via_proxy(
         "a_slow_create_that_succeeded_is_not_made_twice",
         vec![Fault::Slow],
