@@ -36,8 +36,29 @@ pub struct Listener {
 #[derive(Debug, Clone)]
 pub struct ListenerHandle {
     current: watch::Receiver<Option<Arc<Listener>>>,
+    refused: watch::Receiver<u64>,
     name: String,
     namespace: String,
+}
+
+/// The sending side of [`ListenerHandle::channel`], given to [`follow_cluster`]: puts new
+/// configurations in service and counts the ones it refuses.
+#[derive(Debug)]
+pub struct ListenerPublisher {
+    current: watch::Sender<Option<Arc<Listener>>>,
+    refused: watch::Sender<u64>,
+}
+
+impl ListenerPublisher {
+    /// Replaces the listener in service with `listener`: events accepted from now on use it.
+    pub fn publish(&self, listener: Listener) {
+        self.current.send_replace(Some(Arc::new(listener)));
+    }
+
+    /// Counts one configuration that was refused; the listener in service stays.
+    pub fn refuse(&self) {
+        self.refused.send_modify(|n| *n = n.saturating_add(1));
+    }
 }
 
 impl ListenerHandle {
@@ -46,30 +67,48 @@ impl ListenerHandle {
         let listener = listener.into();
         let (name, namespace) = (listener.name.clone(), listener.namespace.clone());
         let (_, current) = watch::channel(Some(listener));
+        let (_, refused) = watch::channel(0);
         Self {
             current,
+            refused,
             name,
             namespace,
         }
     }
 
-    /// A handle fed by the returned sender, empty until the first send.
+    /// A handle fed by the returned publisher, empty until the first
+    /// [`ListenerPublisher::publish`].
     pub fn channel(
         name: impl Into<String>,
         namespace: impl Into<String>,
-    ) -> (watch::Sender<Option<Arc<Listener>>>, Self) {
-        let (tx, current) = watch::channel(None);
+    ) -> (ListenerPublisher, Self) {
+        let (current_tx, current) = watch::channel(None);
+        let (refused_tx, refused) = watch::channel(0);
         let handle = Self {
             current,
+            refused,
             name: name.into(),
             namespace: namespace.into(),
         };
-        (tx, handle)
+        let publisher = ListenerPublisher {
+            current: current_tx,
+            refused: refused_tx,
+        };
+        (publisher, handle)
     }
 
     /// The listener now, or `None` before the first configuration is loaded.
     pub fn current(&self) -> Option<Arc<Listener>> {
         self.current.borrow().clone()
+    }
+
+    /// The number of configurations refused so far (objects that did not decode, or a listener
+    /// that did not compile), counted from 0 when the handle was made; each refusal adds 1 after
+    /// it has been logged, with the last good listener still in service. Always 0 for a
+    /// [`ListenerHandle::fixed`] handle. A receiver, so that a caller (a test, a diagnostic) can
+    /// wait for the next refusal with `changed` or `wait_for`.
+    pub fn refused(&self) -> watch::Receiver<u64> {
+        self.refused.clone()
     }
 
     /// A listener with no triggers and the configured name and namespace, for answers given
@@ -313,13 +352,14 @@ fn cel_body_paths(triggers: &[ResolvedTrigger]) -> crate::cel::BodyPaths {
 
 /// Cluster mode: follows the EventListener `options.listener` in `options.namespace` and the
 /// objects it references, compiling a new [`Listener`] on every change and publishing it on
-/// `publish`. A configuration that does not compile is logged (naming the object and field) and
-/// the last good one stays in service. Runs until the watches end.
+/// `publish`. A configuration that does not compile is logged (naming the object and field),
+/// counted on `publish` ([`ListenerHandle::refused`]) and the last good one stays in service.
+/// Runs until the watches end.
 pub async fn follow_cluster(
     client: kube::Client,
     options: LoadOptions,
     secrets: Arc<dyn SecretStore>,
-    publish: watch::Sender<Option<Arc<Listener>>>,
+    publish: ListenerPublisher,
 ) {
     let namespace = options
         .namespace
@@ -335,6 +375,7 @@ pub async fn follow_cluster(
                 tracing::error!(
                     "configuration from the cluster rejected; the last good one stays in service"
                 );
+                publish.refuse();
                 return;
             }
         };
@@ -346,12 +387,15 @@ pub async fn follow_cluster(
                     triggers = listener.triggers.len(),
                     "configuration loaded from the cluster"
                 );
-                publish.send_replace(Some(Arc::new(listener)));
+                publish.publish(listener);
             }
-            Err(e) => tracing::error!(
-                error = %e,
-                "configuration from the cluster rejected; the last good one stays in service"
-            ),
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    "configuration from the cluster rejected; the last good one stays in service"
+                );
+                publish.refuse();
+            }
         }
     })
     .await;
@@ -555,6 +599,20 @@ spec:
             .collect();
         names.sort_unstable();
         assert_eq!(names, [("a1", "ci"), ("a2", "other")]);
+    }
+
+    #[test]
+    fn a_refused_configuration_is_counted_and_the_last_good_one_stays() {
+        let (publish, handle) = ListenerHandle::channel("el", "ci");
+        let refused = handle.refused();
+        publish.publish(handle.placeholder());
+        let good = handle.current().unwrap();
+        publish.refuse();
+        publish.refuse();
+        assert_eq!(*refused.borrow(), 2);
+        assert!(Arc::ptr_eq(&good, &handle.current().unwrap()));
+        let fixed = ListenerHandle::fixed(handle.placeholder());
+        assert_eq!(*fixed.refused().borrow(), 0);
     }
 
     #[test]

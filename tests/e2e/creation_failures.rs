@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eventlistener::resources::{BoxFuture, Created, Creator, Error, Resource};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::sync::{Notify, watch};
 
 use crate::support::{DEV_SECRET, TIMEOUT, deliver, fixture, repo_path, start_with};
 
@@ -79,24 +81,26 @@ async fn event_past_its_deadline_is_503_timeout() {
     assert_eq!(body["errorMessage"], "EventListener Timeout!");
 }
 
-/// A creator that takes its time, then counts what it created.
+/// A creator that says when a create has started, then waits to be released before it counts
+/// the create as done. A create whose future is dropped (cancelled) is never counted.
 #[derive(Debug)]
-struct Slow {
-    delay: Duration,
-    created: Arc<std::sync::atomic::AtomicUsize>,
+struct Gated {
+    started: Notify,
+    release: Notify,
+    created: watch::Sender<usize>,
 }
 
-impl Creator for Slow {
+impl Creator for Gated {
     fn create(&self, resource: Resource) -> BoxFuture<'_, Result<Created, Error>> {
         Box::pin(async move {
-            tokio::time::sleep(self.delay).await;
-            self.created
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.started.notify_one();
+            self.release.notified().await;
+            self.created.send_modify(|n| *n += 1);
             Ok(Created {
                 api_version: resource.api_version().to_owned(),
                 kind: resource.kind().to_owned(),
                 namespace: resource.namespace().to_owned(),
-                name: "slow".into(),
+                name: "gated".into(),
                 duplicate: false,
             })
         })
@@ -105,31 +109,55 @@ impl Creator for Slow {
 
 #[tokio::test]
 async fn triggers_finish_even_when_the_sender_hangs_up() {
-    let created = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let creator = Slow {
-        delay: Duration::from_millis(600),
-        created: Arc::clone(&created),
-    };
-    let listener = start_with(&[repo_path("config")], Some(Arc::new(creator)), TIMEOUT).await;
+    let gate = Arc::new(Gated {
+        started: Notify::new(),
+        release: Notify::new(),
+        created: watch::Sender::new(0),
+    });
+    let mut created = gate.created.subscribe();
+    let creator: Arc<dyn Creator> = gate.clone();
+    let listener = start_with(&[repo_path("config")], Some(creator), TIMEOUT).await;
     let body = fixture("pull_request.opened");
     let signature =
         eventlistener::interceptors::signature::sign_sha256(DEV_SECRET.as_bytes(), &body);
-    let sent = reqwest::Client::new()
-        .post(&listener.url)
-        .header("X-GitHub-Event", "pull_request")
-        .header("X-Hub-Signature-256", signature)
-        .body(body)
-        .timeout(Duration::from_millis(100))
-        .send()
-        .await;
-    assert!(sent.is_err(), "the client gave up before the answer");
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    while created.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the trigger never finished"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(created.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // A raw connection, so that the test decides when the sender hangs up and sees when the
+    // server has noticed.
+    let address = listener
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let mut sender = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         X-GitHub-Event: pull_request\r\nX-Hub-Signature-256: {signature}\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    sender.write_all(head.as_bytes()).await.expect("send head");
+    sender.write_all(&body).await.expect("send body");
+    tokio::time::timeout(TIMEOUT, gate.started.notified())
+        .await
+        .expect("the event never reached the creator");
+
+    // Hang up while the create is under way, and wait until the server has closed its side:
+    // the connection, and with it the request handler, is then gone.
+    sender.shutdown().await.expect("hang up");
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(TIMEOUT, sender.read_to_end(&mut answer))
+        .await
+        .expect("the server never noticed the hang-up");
+    assert!(
+        answer.is_empty(),
+        "no answer before the create finished: {closed:?} {}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    gate.release.notify_one();
+    tokio::time::timeout(TIMEOUT, created.wait_for(|n| *n > 0))
+        .await
+        .expect("the trigger never finished after the sender hung up")
+        .expect("the creator is alive");
+    assert_eq!(*created.borrow(), 1);
 }

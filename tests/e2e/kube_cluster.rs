@@ -254,8 +254,15 @@ async fn configuration_is_read_from_the_cluster_and_followed() {
         "body.action in [",
     );
     assert_ne!(el, broken);
+    let mut refused = handle.refused();
+    let refused_before = *refused.borrow_and_update();
     server.kubectl_stdin_ok(&["apply", "-n", &namespace, "-f", "-"], &broken);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Wait until the follower has seen the edit and refused it: without this the check below
+    // would also pass when the edit was never seen at all.
+    tokio::time::timeout(TIMEOUT, refused.wait_for(|n| *n > refused_before))
+        .await
+        .expect("the broken configuration was never refused")
+        .expect("the follower is running");
     assert!(
         Arc::ptr_eq(&before, &handle.current().unwrap()),
         "the broken config was not applied"
@@ -284,7 +291,10 @@ async fn secrets_are_read_from_the_cluster_and_rotation_is_seen_after_the_cache_
     let namespace = server.new_namespace("secrets");
     let config = kube_config(server).await;
     let client = kube::Client::try_from(config).unwrap();
-    let ttl = Duration::from_millis(500);
+    // Two stores on the same Secret: one whose TTL outlives the test, so "still cached" does not
+    // depend on how fast kubectl is, and one with a short TTL, polled until the rotation shows.
+    let cached = KubeSecrets::with_ttl(client.clone(), TIMEOUT * 10);
+    let ttl = Duration::from_millis(300);
     let store = KubeSecrets::with_ttl(client, ttl);
     let set_secret = |value: &str| {
         server.kubectl_stdin_ok(
@@ -305,19 +315,27 @@ async fn secrets_are_read_from_the_cluster_and_rotation_is_seen_after_the_cache_
             .map(|v| String::from_utf8_lossy(v.expose()).into_owned())
             .map_err(|e| e.to_string())
     }
+    assert_eq!(read(&cached, &namespace).await.unwrap(), "first");
     assert_eq!(read(&store, &namespace).await.unwrap(), "first");
     set_secret("second");
     assert_eq!(
-        read(&store, &namespace).await.unwrap(),
+        read(&cached, &namespace).await.unwrap(),
         "first",
         "cached within the TTL"
     );
-    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
-    assert_eq!(
-        read(&store, &namespace).await.unwrap(),
-        "second",
-        "read again after the TTL"
-    );
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let value = read(&store, &namespace).await.unwrap();
+        if value == "second" {
+            break;
+        }
+        assert_eq!(value, "first");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the rotated secret was never read again after the TTL"
+        );
+        tokio::time::sleep(ttl / 4).await;
+    }
     let missing = store.fetch(&namespace, "nope", "k").await.unwrap_err();
     assert!(missing.to_string().contains("not found"), "{missing}");
 }

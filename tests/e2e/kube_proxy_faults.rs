@@ -1,8 +1,12 @@
 //! Faults between the listener and a real kube-apiserver: a proxy on loopback forwards every
 //! request to the test API server (adding its credentials) and fails creates as scripted: 500,
-//! 429, or forwarding the create and answering only after the client has given up. Every
-//! accepted event must end as exactly one object in the real server; a permanent failure must
-//! reach the sender as 5xx, with nothing created.
+//! 429, or forwarding the create and answering only once the client has given up and sent its
+//! retry. Every accepted event must end as exactly one object in the real server; a permanent
+//! failure must reach the sender as 5xx, with nothing created.
+//!
+//! Nothing here races a clock: creates pass the proxy one at a time and it records what each
+//! got, the slow answer waits for the retry (not for a sleep to outlast the client's deadline),
+//! and the tests that are not about slowness give the client a call deadline of `TIMEOUT`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,6 +18,7 @@ use eventlistener::listener::{Listener, LoadOptions};
 use eventlistener::resources::KubeCreator;
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 use crate::support::api_server::{ApiServer, api_server, skipped};
 use crate::support::{DEV_SECRET, TIMEOUT, deliver, fixture, repo_path};
@@ -22,7 +27,8 @@ use crate::support::{DEV_SECRET, TIMEOUT, deliver, fixture, repo_path};
 enum Fault {
     ServerError,
     TooManyRequests,
-    /// Forward the create, then answer after the client's deadline.
+    /// Forward the create, then answer only once the next create has arrived: the client must
+    /// have given up on this one.
     Slow,
 }
 
@@ -30,7 +36,13 @@ enum Fault {
 struct Proxy {
     client: kube::Client,
     script: Arc<Mutex<Vec<Fault>>>,
-    creates: Arc<Mutex<usize>>,
+    /// Held by a create from its arrival until its answer is known (the API server's, for a
+    /// forwarded one): creates reach the API server one at a time, in the order they came.
+    turn: Arc<tokio::sync::Mutex<()>>,
+    /// The status each create got, in order: a fault's, or the API server's.
+    answers: Arc<Mutex<Vec<u16>>>,
+    /// How many creates have arrived (taken their turn).
+    arrived: watch::Sender<usize>,
 }
 
 fn status(code: u16, reason: &str) -> Response {
@@ -77,30 +89,48 @@ async fn handle(State(proxy): State<Proxy>, request: Request) -> Response {
     if !is_create {
         return forward(&proxy, request).await;
     }
+    let turn = Arc::clone(&proxy.turn).lock_owned().await;
+    proxy.arrived.send_modify(|n| *n += 1);
+    let number = *proxy.arrived.borrow();
     let fault = {
-        let mut creates = proxy.creates.lock().unwrap();
-        *creates += 1;
         let mut script = proxy.script.lock().unwrap();
         (!script.is_empty()).then(|| script.remove(0))
     };
+    let answered = |response: Response| {
+        proxy
+            .answers
+            .lock()
+            .unwrap()
+            .push(response.status().as_u16());
+        response
+    };
     match fault {
-        Some(Fault::ServerError) => status(500, "InternalError"),
-        Some(Fault::TooManyRequests) => status(429, "TooManyRequests"),
+        Some(Fault::ServerError) => answered(status(500, "InternalError")),
+        Some(Fault::TooManyRequests) => answered(status(429, "TooManyRequests")),
         Some(Fault::Slow) => {
-            // The create reaches the API server whatever the client does; only the answer is
-            // late (a client hanging up must not cancel the request upstream).
-            let forwarded = tokio::spawn(async move { forward(&proxy, request).await });
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            forwarded
-                .await
-                .unwrap_or_else(|_| status(502, "BadGateway"))
+            // In its own task: the client hanging up drops this handler, and must cancel neither
+            // the create upstream nor the wait for the retry.
+            let task = tokio::spawn(async move {
+                let response = forward(&proxy, request).await;
+                proxy
+                    .answers
+                    .lock()
+                    .unwrap()
+                    .push(response.status().as_u16());
+                // The object is stored; the retry may now take its turn and meet it.
+                drop(turn);
+                let mut arrived = proxy.arrived.subscribe();
+                let _ = tokio::time::timeout(TIMEOUT, arrived.wait_for(|n| *n > number)).await;
+                response
+            });
+            task.await.unwrap_or_else(|_| status(502, "BadGateway"))
         }
-        None => forward(&proxy, request).await,
+        None => answered(forward(&proxy, request).await),
     }
 }
 
-/// Starts the proxy in front of `server`; its URL and create counter.
-async fn start_proxy(server: &ApiServer, script: Vec<Fault>) -> (String, Arc<Mutex<usize>>) {
+/// Starts the proxy in front of `server`; its URL and the status each create got.
+async fn start_proxy(server: &ApiServer, script: Vec<Fault>) -> (String, Arc<Mutex<Vec<u16>>>) {
     let kubeconfig = kube::config::Kubeconfig::read_from(&server.kubeconfig).expect("kubeconfig");
     let config = kube::Config::from_custom_kubeconfig(
         kubeconfig,
@@ -111,30 +141,37 @@ async fn start_proxy(server: &ApiServer, script: Vec<Fault>) -> (String, Arc<Mut
     let proxy = Proxy {
         client: kube::Client::try_from(config).expect("client"),
         script: Arc::new(Mutex::new(script)),
-        creates: Arc::new(Mutex::new(0)),
+        turn: Arc::default(),
+        answers: Arc::default(),
+        arrived: watch::Sender::new(0),
     };
-    let creates = Arc::clone(&proxy.creates);
+    let answers = Arc::clone(&proxy.answers);
     let app = axum::Router::new().fallback(handle).with_state(proxy);
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let url = format!("http://{}", tcp.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(tcp, app).await });
-    (url, creates)
+    (url, answers)
 }
 
-/// Delivers the opened fixture through a listener whose kube sink talks to the proxy; the
-/// answer's status, the PipelineRuns in the namespace, and the creates the proxy saw.
-async fn deliver_via_proxy(test: &str, script: Vec<Fault>) -> Option<(u16, Vec<Value>, usize)> {
+/// Delivers the opened fixture through a listener whose kube sink talks to the proxy, with
+/// `call_timeout` as the deadline of one API call; the answer's status, the PipelineRuns in the
+/// namespace, and the status each create got at the proxy, in order.
+async fn deliver_via_proxy(
+    test: &str,
+    script: Vec<Fault>,
+    call_timeout: Duration,
+) -> Option<(u16, Vec<Value>, Vec<u16>)> {
     let Some(server) = api_server() else {
         skipped(test);
         return None;
     };
     let namespace = server.new_namespace("proxy-faults");
-    let (proxy_url, creates) = start_proxy(server, script).await;
+    let (proxy_url, answers) = start_proxy(server, script).await;
     let creator = KubeCreator::new(kube::Config::new(proxy_url.parse().expect("url")))
         .expect("creator")
-        .with_call_timeout(Duration::from_millis(800));
+        .with_call_timeout(call_timeout);
     let listener = Listener::load(&LoadOptions {
         paths: vec![repo_path("config")],
         listener: None,
@@ -175,55 +212,67 @@ async fn deliver_via_proxy(test: &str, script: Vec<Fault>) -> Option<(u16, Vec<V
     ]))
     .expect("kubectl JSON");
     let runs = list["items"].as_array().cloned().unwrap_or_default();
-    let creates = *creates.lock().unwrap();
-    Some((reply.status, runs, creates))
+    let answers = answers.lock().unwrap().clone();
+    Some((reply.status, runs, answers))
 }
 
 #[tokio::test]
 async fn errors_and_throttling_from_the_api_end_as_exactly_one_object() {
-    let Some((status, runs, creates)) = deliver_via_proxy(
+    let Some((status, runs, answers)) = deliver_via_proxy(
         "errors_and_throttling_from_the_api_end_as_exactly_one_object",
         vec![
             Fault::ServerError,
             Fault::TooManyRequests,
             Fault::ServerError,
         ],
+        TIMEOUT,
     )
     .await
     else {
         return;
     };
     assert_eq!(status, 202);
-    assert_eq!(creates, 4);
+    assert_eq!(answers, [500, 429, 500, 201], "each failure retried, once");
     assert_eq!(runs.len(), 1, "{runs:?}");
 }
 
 #[tokio::test]
 async fn a_slow_create_that_succeeded_is_not_made_twice() {
-    let Some((status, runs, creates)) = deliver_via_proxy(
+    // The proxy answers the slow create only after the retry, so the client gives up on it
+    // whatever this is; it only needs to be long enough for the retries (a 409, then a get) to be
+    // answered on a busy machine.
+    let call_timeout = Duration::from_secs(2);
+    let Some((status, runs, answers)) = deliver_via_proxy(
         "a_slow_create_that_succeeded_is_not_made_twice",
         vec![Fault::Slow],
+        call_timeout,
     )
     .await
     else {
         return;
     };
     assert_eq!(status, 202);
-    assert!(creates >= 2, "the client retried");
+    // The retry met the object the slow create had stored (more than one 409 when the API
+    // server was slower than `call_timeout` for the retry too).
+    assert!(
+        answers.len() >= 2 && answers[0] == 201 && answers[1..].iter().all(|&a| a == 409),
+        "{answers:?}"
+    );
     assert_eq!(runs.len(), 1, "{runs:?}");
 }
 
 #[tokio::test]
 async fn a_permanent_failure_answers_5xx_and_creates_nothing() {
-    let Some((status, runs, creates)) = deliver_via_proxy(
+    let Some((status, runs, answers)) = deliver_via_proxy(
         "a_permanent_failure_answers_5xx_and_creates_nothing",
         vec![Fault::ServerError; 10],
+        TIMEOUT,
     )
     .await
     else {
         return;
     };
     assert_eq!(status, 503);
-    assert_eq!(creates, 6);
+    assert_eq!(answers, [500; 6], "every attempt (MAX_ATTEMPTS) failed");
     assert!(runs.is_empty(), "{runs:?}");
 }
