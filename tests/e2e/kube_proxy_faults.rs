@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::support::api_server::{ApiServer, api_server, skipped};
-use crate::support::{DEV_SECRET, TIMEOUT, deliver, fixture, repo_path};
+use crate::support::{DEV_SECRET, TIMEOUT, deliver, deliver_as, fixture, repo_path};
 
 #[derive(Debug, Clone, Copy)]
 enum Fault {
@@ -43,6 +43,9 @@ struct Proxy {
     answers: Arc<Mutex<Vec<u16>>>,
     /// How many creates have arrived (taken their turn).
     arrived: watch::Sender<usize>,
+    /// Creates of objects whose name starts with this prefix answer 500 while the count lasts,
+    /// whatever their order of arrival (outside the script).
+    failing: Arc<Mutex<Option<(String, usize)>>>,
 }
 
 fn status(code: u16, reason: &str) -> Response {
@@ -89,7 +92,30 @@ async fn handle(State(proxy): State<Proxy>, request: Request) -> Response {
     if !is_create {
         return forward(&proxy, request).await;
     }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
+        return status(400, "BadRequest");
+    };
+    let name = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|o| o["metadata"]["name"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
     let turn = Arc::clone(&proxy.turn).lock_owned().await;
+    let named_failure = {
+        let mut failing = proxy.failing.lock().unwrap();
+        match failing.as_mut() {
+            Some((prefix, left)) if *left > 0 && name.starts_with(prefix.as_str()) => {
+                *left -= 1;
+                true
+            }
+            _ => false,
+        }
+    };
+    if named_failure {
+        proxy.answers.lock().unwrap().push(500);
+        return status(500, "InternalError");
+    }
     proxy.arrived.send_modify(|n| *n += 1);
     let number = *proxy.arrived.borrow();
     let fault = {
@@ -131,6 +157,15 @@ async fn handle(State(proxy): State<Proxy>, request: Request) -> Response {
 
 /// Starts the proxy in front of `server`; its URL and the status each create got.
 async fn start_proxy(server: &ApiServer, script: Vec<Fault>) -> (String, Arc<Mutex<Vec<u16>>>) {
+    start_proxy_failing(server, script, None).await
+}
+
+/// [`start_proxy`], failing creates of objects named `prefix…` `count` times (`failing`).
+async fn start_proxy_failing(
+    server: &ApiServer,
+    script: Vec<Fault>,
+    failing: Option<(&str, usize)>,
+) -> (String, Arc<Mutex<Vec<u16>>>) {
     let kubeconfig = kube::config::Kubeconfig::read_from(&server.kubeconfig).expect("kubeconfig");
     let config = kube::Config::from_custom_kubeconfig(
         kubeconfig,
@@ -144,6 +179,7 @@ async fn start_proxy(server: &ApiServer, script: Vec<Fault>) -> (String, Arc<Mut
         turn: Arc::default(),
         answers: Arc::default(),
         arrived: watch::Sender::new(0),
+        failing: Arc::new(Mutex::new(failing.map(|(p, n)| (p.to_owned(), n)))),
     };
     let answers = Arc::clone(&proxy.answers);
     let app = axum::Router::new().fallback(handle).with_state(proxy);
@@ -275,4 +311,113 @@ async fn a_permanent_failure_answers_5xx_and_creates_nothing() {
     assert_eq!(status, 503);
     assert_eq!(answers, [500; 6], "every attempt (MAX_ATTEMPTS) failed");
     assert!(runs.is_empty(), "{runs:?}");
+}
+
+/// Two triggers without interceptors, each creating one PipelineRun.
+const TWO_TRIGGERS: &str = r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata:
+  name: twins
+spec:
+  triggers:
+    - name: first
+      template:
+        spec:
+          resourcetemplates:
+            - apiVersion: tekton.dev/v1
+              kind: PipelineRun
+              metadata:
+                generateName: first-
+              spec:
+                pipelineRef:
+                  name: one
+    - name: second
+      template:
+        spec:
+          resourcetemplates:
+            - apiVersion: tekton.dev/v1
+              kind: PipelineRun
+              metadata:
+                generateName: second-
+              spec:
+                pipelineRef:
+                  name: two
+"#;
+
+#[tokio::test]
+async fn a_redelivery_after_partial_success_creates_only_what_failed() {
+    let Some(server) = api_server() else {
+        return skipped("a_redelivery_after_partial_success_creates_only_what_failed");
+    };
+    let namespace = server.new_namespace("partial");
+    // Every attempt of the first delivery to create the second trigger's run fails (the creator
+    // makes 6); the first trigger's succeeds.
+    let (proxy_url, answers) = start_proxy_failing(server, Vec::new(), Some(("second-", 6))).await;
+    let creator = KubeCreator::new(kube::Config::new(proxy_url.parse().expect("url")))
+        .expect("creator")
+        .with_call_timeout(TIMEOUT);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("el.yaml"), TWO_TRIGGERS).expect("write");
+    let listener = Listener::load(&LoadOptions {
+        paths: vec![dir.path().to_owned()],
+        listener: None,
+        namespace: Some(namespace.clone()),
+    })
+    .expect("config loads");
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/", tcp.local_addr().expect("addr"));
+    let state = eventlistener::sink::AppState {
+        event_timeout: TIMEOUT,
+        ..eventlistener::sink::AppState::new(
+            eventlistener::listener::ListenerHandle::fixed(listener),
+            Arc::new(creator),
+        )
+    };
+    tokio::spawn(eventlistener::sink::serve(
+        tcp,
+        state,
+        std::future::pending(),
+    ));
+    let body = br#"{"action":"opened"}"#;
+    let first = deliver_as(&url, "push", body, None, Some("partial-delivery")).await;
+    assert_eq!(first.status, 503, "{}", first.body);
+    let again = deliver_as(&url, "push", body, None, Some("partial-delivery")).await;
+    assert_eq!(again.status, 202, "{}", again.body);
+    let list: Value = serde_json::from_str(&server.kubectl_ok(&[
+        "get",
+        "pipelineruns.tekton.dev",
+        "-n",
+        &namespace,
+        "-o",
+        "json",
+    ]))
+    .expect("kubectl JSON");
+    let mut names: Vec<String> = list["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|r| {
+                    r["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    assert_eq!(names.len(), 2, "one run per trigger: {names:?}");
+    assert!(
+        names[0].starts_with("first-") && names[1].starts_with("second-"),
+        "{names:?}"
+    );
+    // first delivery: first's 201 and second's six 500s; the redelivery: first's 409 (its own
+    // object, a duplicate) and second's 201.
+    let mut answers = answers.lock().unwrap().clone();
+    answers.sort_unstable();
+    assert_eq!(answers, [201, 201, 409, 500, 500, 500, 500, 500, 500]);
 }
