@@ -1,6 +1,6 @@
 //! The binary's `replay` subcommand against a running listener.
 
-use crate::support::{DEV_SECRET, TIMEOUT, repo_path, start_default};
+use crate::support::{DEV_SECRET, TIMEOUT, repo_path, run_binary, start_default};
 
 #[tokio::test]
 async fn replay_signs_and_sends_a_fixture() {
@@ -65,21 +65,8 @@ async fn serve_reports_a_missing_reference_at_start_up() {
 
 /// Runs the binary with `args`, bounded in time: (exit success, stdout, stderr).
 async fn run_tool(args: &[&str]) -> (bool, String, String) {
-    let output = tokio::time::timeout(
-        TIMEOUT,
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_eventlistener"))
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output(),
-    )
-    .await
-    .expect("tool finishes in time")
-    .expect("tool runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let output = run_binary(args).await;
+    (output.code == Some(0), output.stdout, output.stderr)
 }
 
 fn write_temp(dir: &tempfile::TempDir, name: &str, text: &str) -> String {

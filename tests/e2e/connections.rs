@@ -9,10 +9,12 @@ use eventlistener::interceptors::signature::sign_sha256;
 use eventlistener::listener::{Listener, ListenerHandle, LoadOptions};
 use eventlistener::resources::{BoxFuture, Created, Creator, DirCreator, Error, Resource};
 use eventlistener::sink::{AppState, Drain, ServeOptions, serve_with};
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::support::{DEV_SECRET, TIMEOUT, fixture, repo_path};
+use crate::support::{
+    BinaryOutput, DEV_SECRET, TIMEOUT, fixture, repo_path, run_binary, spawn_serve,
+};
 
 /// A listener on `config/` served in-process with `options`, a dir creator wrapped by `wrap`.
 struct Served {
@@ -362,30 +364,18 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
 }
 
-/// Runs the binary with `args` to completion, bounded: (exit code, stdout, stderr).
-async fn run_binary(args: &[&str]) -> (Option<i32>, String, String) {
-    let output = tokio::time::timeout(
-        TIMEOUT,
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_eventlistener"))
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output(),
-    )
-    .await
-    .expect("finishes in time")
-    .expect("runs");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn serve_help_lists_the_connection_and_shutdown_flags() {
-    let (code, stdout, _) = run_binary(&["serve", "--help"]).await;
+    let BinaryOutput { code, stdout, .. } = run_binary(&["serve", "--help"]).await;
     assert_eq!(code, Some(0));
     for flag in [
+        "--idempotency <BOOL>",
+        "--delivery-id-header <HEADER>",
+        "--max-inflight-events <N>",
+        "--max-inflight-body-bytes <BYTES>",
+        "--response-detail <BOOL>",
+        "--max-body-bytes",
+        "--timeout-handler",
         "--readtimeout <SECONDS>",
         "--writetimeout <SECONDS>",
         "--idletimeout <SECONDS>",
@@ -409,10 +399,14 @@ async fn serve_refuses_bad_connection_flag_values() {
         ("--max-connections", "0"),
         ("--drain-delay", "soon"),
         ("--shutdown-timeout", "1.5"),
+        ("--max-inflight-events", "lots"),
+        ("--max-inflight-body-bytes", "-5"),
+        ("--idempotency", "maybe"),
+        ("--response-detail", "sometimes"),
     ] {
         // `--flag=value`, so that `-1` is read as the value and not as a flag.
         let arg = format!("{flag}={value}");
-        let (code, _, stderr) =
+        let BinaryOutput { code, stderr, .. } =
             run_binary(&["serve", "-f", "config/", "--address", "127.0.0.1:0", &arg]).await;
         assert_eq!(code, Some(2), "{arg} accepted: {stderr}");
         assert!(
@@ -426,36 +420,29 @@ async fn serve_refuses_bad_connection_flag_values() {
 async fn sigterm_with_a_stalled_client_exits_zero_within_the_shutdown_timeout() {
     let out = tempfile::tempdir().expect("tempdir");
     let sink = format!("dir:{}", out.path().display());
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_eventlistener"))
-        .args(["serve", "-f", "config/", "--address", "127.0.0.1:0"])
-        .args(["--sink", &sink])
-        // The stalled client must be closed by the shutdown, not by its read timeout.
-        .args(["--readtimeout", "60", "--drain-delay", "1"])
-        .args(["--shutdown-timeout", "10"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("serve starts");
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
-    // The binary logs its bound address: `listening ... address=127.0.0.1:PORT ...`.
-    let addr: std::net::SocketAddr = tokio::time::timeout(TIMEOUT, async {
-        while let Some(line) = lines.next_line().await.expect("stderr readable") {
-            if let Some(rest) = line.split("address=").nth(1) {
-                let addr = rest.split_whitespace().next().expect("address value");
-                return addr.parse().expect("socket address");
-            }
-        }
-        panic!("serve exited before listening");
-    })
-    .await
-    .expect("listening in time");
+    let mut served = spawn_serve(
+        &[
+            "-f",
+            "config/",
+            "--sink",
+            &sink,
+            // The stalled client must be closed by the shutdown, not by its read timeout.
+            "--readtimeout",
+            "60",
+            "--drain-delay",
+            "1",
+            "--shutdown-timeout",
+            "10",
+        ],
+        &[("RUST_LOG", "info")],
+    )
+    .await;
+    let addr = served.addr;
     let url = format!("http://{addr}/");
     assert_eq!(deliver_opened(&url, "before-sigterm").await, 202);
     let mut stalled = stalled_client(addr).await;
 
-    let pid = child.id().expect("running").to_string();
+    let pid = served.child.id().expect("running").to_string();
     let kill = std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
@@ -463,17 +450,13 @@ async fn sigterm_with_a_stalled_client_exits_zero_within_the_shutdown_timeout() 
     assert!(kill.success());
 
     // Drain delay 1 s + shutdown timeout 10 s + margin; exiting early means drained.
-    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+    let status = tokio::time::timeout(Duration::from_secs(15), served.child.wait())
         .await
         .expect("exits within the shutdown timeout")
         .expect("wait");
     assert_eq!(status.code(), Some(0));
     assert!(closed_within(&mut stalled, Duration::from_secs(1)).await);
-    let mut log = String::new();
-    while let Ok(Some(line)) = lines.next_line().await {
-        log.push_str(&line);
-        log.push('\n');
-    }
+    let log = served.rest_of_log().await;
     assert!(log.contains("shutting down"), "{log}");
     assert!(log.contains("events_in_flight=0"), "{log}");
     assert!(log.contains("drained"), "{log}");

@@ -1,6 +1,6 @@
 //! What the sender is told when something fails that no other test covers: a Secret that cannot
 //! be read at event time, a trigger that panics, a configuration with an interceptor this build
-//! does not have, and `serve`'s flags through the real binary.
+//! does not have.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +10,7 @@ use eventlistener::resources::{BoxFuture, Created, Creator, DirCreator, Error, R
 use eventlistener::secrets::{self, SecretStore, SecretValue};
 use eventlistener::sink::{AppState, serve};
 
-use crate::support::{DEV_SECRET, TIMEOUT, deliver, fixture, repo_path};
+use crate::support::{DEV_SECRET, TIMEOUT, deliver, fixture, repo_path, run_binary};
 
 /// The development secret, until `unavailable` is set: then every read fails as an API outage
 /// would.
@@ -114,19 +114,6 @@ async fn a_trigger_that_panics_is_500_and_the_server_keeps_serving() {
     }
 }
 
-async fn run_binary(args: &[&str]) -> std::process::Output {
-    tokio::time::timeout(
-        TIMEOUT,
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_eventlistener"))
-            .args(args)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("exits in time")
-    .expect("runs")
-}
-
 #[tokio::test]
 async fn an_unsupported_interceptor_fails_start_up_with_its_name() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -138,49 +125,10 @@ async fn an_unsupported_interceptor_fails_start_up_with_its_name() {
     .expect("write");
     let path = config.to_str().expect("utf-8 path");
     let output = run_binary(&["serve", "--address", "127.0.0.1:0", "-f", path]).await;
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.code, Some(0));
+    let stderr = output.stderr;
     assert!(
         stderr.contains("interceptor \"no-such-interceptor\" is not supported"),
         "{stderr}"
     );
-}
-
-#[tokio::test]
-async fn serve_flags_are_documented_and_bad_values_refused() {
-    let help = run_binary(&["serve", "--help"]).await;
-    assert!(help.status.success());
-    let text = String::from_utf8_lossy(&help.stdout);
-    for flag in [
-        "--idempotency",
-        "--delivery-id-header",
-        "--max-inflight-events",
-        "--max-inflight-body-bytes",
-        "--response-detail",
-        "--readtimeout",
-        "--max-connections",
-        "--shutdown-timeout",
-        "--max-body-bytes",
-        "--timeout-handler",
-    ] {
-        assert!(
-            text.contains(flag),
-            "{flag} missing from serve --help:\n{text}"
-        );
-    }
-    for bad in [
-        ["--readtimeout", "soon"],
-        ["--max-inflight-events", "lots"],
-        ["--idempotency", "maybe"],
-    ] {
-        let mut args = vec!["serve", "--address", "127.0.0.1:0", "-f"];
-        let config = repo_path("config");
-        let config = config.to_str().expect("utf-8 path");
-        args.push(config);
-        args.extend(bad);
-        let output = run_binary(&args).await;
-        assert_eq!(output.status.code(), Some(2), "{bad:?}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(bad[0]), "{bad:?}: {stderr}");
-    }
 }

@@ -12,7 +12,8 @@ use futures::StreamExt as _;
 use serde_json::Value;
 
 use crate::support::{
-    DEV_SECRET, Running, TIMEOUT, deliver_as, fixture, repo_path, start, start_default, start_with,
+    DEV_SECRET, Running, TIMEOUT, deliver_as, fixture, repo_path, spawn_serve, start,
+    start_default, start_with,
 };
 
 /// Two triggers without interceptors, each creating one PipelineRun from `generateName`, the
@@ -86,12 +87,38 @@ fn outcomes(reply_body: &Value) -> Vec<(String, String)> {
 #[tokio::test]
 async fn fifty_concurrent_copies_of_one_delivery_create_one_pipeline_run() {
     let listener = start_default().await;
+    assert_fifty_copies_make_one(std::slice::from_ref(&listener.url), || listener.created()).await;
+}
+
+/// Two listener processes writing into one directory, as two replicas sharing a volume.
+#[tokio::test]
+async fn fifty_copies_over_two_listener_processes_sharing_one_dir_sink_make_one() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let sink = format!("dir:{}", out.path().display());
+    let (a, b) = (
+        spawn_serve(&["-f", "config/", "--sink", &sink], &[]).await,
+        spawn_serve(&["-f", "config/", "--sink", &sink], &[]).await,
+    );
+    let created = || {
+        std::fs::read_dir(out.path())
+            .expect("out")
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .map(|e| serde_json::from_slice(&std::fs::read(e.path()).expect("read")).expect("json"))
+            .collect()
+    };
+    assert_fifty_copies_make_one(&[a.url(), b.url()], created).await;
+}
+
+/// Sends one delivery 50 times at once, spread over `urls`: every answer 202, one object, one
+/// `created` and 49 `duplicate` outcomes.
+async fn assert_fifty_copies_make_one(urls: &[String], created: impl Fn() -> Vec<Value>) {
     let body = fixture("pull_request.opened");
     let delivery = uuid::Uuid::new_v4().to_string();
     let replies: Vec<_> = futures::stream::iter(0..50)
-        .map(|_| {
+        .map(|i| {
             deliver_as(
-                &listener.url,
+                &urls[i % urls.len()],
                 "pull_request",
                 &body,
                 Some(DEV_SECRET),
@@ -102,7 +129,7 @@ async fn fifty_concurrent_copies_of_one_delivery_create_one_pipeline_run() {
         .collect()
         .await;
     assert!(replies.iter().all(|r| r.status == 202));
-    let created = listener.created();
+    let created = created();
     assert_eq!(created.len(), 1, "{created:?}");
     assert_eq!(
         created[0]["metadata"]["annotations"][ANNOTATION_DELIVERY_ID],

@@ -341,24 +341,20 @@ async fn secrets_are_read_from_the_cluster_and_rotation_is_seen_after_the_cache_
 }
 
 #[tokio::test]
-async fn one_delivery_sent_fifty_times_to_two_listeners_is_one_pipeline_run() {
+async fn one_delivery_sent_fifty_times_to_two_listener_processes_is_one_pipeline_run() {
     let Some(server) = api_server() else {
-        return skipped("one_delivery_sent_fifty_times_to_two_listeners_is_one_pipeline_run");
+        return skipped(
+            "one_delivery_sent_fifty_times_to_two_listener_processes_is_one_pipeline_run",
+        );
     };
     let namespace = server.new_namespace("idempotent");
-    let load = || {
-        Listener::load(&LoadOptions {
-            paths: vec![repo_path("config")],
-            listener: None,
-            namespace: Some(namespace.clone()),
-        })
-        .expect("config loads")
-    };
-    // Two listeners, each with its own API client, as two replicas behind one Service.
-    let urls = [
-        serve_kube(server, ListenerHandle::fixed(load())).await,
-        serve_kube(server, ListenerHandle::fixed(load())).await,
-    ];
+    // Two listener processes on one API server, as two replicas behind one Service.
+    let kubeconfig = server.kubeconfig.to_str().expect("utf-8 path");
+    let args = ["-f", "config/", "--sink", "kube", "--namespace", &namespace];
+    let envs = [("KUBECONFIG", kubeconfig)];
+    let a = crate::support::spawn_serve(&args, &envs).await;
+    let b = crate::support::spawn_serve(&args, &envs).await;
+    let urls = [a.url(), b.url()];
     let body = fixture("pull_request.opened");
     let delivery = uuid::Uuid::new_v4().to_string();
     let replies = futures::future::join_all((0..50).map(|i| {

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::support::{DEV_SECRET, TIMEOUT, deliver, fixture, repo_path};
+use crate::support::{DEV_SECRET, TIMEOUT, deliver, fixture, repo_path, spawn_serve};
 
 /// A listener on `config/` with these budgets and a 1 MiB body limit; its address.
 async fn start_limited(limits: InflightLimits) -> (String, tempfile::TempDir) {
@@ -196,41 +196,22 @@ async fn a_chunked_body_over_the_limit_is_413_with_the_event_id() {
 #[tokio::test]
 async fn an_unauthenticated_body_is_never_built_into_a_tree() {
     let out = tempfile::tempdir().expect("tempdir");
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
-        probe.local_addr().expect("addr").port()
-    };
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_eventlistener"))
-        .args(["serve", "-f"])
-        .arg(repo_path("config"))
-        .arg("--sink")
-        .arg(format!("dir:{}", out.path().display()))
-        .args(["--address", &format!("127.0.0.1:{port}")])
-        .env("RUST_LOG", "eventlistener=debug")
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("serve starts");
-    let url = format!("http://127.0.0.1:{port}/");
+    let sink = format!("dir:{}", out.path().display());
+    let mut served = spawn_serve(
+        &["-f", "config/", "--sink", &sink],
+        &[("RUST_LOG", "eventlistener=debug")],
+    )
+    .await;
+    let url = served.url();
     let body = fixture("pull_request.opened");
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    let client = reqwest::Client::new();
-    while client.get(format!("{url}ready")).send().await.is_err() {
-        assert!(tokio::time::Instant::now() < deadline, "never listening");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let unsigned = deliver(&url, "pull_request", &body, None).await;
     assert_eq!(unsigned.status, 403, "{}", unsigned.body);
     let wrong = deliver(&url, "pull_request", &body, Some("not-the-secret")).await;
     assert_eq!(wrong.status, 403, "{}", wrong.body);
     let signed = deliver(&url, "pull_request", &body, Some(DEV_SECRET)).await;
     assert_eq!(signed.status, 202, "{}", signed.body);
-    child.start_kill().expect("kill");
-    let output = tokio::time::timeout(TIMEOUT, child.wait_with_output())
-        .await
-        .expect("exits in time")
-        .expect("output");
-    let log = String::from_utf8_lossy(&output.stderr);
+    served.child.start_kill().expect("kill");
+    let log = served.rest_of_log().await;
     let parsed: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("body parsed into a tree"))

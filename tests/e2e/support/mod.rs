@@ -141,3 +141,92 @@ pub(crate) async fn deliver_as(
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     Reply { status, body }
 }
+
+/// What a run of the binary printed.
+pub(crate) struct BinaryOutput {
+    /// Exit code (`None` when killed by a signal).
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+/// Runs the binary with `args` in the repository's directory to completion, bounded by
+/// [`TIMEOUT`].
+pub(crate) async fn run_binary(args: &[&str]) -> BinaryOutput {
+    let output = tokio::time::timeout(
+        TIMEOUT,
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_eventlistener"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the binary finishes in time")
+    .expect("the binary runs");
+    BinaryOutput {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// `eventlistener serve` as a process, on a port of its choosing; killed when dropped.
+pub(crate) struct Spawned {
+    pub(crate) child: tokio::process::Child,
+    /// Where it listens.
+    pub(crate) addr: std::net::SocketAddr,
+    /// Its log (stderr), line by line, after the `listening` line.
+    pub(crate) log: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+}
+
+impl Spawned {
+    /// `http://ADDR/`.
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// The rest of the log, once the process has exited (bounded by [`TIMEOUT`]).
+    pub(crate) async fn rest_of_log(&mut self) -> String {
+        let mut log = String::new();
+        let _ = tokio::time::timeout(TIMEOUT, async {
+            while let Ok(Some(line)) = self.log.next_line().await {
+                log.push_str(&line);
+                log.push('\n');
+            }
+        })
+        .await;
+        log
+    }
+}
+
+/// Starts `eventlistener serve --address 127.0.0.1:0 ARGS…` in the repository's directory with
+/// `envs`, and waits (bounded) for its `listening … address=…` log line.
+pub(crate) async fn spawn_serve(args: &[&str], envs: &[(&str, &str)]) -> Spawned {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_eventlistener"))
+        .args(["serve", "--address", "127.0.0.1:0"])
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("serve starts");
+    let mut log = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = tokio::time::timeout(TIMEOUT, async {
+        while let Some(line) = log.next_line().await.expect("stderr readable") {
+            if !line.contains("listening") {
+                continue;
+            }
+            if let Some(rest) = line.split("address=").nth(1) {
+                let addr = rest.split_whitespace().next().expect("address value");
+                return addr.parse().expect("socket address");
+            }
+        }
+        panic!("serve exited before listening");
+    })
+    .await
+    .expect("listening in time");
+    Spawned { child, addr, log }
+}
