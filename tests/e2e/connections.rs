@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 use crate::support::{
-    BinaryOutput, DEV_SECRET, TIMEOUT, fixture, repo_path, run_binary, spawn_serve,
+    BinaryOutput, DEV_SECRET, TIMEOUT, deliver_as, fixture, repo_path, run_binary, spawn_serve,
 };
 
 /// A listener on `config/` served in-process with `options`, a dir creator wrapped by `wrap`.
@@ -81,24 +81,9 @@ async fn serve_config(
 /// A signed `pull_request.opened` delivery (one PipelineRun) with its own delivery ID.
 async fn deliver_opened(url: &str, delivery: &str) -> u16 {
     let body = fixture("pull_request.opened");
-    reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .build()
-        .expect("client")
-        .post(url)
-        .header("Content-Type", "application/json")
-        .header("X-GitHub-Event", "pull_request")
-        .header("X-GitHub-Delivery", delivery)
-        .header(
-            "X-Hub-Signature-256",
-            sign_sha256(DEV_SECRET.as_bytes(), &body),
-        )
-        .body(body)
-        .send()
+    deliver_as(url, "pull_request", &body, Some(DEV_SECRET), Some(delivery))
         .await
-        .expect("request sent")
-        .status()
-        .as_u16()
+        .status
 }
 
 async fn ready_status(url: &str) -> u16 {
@@ -461,4 +446,95 @@ async fn sigterm_with_a_stalled_client_exits_zero_within_the_shutdown_timeout() 
     assert!(log.contains("events_in_flight=0"), "{log}");
     assert!(log.contains("drained"), "{log}");
     assert_eq!(std::fs::read_dir(out.path()).expect("out").count(), 1);
+}
+
+/// SIGTERM to the real binary while 20 events are in flight (their bodies half sent) and a client
+/// is stalled mid-header: the 20 are finished and created, the stalled client is closed, and the
+/// process exits 0.
+#[tokio::test]
+async fn sigterm_with_twenty_events_in_flight_finishes_them_all_and_exits_zero() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let sink = format!("dir:{}", out.path().display());
+    let mut served = spawn_serve(
+        &[
+            "-f",
+            "config/",
+            "--sink",
+            &sink,
+            "--readtimeout",
+            "60",
+            "--drain-delay",
+            "1",
+            "--shutdown-timeout",
+            "10",
+            // A 21st event is refused: that is how the test knows the 20 are in flight.
+            "--max-inflight-events",
+            "20",
+        ],
+        &[("RUST_LOG", "info")],
+    )
+    .await;
+    let url = served.url();
+    let body = fixture("pull_request.opened");
+    let signature = sign_sha256(DEV_SECRET.as_bytes(), &body);
+    let half = body.len() / 2;
+    let mut in_flight = Vec::new();
+    for i in 0..20 {
+        let mut stream = TcpStream::connect(served.addr).await.expect("connect");
+        let head = format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-GitHub-Event: pull_request\r\nX-GitHub-Delivery: in-flight-{i}\r\nX-Hub-Signature-256: {signature}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.expect("head");
+        stream.write_all(&body[..half]).await.expect("half a body");
+        in_flight.push(stream);
+    }
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let probe = deliver_as(&url, "pull_request", &body, Some(DEV_SECRET), Some("probe")).await;
+        if probe.status == 503 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the 20 never were in flight"
+        );
+    }
+    let mut stalled = stalled_client(served.addr).await;
+
+    let pid = served.child.id().expect("running").to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success());
+    for stream in &mut in_flight {
+        stream
+            .write_all(&body[half..])
+            .await
+            .expect("rest of the body");
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        let read = tokio::time::timeout(TIMEOUT, async {
+            while !answer.ends_with(b"}\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => answer.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        assert!(read.is_ok(), "no answer in time");
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 202"), "{text}");
+    }
+    let status = tokio::time::timeout(TIMEOUT, served.child.wait())
+        .await
+        .expect("exits within the shutdown timeout")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+    assert!(closed_within(&mut stalled, Duration::from_secs(1)).await);
+    let log = served.rest_of_log().await;
+    assert!(log.contains("events_in_flight=20"), "{log}");
+    assert_eq!(std::fs::read_dir(out.path()).expect("out").count(), 20);
 }
