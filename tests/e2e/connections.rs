@@ -474,32 +474,42 @@ async fn sigterm_with_twenty_events_in_flight_finishes_them_all_and_exits_zero()
         &[("RUST_LOG", "info")],
     )
     .await;
-    let url = served.url();
     let body = fixture("pull_request.opened");
     let signature = sign_sha256(DEV_SECRET.as_bytes(), &body);
     let half = body.len() / 2;
-    let mut in_flight = Vec::new();
-    for i in 0..20 {
-        let mut stream = TcpStream::connect(served.addr).await.expect("connect");
+    // 21 requests with half their body: 20 are admitted and wait for the rest; one, whichever
+    // came last, is refused at once. The refusal proves the other 20 are in flight.
+    let (answered, mut answers) = tokio::sync::mpsc::unbounded_channel::<(usize, String)>();
+    let mut writers = Vec::new();
+    for i in 0..21 {
+        let stream = TcpStream::connect(served.addr).await.expect("connect");
+        let (mut reader, mut writer) = stream.into_split();
         let head = format!(
             "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-GitHub-Event: pull_request\r\nX-GitHub-Delivery: in-flight-{i}\r\nX-Hub-Signature-256: {signature}\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
-        stream.write_all(head.as_bytes()).await.expect("head");
-        stream.write_all(&body[..half]).await.expect("half a body");
-        in_flight.push(stream);
+        writer.write_all(head.as_bytes()).await.expect("head");
+        writer.write_all(&body[..half]).await.expect("half a body");
+        writers.push(writer);
+        let answered = answered.clone();
+        tokio::spawn(async move {
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !answer.ends_with(b"}\n") {
+                match reader.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => answer.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = answered.send((i, String::from_utf8_lossy(&answer).into_owned()));
+        });
     }
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        let probe = deliver_as(&url, "pull_request", &body, Some(DEV_SECRET), Some("probe")).await;
-        if probe.status == 503 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the 20 never were in flight"
-        );
-    }
+    drop(answered);
+    let (refused, text) = tokio::time::timeout(TIMEOUT, answers.recv())
+        .await
+        .expect("one of 21 refused in time")
+        .expect("an answer");
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
     let mut stalled = stalled_client(served.addr).await;
 
     let pid = served.child.id().expect("running").to_string();
@@ -508,25 +518,21 @@ async fn sigterm_with_twenty_events_in_flight_finishes_them_all_and_exits_zero()
         .status()
         .expect("kill runs");
     assert!(kill.success());
-    for stream in &mut in_flight {
-        stream
-            .write_all(&body[half..])
+    for (i, writer) in writers.iter_mut().enumerate() {
+        if i != refused {
+            writer
+                .write_all(&body[half..])
+                .await
+                .expect("rest of the body");
+        }
+    }
+    for _ in 0..20 {
+        let (i, text) = tokio::time::timeout(TIMEOUT, answers.recv())
             .await
-            .expect("rest of the body");
-        let mut answer = Vec::new();
-        let mut buf = [0u8; 4096];
-        let read = tokio::time::timeout(TIMEOUT, async {
-            while !answer.ends_with(b"}\n") {
-                match stream.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => answer.extend_from_slice(&buf[..n]),
-                }
-            }
-        })
-        .await;
-        assert!(read.is_ok(), "no answer in time");
-        let text = String::from_utf8_lossy(&answer);
-        assert!(text.starts_with("HTTP/1.1 202"), "{text}");
+            .expect("answered in time")
+            .expect("an answer");
+        assert_ne!(i, refused);
+        assert!(text.starts_with("HTTP/1.1 202"), "{i}: {text}");
     }
     let status = tokio::time::timeout(TIMEOUT, served.child.wait())
         .await

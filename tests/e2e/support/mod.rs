@@ -176,8 +176,9 @@ pub(crate) struct Spawned {
     pub(crate) child: tokio::process::Child,
     /// Where it listens.
     pub(crate) addr: std::net::SocketAddr,
-    /// Its log (stderr), line by line, after the `listening` line.
-    pub(crate) log: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+    /// Reads its log (stderr) all along, so the pipe never fills and blocks the server; ends with
+    /// the process and returns the lines after `listening`.
+    log: tokio::task::JoinHandle<String>,
 }
 
 impl Spawned {
@@ -186,17 +187,12 @@ impl Spawned {
         format!("http://{}/", self.addr)
     }
 
-    /// The rest of the log, once the process has exited (bounded by [`TIMEOUT`]).
+    /// The log after `listening`, once the process has exited (bounded by [`TIMEOUT`]).
     pub(crate) async fn rest_of_log(&mut self) -> String {
-        let mut log = String::new();
-        let _ = tokio::time::timeout(TIMEOUT, async {
-            while let Ok(Some(line)) = self.log.next_line().await {
-                log.push_str(&line);
-                log.push('\n');
-            }
-        })
-        .await;
-        log
+        match tokio::time::timeout(TIMEOUT, &mut self.log).await {
+            Ok(Ok(log)) => log,
+            _ => panic!("the log did not end in time: has the process exited?"),
+        }
     }
 }
 
@@ -213,9 +209,9 @@ pub(crate) async fn spawn_serve(args: &[&str], envs: &[(&str, &str)]) -> Spawned
         .kill_on_drop(true)
         .spawn()
         .expect("serve starts");
-    let mut log = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
     let addr = tokio::time::timeout(TIMEOUT, async {
-        while let Some(line) = log.next_line().await.expect("stderr readable") {
+        while let Some(line) = lines.next_line().await.expect("stderr readable") {
             if !line.contains("listening") {
                 continue;
             }
@@ -228,5 +224,13 @@ pub(crate) async fn spawn_serve(args: &[&str], envs: &[(&str, &str)]) -> Spawned
     })
     .await
     .expect("listening in time");
+    let log = tokio::spawn(async move {
+        let mut log = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.push_str(&line);
+            log.push('\n');
+        }
+        log
+    });
     Spawned { child, addr, log }
 }
