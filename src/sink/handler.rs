@@ -71,43 +71,32 @@ pub(super) async fn handle_event(
             Arc::new(event),
             Arc::clone(&listener.cel_body_paths),
         ));
-        // The triggers run in their own task: if the sender hangs up, the handler is dropped but
-        // the work goes on to completion (or to the event deadline), as upstream's does.
         let options = RunOptions {
             concurrent: true,
             deadline: Some(state.event_timeout),
             explain: false,
         };
-        let run = run_event(
+        // This runs in the event's own task (`in_flight::event`): a sender hanging up does not
+        // cut the work, and a panic there is answered 500.
+        let outcome = run_event(
             Arc::clone(&listener),
             Arc::clone(&shared),
             Arc::clone(&state.creator),
             options,
-        );
-        let work = tokio::spawn(
-            async move {
-                let outcome = run.await;
-                // The event's budgets are given back when its work ends, not when the sender
-                // hangs up.
-                drop(admission);
-                outcome
-            }
-            .in_current_span(),
-        );
-        match work.await {
-            Ok(EventOutcome::Finished(reports)) => {
+        )
+        .await;
+        // The event's budgets are given back when its work ends.
+        drop(admission);
+        match outcome {
+            EventOutcome::Finished(reports) => {
                 let detail = response::Detail {
                     enabled: state.response_detail,
                     authenticated: shared.authenticated(),
                 };
                 response::event_response(&listener, &event_id, &reports, detail)
             }
-            Ok(EventOutcome::TimedOut(_)) => {
+            EventOutcome::TimedOut(_) => {
                 response::request_error(&listener, &event_id, &RequestError::Timeout)
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "event task failed");
-                response::request_error(&listener, &event_id, &RequestError::Internal)
             }
         }
     }
