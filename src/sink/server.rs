@@ -259,7 +259,9 @@ async fn connection(
     // during an idle wait is seen at the next check, before its deadline).
     let next_check = |options: &ServeOptions| {
         let now = Instant::now();
-        let check = now.checked_add(options.read_timeout).unwrap_or_else(far_future);
+        let check = now
+            .checked_add(options.read_timeout)
+            .unwrap_or_else(far_future);
         match watch.deadline(options) {
             Some((at, _)) => at.min(check),
             None => check,
