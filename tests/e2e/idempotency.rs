@@ -380,3 +380,35 @@ async fn triggers_are_listed_only_to_authenticated_senders() {
     assert_eq!(unsigned.status, 403);
     assert!(unsigned.body.get("triggers").is_none(), "{}", unsigned.body);
 }
+
+#[tokio::test]
+async fn response_detail_off_leaves_upstream_fields_only() {
+    let listener = crate::support::start_configured(&[repo_path("config")], None, |state| {
+        eventlistener::sink::AppState {
+            response_detail: false,
+            ..state
+        }
+    })
+    .await;
+    let body = fixture("pull_request.opened");
+    let reply = deliver_as(
+        &listener.url,
+        "pull_request",
+        &body,
+        Some(DEV_SECRET),
+        Some("quiet"),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let mut fields: Vec<&str> = reply
+        .body
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["eventID", "eventListener", "eventListenerUID", "namespace"]
+    );
+    assert_eq!(listener.created().len(), 1);
+}

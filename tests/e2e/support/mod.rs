@@ -61,6 +61,20 @@ pub(crate) async fn start_with(
     creator: Option<Arc<dyn Creator>>,
     event_timeout: Duration,
 ) -> Running {
+    start_configured(paths, creator, |state| AppState {
+        event_timeout,
+        ..state
+    })
+    .await
+}
+
+/// Starts the listener on `paths` with `creator` (default: a dir sink in a fresh temp dir), a
+/// 1 MiB body limit, and the state as `configure` changes it.
+pub(crate) async fn start_configured(
+    paths: &[PathBuf],
+    creator: Option<Arc<dyn Creator>>,
+    configure: impl FnOnce(AppState) -> AppState,
+) -> Running {
     let listener = Listener::load(&LoadOptions {
         paths: paths.to_vec(),
         ..LoadOptions::default()
@@ -74,11 +88,10 @@ pub(crate) async fn start_with(
         .expect("bind");
     let url = format!("http://{}/", tcp.local_addr().expect("addr"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState {
+    let state = configure(AppState {
         max_body_bytes: 1024 * 1024,
-        event_timeout,
         ..AppState::new(ListenerHandle::fixed(listener), creator)
-    };
+    });
     tokio::spawn(serve(tcp, state, async {
         let _ = stopped.await;
     }));
