@@ -9,6 +9,7 @@
 pub mod api;
 pub mod event;
 pub mod gojson;
+pub mod kube_errors;
 pub mod raw_request;
 pub mod secrets;
 

@@ -31,6 +31,8 @@ use kube::{Client, Config};
 use rand::Rng as _;
 use serde_json::Value;
 
+use crate::kube_errors::is_transient;
+
 use super::{BoxFuture, Created, Creator, Error, LABEL_EVENT_ID, LABEL_TRIGGER, Resource};
 
 /// Attempts per object, the first included. Worst case with the call deadline and delays below:
@@ -312,15 +314,6 @@ fn backoff(attempt: u32) -> Duration {
     capped.mul_f64(1.0 + jitter)
 }
 
-/// 429, 5xx, timeouts and connection-level failures.
-fn is_transient(error: &kube::Error) -> bool {
-    match error {
-        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
-        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::HttpError(_) => true,
-        _ => false,
-    }
-}
-
 fn api_error(error: &kube::Error, resource: &Resource) -> Error {
     match error {
         kube::Error::Api(status) => Error::Api {
@@ -352,21 +345,5 @@ mod tests {
         assert!(backoff(1) >= BASE_DELAY && backoff(1) <= BASE_DELAY.mul_f64(1.5));
         assert!(backoff(3) >= BASE_DELAY * 4);
         assert!(backoff(30) <= MAX_DELAY.mul_f64(1.5));
-    }
-
-    #[test]
-    fn only_throttling_server_errors_and_transport_failures_are_transient() {
-        let status = |code: u16| {
-            kube::Error::Api(Box::new(kube::core::Status {
-                code,
-                ..kube::core::Status::default()
-            }))
-        };
-        assert!(is_transient(&status(429)));
-        assert!(is_transient(&status(503)));
-        for code in [400, 401, 403, 404, 409, 422] {
-            assert!(!is_transient(&status(code)), "{code}");
-        }
-        assert!(is_transient(&kube::Error::Service("timeout".into())));
     }
 }

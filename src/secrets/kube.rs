@@ -1,6 +1,12 @@
 //! Secrets read from the Kubernetes API on demand, with a short cache, as upstream's
 //! `pkg/interceptors/secret_getter.go` (5 s TTL): no list or watch of all Secrets, only a `get` of
 //! the Secret a trigger names, so the listener needs `get` on those Secrets only.
+//!
+//! Beyond upstream: when a read fails in a way that says nothing about the Secret (no answer,
+//! a connection error, 429 or 5xx: the API server is away), the last value read is used
+//! however old, and the failure logged. A Secret cannot change while the API server is away,
+//! so signatures are still checked — a bad one is 403, not 503, during an outage. A Secret
+//! never read before is [`Error::Unavailable`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -70,12 +76,21 @@ impl KubeSecrets {
             message,
         };
         let secret = match tokio::time::timeout(FETCH_TIMEOUT, api.get(name)).await {
-            Err(_) => return Err(unavailable(format!("no answer within {FETCH_TIMEOUT:?}"))),
+            Err(_) => {
+                return self.stale_or(
+                    namespace,
+                    name,
+                    unavailable(format!("no answer within {FETCH_TIMEOUT:?}")),
+                );
+            }
             Ok(Err(kube::Error::Api(status))) if status.is_not_found() => {
                 return Err(Error::NotFound {
                     namespace: namespace.to_owned(),
                     name: name.to_owned(),
                 });
+            }
+            Ok(Err(e)) if crate::kube_errors::is_transient(&e) => {
+                return self.stale_or(namespace, name, unavailable(e.to_string()));
             }
             Ok(Err(e)) => return Err(unavailable(e.to_string())),
             Ok(Ok(secret)) => secret,
@@ -96,6 +111,35 @@ impl KubeSecrets {
             );
         }
         Ok(values)
+    }
+}
+
+impl KubeSecrets {
+    /// The last value read of `namespace/name`, whatever its age, or `error` when there is none.
+    fn stale_or(
+        &self,
+        namespace: &str,
+        name: &str,
+        error: Error,
+    ) -> Result<BTreeMap<String, SecretValue>, Error> {
+        let stale = self.cache.lock().ok().and_then(|cache| {
+            cache
+                .get(&(namespace.to_owned(), name.to_owned()))
+                .map(|(at, values)| (at.elapsed(), values.clone()))
+        });
+        match stale {
+            Some((age, values)) => {
+                tracing::warn!(
+                    namespace,
+                    name,
+                    age_seconds = age.as_secs(),
+                    error = %error,
+                    "cannot read Secret; using the value read before"
+                );
+                Ok(values)
+            }
+            None => Err(error),
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 //! | body cut short or unreadable (the client's fault) | 400 |
 //! | events or body bytes in flight past `--max-inflight-events` / `--max-inflight-body-bytes` | 503 + `Retry-After: 1` |
 //! | the triggers did not finish within the event deadline | 503 |
-//! | a trigger failed in a way a retry may fix (creating an object, reading a secret) | 503 |
+//! | a trigger failed in a way a retry may fix (creating an object; reading a Secret: "could not read Secret ns/name") | 503 |
 //! | a trigger failed creating an object in a way a retry cannot fix (e.g. AlreadyExists) | 500 |
 //! | nothing created and at least one trigger stopped on authentication | 403 |
 //! | otherwise (created, filtered, binding or template errors) | 202 |
@@ -243,6 +243,26 @@ fn verdict(outcomes: &[&TriggerOutcome]) -> Verdict {
     }
 }
 
+/// The first Secret that an interceptor could not read (`namespace`, `name`), if any.
+fn unreadable_secret<'a>(outcomes: &[&'a TriggerOutcome]) -> Option<(&'a str, &'a str)> {
+    outcomes.iter().find_map(|outcome| match outcome {
+        TriggerOutcome::Failed {
+            error:
+                crate::trigger::Error::Interceptor {
+                    source:
+                        crate::interceptors::Error::Secret(crate::secrets::Error::Unavailable {
+                            namespace,
+                            name,
+                            ..
+                        }),
+                    ..
+                },
+            ..
+        } => Some((namespace.as_str(), name.as_str())),
+        _ => None,
+    })
+}
+
 /// What [`event_response`] may say besides upstream's fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Detail {
@@ -264,12 +284,21 @@ pub fn event_response(
     let triggers = (detail_of.enabled && detail_of.authenticated)
         .then(|| reports.iter().map(detail).collect());
     let (status, message) = match verdict(&outcomes) {
-        Verdict::Retry => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Some(
-                "a trigger failed to create its resources; retry the delivery (details in the listener log under this eventID)",
-            ),
-        ),
+        Verdict::Retry => {
+            // A Secret that could not be read is said as such: nothing was wrong with the
+            // event, and the sender's retry will be checked against it.
+            let message = unreadable_secret(&outcomes).map_or_else(
+                || "a trigger failed to create its resources; retry the delivery (details in the listener log under this eventID)".to_owned(),
+                |(namespace, name)| format!("could not read Secret {namespace}/{name}; retry the delivery"),
+            );
+            return json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                listener,
+                event_id,
+                Some(&message),
+                triggers,
+            );
+        }
         Verdict::Failed => (
             StatusCode::INTERNAL_SERVER_ERROR,
             Some(
