@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::manifest::{self, Catalog, namespace_of};
 use crate::secrets::{ManifestSecrets, SecretStore};
-use crate::trigger::{ResolveError, ResolvedTrigger, resolve};
+use crate::trigger::{ResolveError, ResolvedTrigger, resolve, resolve_each};
 
 /// Namespace used when neither `--namespace` nor the EventListener names one.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -28,6 +28,10 @@ pub struct Listener {
     /// The parts of the body that its interceptors read as CEL data, all triggers merged:
     /// events convert only these (`SharedEvent::with_body_paths`).
     pub cel_body_paths: Arc<crate::cel::BodyPaths>,
+    /// Cluster mode only: the problems of the triggers left out because their references are
+    /// missing or invalid (the others serve). Always empty in file mode, which refuses a
+    /// broken configuration at load instead.
+    pub broken: Vec<ResolveError>,
 }
 
 /// The EventListener the server runs now, shared by every request. In file mode it never
@@ -97,6 +101,11 @@ impl ListenerHandle {
         (publisher, handle)
     }
 
+    /// A receiver of every listener put in service (for waiting on a change, bounded).
+    pub fn watch(&self) -> watch::Receiver<Option<Arc<Listener>>> {
+        self.current.clone()
+    }
+
     /// The listener now, or `None` before the first configuration is loaded.
     pub fn current(&self) -> Option<Arc<Listener>> {
         self.current.borrow().clone()
@@ -120,6 +129,7 @@ impl ListenerHandle {
             uid: String::new(),
             triggers: Vec::new(),
             cel_body_paths: Arc::default(),
+            broken: Vec::new(),
         }
     }
 }
@@ -220,14 +230,15 @@ impl Listener {
                 _ => return Err(LoadError::Ambiguous(names)),
             },
         };
-        Self::build(&chosen.object, catalog, options, None)
+        Self::build(&chosen.object, catalog, options, None, Mode::Strict)
     }
 
     /// Like [`Listener::from_catalog`], with Secrets read from `secrets` instead of the catalog's
-    /// Secret manifests (cluster mode).
+    /// Secret manifests (cluster mode), and per trigger: a trigger whose references are missing
+    /// or invalid is left out and its problems listed in [`Listener::broken`]; the others serve.
     ///
     /// # Errors
-    /// As [`Listener::from_catalog`].
+    /// As [`Listener::from_catalog`], except [`LoadError::Triggers`].
     pub fn from_catalog_with_secrets(
         catalog: &Catalog,
         options: &LoadOptions,
@@ -246,7 +257,13 @@ impl Listener {
                     .map(|l| l.object.metadata.name.clone())
                     .collect(),
             })?;
-        Self::build(&chosen.object, catalog, options, Some(secrets))
+        Self::build(
+            &chosen.object,
+            catalog,
+            options,
+            Some(secrets),
+            Mode::LeaveBrokenOut,
+        )
     }
 
     /// Builds a listener running every Trigger of the catalog (for `triggerrun`, whose files
@@ -289,6 +306,7 @@ impl Listener {
                 ..options.clone()
             },
             None,
+            Mode::Strict,
         )
     }
 
@@ -297,6 +315,7 @@ impl Listener {
         catalog: &Catalog,
         options: &LoadOptions,
         secrets: Option<Arc<dyn SecretStore>>,
+        mode: Mode,
     ) -> Result<Self, LoadError> {
         let namespace = match (&options.namespace, el.metadata.namespace.as_deref()) {
             (Some(flag), Some(own)) if !own.is_empty() && own != flag => {
@@ -326,12 +345,20 @@ impl Listener {
                 Arc::new(store) as Arc<dyn SecretStore>
             }
         };
-        let triggers =
-            resolve(el, &namespace, catalog, &secrets).map_err(|errors| LoadError::Triggers {
-                listener: el.metadata.name.clone(),
-                errors,
-            })?;
+        let (triggers, broken) = match mode {
+            Mode::Strict => {
+                let triggers = resolve(el, &namespace, catalog, &secrets).map_err(|errors| {
+                    LoadError::Triggers {
+                        listener: el.metadata.name.clone(),
+                        errors,
+                    }
+                })?;
+                (triggers, Vec::new())
+            }
+            Mode::LeaveBrokenOut => resolve_each(el, &namespace, catalog, &secrets),
+        };
         Ok(Self {
+            broken,
             name: el.metadata.name.clone(),
             namespace,
             uid: el.metadata.uid.clone().unwrap_or_default(),
@@ -339,6 +366,16 @@ impl Listener {
             triggers: triggers.into_iter().map(Arc::new).collect(),
         })
     }
+}
+
+/// What to do with a trigger that does not resolve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Refuse the whole configuration (file mode, `validate`, `triggerrun`).
+    Strict,
+    /// Leave that trigger out and serve the others (cluster mode: one team's broken Trigger
+    /// must not take every other team's down).
+    LeaveBrokenOut,
 }
 
 /// The union of what every interceptor of every trigger reads as CEL data.
@@ -381,10 +418,18 @@ pub async fn follow_cluster(
         };
         match Listener::from_catalog_with_secrets(&catalog, &options, Arc::clone(&secrets)) {
             Ok(listener) => {
+                for problem in &listener.broken {
+                    tracing::error!(
+                        trigger = %problem.trigger,
+                        error = %problem,
+                        "trigger left out: its references are missing or invalid; the other triggers serve"
+                    );
+                }
                 tracing::info!(
                     event_listener = %listener.name,
                     namespace = %listener.namespace,
                     triggers = listener.triggers.len(),
+                    broken = listener.broken.len(),
                     "configuration loaded from the cluster"
                 );
                 publish.publish(listener);

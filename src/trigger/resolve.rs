@@ -63,6 +63,31 @@ pub fn resolve(
     catalog: &Catalog,
     secrets: &Arc<dyn SecretStore>,
 ) -> Result<Vec<ResolvedTrigger>, Vec<ResolveError>> {
+    let (resolved, mut errors) = resolve_each(listener, namespace, catalog, secrets);
+    if resolved.is_empty() && errors.is_empty() {
+        errors.push(ResolveError {
+            trigger: String::new(),
+            field: format!("EventListener {} spec.triggers", listener.metadata.name),
+            message: "no triggers (none listed and none selected)".into(),
+        });
+    }
+    if errors.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Every trigger of `listener` that resolves, and a [`ResolveError`] for each problem of the
+/// others (a trigger with several problems has several): what cluster mode serves, leaving
+/// broken triggers out instead of refusing the whole configuration. No triggers at all is not
+/// an error here.
+pub fn resolve_each(
+    listener: &EventListener,
+    namespace: &str,
+    catalog: &Catalog,
+    secrets: &Arc<dyn SecretStore>,
+) -> (Vec<ResolvedTrigger>, Vec<ResolveError>) {
     let mut errors = Vec::new();
     let spec = &listener.spec;
     if spec.trigger_groups.is_some() {
@@ -98,18 +123,7 @@ pub fn resolve(
             Err(e) => errors.push(e),
         }
     }
-    if resolved.is_empty() && errors.is_empty() {
-        errors.push(ResolveError {
-            trigger: String::new(),
-            field: format!("EventListener {} spec.triggers", listener.metadata.name),
-            message: "no triggers (none listed and none selected)".into(),
-        });
-    }
-    if errors.is_empty() {
-        Ok(resolved)
-    } else {
-        Err(errors)
-    }
+    (resolved, errors)
 }
 
 /// The Triggers selected by `namespaceSelector` and `labelSelector` (§2.6): `matchNames` exactly

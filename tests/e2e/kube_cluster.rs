@@ -246,39 +246,164 @@ async fn configuration_is_read_from_the_cluster_and_followed() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
-    // A broken CEL filter is refused; the last good configuration keeps serving.
-    let before = handle.current().expect("a configuration");
+    // A broken CEL filter leaves its trigger out; the other trigger keeps serving.
     let el = std::fs::read_to_string(config_dir.join("eventlistener.yaml")).unwrap();
     let broken = el.replace(
         "body.action in ['opened', 'synchronize']",
         "body.action in [",
     );
     assert_ne!(el, broken);
-    let mut refused = handle.refused();
-    let refused_before = *refused.borrow_and_update();
+    let mut served = handle.watch();
     server.kubectl_stdin_ok(&["apply", "-n", &namespace, "-f", "-"], &broken);
-    // Wait until the follower has seen the edit and refused it: without this the check below
-    // would also pass when the edit was never seen at all.
-    tokio::time::timeout(TIMEOUT, refused.wait_for(|n| *n > refused_before))
-        .await
-        .expect("the broken configuration was never refused")
-        .expect("the follower is running");
-    assert!(
-        Arc::ptr_eq(&before, &handle.current().unwrap()),
-        "the broken config was not applied"
-    );
+    // Wait until the follower has seen the edit: without this the checks below would also pass
+    // when the edit was never seen at all.
+    tokio::time::timeout(
+        TIMEOUT,
+        served.wait_for(|l| {
+            l.as_ref()
+                .is_some_and(|l| l.broken.iter().any(|p| p.trigger == "pr-trigger"))
+        }),
+    )
+    .await
+    .expect("the broken trigger was never reported")
+    .expect("the follower is running");
+    let current = handle.current().expect("a configuration");
+    let names: Vec<&str> = current.triggers.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["push-main-trigger"]);
     let count = pipeline_runs(server, &namespace).len();
     let reply = deliver(&url, "pull_request", &body, Some(DEV_SECRET)).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(
+        pipeline_runs(server, &namespace).len(),
+        count,
+        "pr-trigger is out"
+    );
+    let merged = fixture("pull_request.closed.merged");
+    let reply = deliver(&url, "pull_request", &merged, Some(DEV_SECRET)).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
     let runs = pipeline_runs(server, &namespace);
-    assert_eq!(runs.len(), count + 1);
+    assert_eq!(runs.len(), count + 1, "push-main-trigger still serves");
     let newest = runs
         .iter()
         .find(|r| {
             r["metadata"]["labels"]["triggers.tekton.dev/triggers-eventid"] == reply.body["eventID"]
         })
         .expect("the run of the last event");
-    assert_eq!(newest["spec"]["pipelineRef"]["name"], "staging-v2");
+    assert_eq!(
+        newest["spec"]["pipelineRef"]["name"],
+        "chespirito-production-pipeline"
+    );
+}
+
+/// Follows `config/` in `namespace` from the cluster and serves it with the kube sink: the
+/// handle and the URL.
+async fn follow(server: &ApiServer, namespace: &str) -> (ListenerHandle, String) {
+    let (publish, handle) = ListenerHandle::channel("chespirito-github-el", namespace);
+    let url = serve_kube(server, handle.clone()).await;
+    let client = kube::Client::try_from(kube_config(server).await).unwrap();
+    let secrets: Arc<dyn SecretStore> = Arc::new(KubeSecrets::new(client.clone()));
+    let options = LoadOptions {
+        paths: Vec::new(),
+        listener: Some("chespirito-github-el".into()),
+        namespace: Some(namespace.to_owned()),
+    };
+    tokio::spawn(follow_cluster(client, options, secrets, publish));
+    (handle, url)
+}
+
+/// Waits (bounded) until the listener in service serves exactly `triggers`.
+async fn serving(handle: &ListenerHandle, triggers: &[&str]) {
+    let mut served = handle.watch();
+    let found = tokio::time::timeout(
+        TIMEOUT,
+        served.wait_for(|l| {
+            l.as_ref().is_some_and(|l| {
+                l.triggers
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .eq(triggers.iter().copied())
+            })
+        }),
+    )
+    .await;
+    assert!(
+        matches!(found, Ok(Ok(_))),
+        "never served exactly {triggers:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_trigger_with_a_missing_template_is_left_out_and_the_others_serve() {
+    let Some(server) = api_server() else {
+        return skipped("a_trigger_with_a_missing_template_is_left_out_and_the_others_serve");
+    };
+    let namespace = server.new_namespace("isolation");
+    let config_dir = repo_path("config");
+    let file = |name: &str| config_dir.join(name).to_string_lossy().into_owned();
+    // Everything but the production template: push-main-trigger references a missing one.
+    for name in ["eventlistener.yaml", "staging.yaml", "secret.yaml"] {
+        server.kubectl_ok(&["apply", "-n", &namespace, "-f", &file(name)]);
+    }
+    let production = std::fs::read_to_string(config_dir.join("production.yaml")).unwrap();
+    let (binding, template) = production
+        .split_once("\n---\n")
+        .expect("production.yaml: a binding, then a template");
+    assert!(template.contains("kind: TriggerTemplate"), "{template}");
+    server.kubectl_stdin_ok(&["apply", "-n", &namespace, "-f", "-"], binding);
+
+    // Started with the broken trigger present: ready, and the good trigger serves.
+    let (handle, url) = follow(server, &namespace).await;
+    serving(&handle, &["pr-trigger"]).await;
+    let ready = reqwest::Client::new()
+        .get(format!("{url}ready"))
+        .timeout(TIMEOUT)
+        .send()
+        .await
+        .expect("ready answers");
+    assert_eq!(ready.status().as_u16(), 200);
+    let current = handle.current().expect("a configuration");
+    assert!(
+        current
+            .broken
+            .iter()
+            .any(|p| p.trigger == "push-main-trigger" && p.to_string().contains("not found")),
+        "{:?}",
+        current.broken
+    );
+    let opened = fixture("pull_request.opened");
+    let merged = fixture("pull_request.closed.merged");
+    let reply = deliver(&url, "pull_request", &opened, Some(DEV_SECRET)).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(pipeline_runs(server, &namespace).len(), 1);
+    let reply = deliver(&url, "pull_request", &merged, Some(DEV_SECRET)).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(
+        pipeline_runs(server, &namespace).len(),
+        1,
+        "push-main is out"
+    );
+
+    // The template appears: the trigger joins.
+    server.kubectl_stdin_ok(&["apply", "-n", &namespace, "-f", "-"], template);
+    serving(&handle, &["pr-trigger", "push-main-trigger"]).await;
+    let reply = deliver(&url, "pull_request", &merged, Some(DEV_SECRET)).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(pipeline_runs(server, &namespace).len(), 2);
+
+    // The template is deleted: the trigger leaves, the other goes on.
+    server.kubectl_ok(&[
+        "delete",
+        "-n",
+        &namespace,
+        "triggertemplates.triggers.tekton.dev",
+        "github-push-main-trigger-template",
+    ]);
+    serving(&handle, &["pr-trigger"]).await;
+    let reply = deliver(&url, "pull_request", &merged, Some(DEV_SECRET)).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let reply = deliver(&url, "pull_request", &opened, Some(DEV_SECRET)).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(pipeline_runs(server, &namespace).len(), 3);
 }
 
 #[tokio::test]
