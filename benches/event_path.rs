@@ -20,7 +20,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::Request;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use eventlistener::listener::ListenerHandle;
+use eventlistener::event_listener::ListenerHandle;
 use eventlistener::resources::{Creator, NullCreator};
 use eventlistener::sink::{AppState, router};
 use support::upstream_like;

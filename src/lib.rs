@@ -14,7 +14,7 @@ pub mod raw_request;
 pub mod secrets;
 
 // Loading: manifests → the EventListener with its triggers resolved and compiled.
-pub mod listener;
+pub mod event_listener;
 pub mod manifest;
 
 // The event path, in flow order.

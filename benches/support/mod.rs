@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use eventlistener::event::{DeliveryIdPolicy, Event, Headers};
+use eventlistener::event_listener::{Listener, LoadOptions};
 use eventlistener::interceptors::SharedEvent;
 use eventlistener::interceptors::signature::sign_sha256;
-use eventlistener::listener::{Listener, LoadOptions};
 use eventlistener::resources::Creator;
 use eventlistener::template::ParamDecl;
 use eventlistener::trigger::{EventOutcome, RunOptions, TriggerOutcome};

@@ -14,7 +14,7 @@ use clap::Args;
 use super::tools::read_request;
 use crate::cel::{Program, Secrets, Vars};
 use crate::event::Extensions;
-use crate::listener::DEFAULT_NAMESPACE;
+use crate::event_listener::DEFAULT_NAMESPACE;
 use crate::secrets::{ManifestSecrets, SecretStore};
 
 /// Flags of `cel-eval`.

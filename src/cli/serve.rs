@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::listener::{Listener, ListenerHandle, LoadOptions, follow_cluster};
+use crate::event_listener::{Listener, ListenerHandle, LoadOptions, follow_cluster};
 use crate::resources::{Creator, DirCreator, KubeCreator, NullCreator, StdoutCreator};
 use crate::secrets::KubeSecrets;
 use crate::sink::limits::{

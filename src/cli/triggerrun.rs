@@ -13,8 +13,8 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::tools::read_request;
+use crate::event_listener::{Listener, LoadOptions};
 use crate::interceptors::Decision;
-use crate::listener::{Listener, LoadOptions};
 use crate::resources::{CollectCreator, Creator};
 use crate::trigger::{EventOutcome, Explanation, RunOptions, TriggerOutcome, run_event};
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::binding::ParamTemplate;
-use crate::listener::{Listener, LoadError, LoadOptions};
+use crate::event_listener::{Listener, LoadError, LoadOptions};
 use crate::manifest::{Catalog, Loaded, load_all};
 use crate::resources::{CreateContext, Resource};
 use crate::template::CompiledTemplate;

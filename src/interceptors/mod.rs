@@ -56,7 +56,7 @@ impl SharedEvent {
 
     /// Wraps an event whose CEL form only needs the parts of the body in `paths`: those read by
     /// every interceptor that will see it ([`Interceptor::cel_body_paths`], merged over the
-    /// listener as [`crate::listener::Listener::cel_body_paths`]).
+    /// listener as [`crate::event_listener::Listener::cel_body_paths`]).
     pub fn with_body_paths(event: Arc<Event>, paths: Arc<crate::cel::BodyPaths>) -> Self {
         Self {
             cel_paths: Some(paths),

@@ -17,7 +17,7 @@ use super::handler;
 use super::response::{self, RequestError};
 use super::server::BodyDeadline;
 use crate::event::new_event_id;
-use crate::listener::{Listener, ListenerHandle};
+use crate::event_listener::{Listener, ListenerHandle};
 
 /// Every path but `/live` and `/ready`: one event.
 pub(super) async fn event(State(state): State<AppState>, request: Request) -> Response {

@@ -16,7 +16,7 @@ use axum::Router;
 use axum::routing::any;
 use tokio::net::TcpListener;
 
-use crate::listener::ListenerHandle;
+use crate::event_listener::ListenerHandle;
 use crate::resources::Creator;
 
 pub use drain::Drain;

@@ -24,8 +24,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::event_listener::Listener;
 use crate::interceptors::StopReason;
-use crate::listener::Listener;
 use crate::trigger::{TriggerOutcome, TriggerReport};
 
 /// Problems with the request itself, found before any trigger runs.

@@ -9,8 +9,8 @@ use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 use super::{Explanation, ProcessContext, ResolvedTrigger, TriggerOutcome, process_explained};
+use crate::event_listener::Listener;
 use crate::interceptors::SharedEvent;
-use crate::listener::Listener;
 use crate::resources::Creator;
 
 /// How [`run_event`] runs the triggers.

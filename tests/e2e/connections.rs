@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use eventlistener::event_listener::{Listener, ListenerHandle, LoadOptions};
 use eventlistener::interceptors::signature::sign_sha256;
-use eventlistener::listener::{Listener, ListenerHandle, LoadOptions};
 use eventlistener::resources::{BoxFuture, Created, Creator, DirCreator, Error, Resource};
 use eventlistener::sink::{AppState, Drain, ServeOptions, serve_with};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::response::IntoResponse as _;
-use eventlistener::listener::{Listener, ListenerHandle, LoadOptions};
+use eventlistener::event_listener::{Listener, ListenerHandle, LoadOptions};
 use eventlistener::resources::{BoxFuture, Created, Creator, DirCreator, Error, Resource};
 use eventlistener::secrets::{self, SecretStore, SecretValue};
 use eventlistener::sink::{AppState, serve};

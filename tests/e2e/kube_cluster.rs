@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventlistener::listener::{Listener, ListenerHandle, LoadOptions, follow_cluster};
+use eventlistener::event_listener::{Listener, ListenerHandle, LoadOptions, follow_cluster};
 use eventlistener::resources::KubeCreator;
 use eventlistener::secrets::{KubeSecrets, SecretStore};
 use eventlistener::sink::{AppState, serve};

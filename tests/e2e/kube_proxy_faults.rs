@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use eventlistener::listener::{Listener, LoadOptions};
+use eventlistener::event_listener::{Listener, LoadOptions};
 use eventlistener::resources::KubeCreator;
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
@@ -222,7 +222,7 @@ async fn deliver_via_proxy(
         max_body_bytes: 1024 * 1024,
         event_timeout: TIMEOUT,
         ..eventlistener::sink::AppState::new(
-            eventlistener::listener::ListenerHandle::fixed(listener),
+            eventlistener::event_listener::ListenerHandle::fixed(listener),
             Arc::new(creator),
         )
     };
@@ -372,7 +372,7 @@ async fn a_redelivery_after_partial_success_creates_only_what_failed() {
     let state = eventlistener::sink::AppState {
         event_timeout: TIMEOUT,
         ..eventlistener::sink::AppState::new(
-            eventlistener::listener::ListenerHandle::fixed(listener),
+            eventlistener::event_listener::ListenerHandle::fixed(listener),
             Arc::new(creator),
         )
     };

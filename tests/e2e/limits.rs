@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventlistener::listener::{Listener, ListenerHandle, LoadOptions};
+use eventlistener::event_listener::{Listener, ListenerHandle, LoadOptions};
 use eventlistener::resources::DirCreator;
 use eventlistener::sink::limits::InflightLimits;
 use eventlistener::sink::{AppState, serve};

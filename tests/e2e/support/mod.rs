@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use eventlistener::event_listener::{Listener, ListenerHandle, LoadOptions};
 use eventlistener::interceptors::signature::sign_sha256;
-use eventlistener::listener::{Listener, ListenerHandle, LoadOptions};
 use eventlistener::resources::{Creator, DirCreator};
 use eventlistener::sink::{AppState, serve};
 use serde_json::Value;

@@ -1,138 +1,13 @@
-//! The EventListener the server runs: chosen among the manifests, with every trigger resolved
-//! and compiled. Built once at start-up; the event path only reads it (shared as
-//! `Arc<Listener>`).
+//! Loading an EventListener from manifests (`serve -f`, `validate`, `triggerrun`), and the
+//! build step cluster mode shares.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::sync::watch;
-
+use super::{DEFAULT_NAMESPACE, Listener};
 use crate::manifest::{self, Catalog, namespace_of};
 use crate::secrets::{ManifestSecrets, SecretStore};
 use crate::trigger::{ResolveError, ResolvedTrigger, resolve, resolve_each};
-
-/// Namespace used when neither `--namespace` nor the EventListener names one.
-pub const DEFAULT_NAMESPACE: &str = "default";
-
-/// A loaded EventListener.
-#[derive(Debug)]
-pub struct Listener {
-    /// EventListener name.
-    pub name: String,
-    /// Its namespace.
-    pub namespace: String,
-    /// `metadata.uid` from the manifest, or empty (returned as `eventListenerUID`).
-    pub uid: String,
-    /// Its triggers, in `spec.triggers` order.
-    pub triggers: Vec<Arc<ResolvedTrigger>>,
-    /// The parts of the body that its interceptors read as CEL data, all triggers merged:
-    /// events convert only these (`SharedEvent::with_body_paths`).
-    pub cel_body_paths: Arc<crate::cel::BodyPaths>,
-    /// Cluster mode only: the problems of the triggers left out because their references are
-    /// missing or invalid (the others serve). Always empty in file mode, which refuses a
-    /// broken configuration at load instead.
-    pub broken: Vec<ResolveError>,
-}
-
-/// The EventListener the server runs now, shared by every request. In file mode it never
-/// changes; in cluster mode it is replaced whole when a new configuration compiles (the last good
-/// one is kept otherwise), and it is absent until the first full sync.
-#[derive(Debug, Clone)]
-pub struct ListenerHandle {
-    current: watch::Receiver<Option<Arc<Listener>>>,
-    refused: watch::Receiver<u64>,
-    name: String,
-    namespace: String,
-}
-
-/// The sending side of [`ListenerHandle::channel`], given to [`follow_cluster`]: puts new
-/// configurations in service and counts the ones it refuses.
-#[derive(Debug)]
-pub struct ListenerPublisher {
-    current: watch::Sender<Option<Arc<Listener>>>,
-    refused: watch::Sender<u64>,
-}
-
-impl ListenerPublisher {
-    /// Replaces the listener in service with `listener`: events accepted from now on use it.
-    pub fn publish(&self, listener: Listener) {
-        self.current.send_replace(Some(Arc::new(listener)));
-    }
-
-    /// Counts one configuration that was refused; the listener in service stays.
-    pub fn refuse(&self) {
-        self.refused.send_modify(|n| *n = n.saturating_add(1));
-    }
-}
-
-impl ListenerHandle {
-    /// A handle on a listener that never changes.
-    pub fn fixed(listener: impl Into<Arc<Listener>>) -> Self {
-        let listener = listener.into();
-        let (name, namespace) = (listener.name.clone(), listener.namespace.clone());
-        let (_, current) = watch::channel(Some(listener));
-        let (_, refused) = watch::channel(0);
-        Self {
-            current,
-            refused,
-            name,
-            namespace,
-        }
-    }
-
-    /// A handle fed by the returned publisher, empty until the first
-    /// [`ListenerPublisher::publish`].
-    pub fn channel(
-        name: impl Into<String>,
-        namespace: impl Into<String>,
-    ) -> (ListenerPublisher, Self) {
-        let (current_tx, current) = watch::channel(None);
-        let (refused_tx, refused) = watch::channel(0);
-        let handle = Self {
-            current,
-            refused,
-            name: name.into(),
-            namespace: namespace.into(),
-        };
-        let publisher = ListenerPublisher {
-            current: current_tx,
-            refused: refused_tx,
-        };
-        (publisher, handle)
-    }
-
-    /// A receiver of every listener put in service (for waiting on a change, bounded).
-    pub fn watch(&self) -> watch::Receiver<Option<Arc<Listener>>> {
-        self.current.clone()
-    }
-
-    /// The listener now, or `None` before the first configuration is loaded.
-    pub fn current(&self) -> Option<Arc<Listener>> {
-        self.current.borrow().clone()
-    }
-
-    /// The number of configurations refused so far (objects that did not decode, or a listener
-    /// that did not compile), counted from 0 when the handle was made; each refusal adds 1 after
-    /// it has been logged, with the last good listener still in service. Always 0 for a
-    /// [`ListenerHandle::fixed`] handle. A receiver, so that a caller (a test, a diagnostic) can
-    /// wait for the next refusal with `changed` or `wait_for`.
-    pub fn refused(&self) -> watch::Receiver<u64> {
-        self.refused.clone()
-    }
-
-    /// A listener with no triggers and the configured name and namespace, for answers given
-    /// before the first configuration is loaded.
-    pub fn placeholder(&self) -> Listener {
-        Listener {
-            name: self.name.clone(),
-            namespace: self.namespace.clone(),
-            uid: String::new(),
-            triggers: Vec::new(),
-            cel_body_paths: Arc::default(),
-            broken: Vec::new(),
-        }
-    }
-}
 
 /// What to load.
 #[derive(Debug, Clone, Default)]
@@ -387,65 +262,6 @@ fn cel_body_paths(triggers: &[ResolvedTrigger]) -> crate::cel::BodyPaths {
     paths
 }
 
-/// Cluster mode: follows the EventListener `options.listener` in `options.namespace` and the
-/// objects it references, compiling a new [`Listener`] on every change and publishing it on
-/// `publish`. A configuration that does not compile is logged (naming the object and field),
-/// counted on `publish` ([`ListenerHandle::refused`]) and the last good one stays in service.
-/// Runs until the watches end.
-pub async fn follow_cluster(
-    client: kube::Client,
-    options: LoadOptions,
-    secrets: Arc<dyn SecretStore>,
-    publish: ListenerPublisher,
-) {
-    let namespace = options
-        .namespace
-        .clone()
-        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
-    manifest::cluster::follow(client, namespace, move |snapshot| {
-        let catalog = match snapshot {
-            Ok(catalog) => catalog,
-            Err(errors) => {
-                for e in &errors {
-                    tracing::error!(error = %e, "object in the cluster does not decode");
-                }
-                tracing::error!(
-                    "configuration from the cluster rejected; the last good one stays in service"
-                );
-                publish.refuse();
-                return;
-            }
-        };
-        match Listener::from_catalog_with_secrets(&catalog, &options, Arc::clone(&secrets)) {
-            Ok(listener) => {
-                for problem in &listener.broken {
-                    tracing::error!(
-                        trigger = %problem.trigger,
-                        error = %problem,
-                        "trigger left out: its references are missing or invalid; the other triggers serve"
-                    );
-                }
-                tracing::info!(
-                    event_listener = %listener.name,
-                    namespace = %listener.namespace,
-                    triggers = listener.triggers.len(),
-                    broken = listener.broken.len(),
-                    "configuration loaded from the cluster"
-                );
-                publish.publish(listener);
-            }
-            Err(e) => {
-                tracing::error!(
-                    error = %e,
-                    "configuration from the cluster rejected; the last good one stays in service"
-                );
-                publish.refuse();
-            }
-        }
-    })
-    .await;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -644,20 +460,6 @@ spec:
             .collect();
         names.sort_unstable();
         assert_eq!(names, [("a1", "ci"), ("a2", "other")]);
-    }
-
-    #[test]
-    fn a_refused_configuration_is_counted_and_the_last_good_one_stays() {
-        let (publish, handle) = ListenerHandle::channel("el", "ci");
-        let refused = handle.refused();
-        publish.publish(handle.placeholder());
-        let good = handle.current().unwrap();
-        publish.refuse();
-        publish.refuse();
-        assert_eq!(*refused.borrow(), 2);
-        assert!(Arc::ptr_eq(&good, &handle.current().unwrap()));
-        let fixed = ListenerHandle::fixed(handle.placeholder());
-        assert_eq!(*fixed.refused().borrow(), 0);
     }
 
     #[test]

@@ -1,0 +1,66 @@
+//! Cluster mode: following the EventListener and what it references in the cluster.
+
+use std::sync::Arc;
+
+use super::{DEFAULT_NAMESPACE, Listener, ListenerPublisher, LoadOptions};
+use crate::manifest;
+use crate::secrets::SecretStore;
+
+/// Cluster mode: follows the EventListener `options.listener` in `options.namespace` and the
+/// objects it references, compiling a new [`Listener`] on every change and publishing it on
+/// `publish`. A configuration that does not compile is logged (naming the object and field),
+/// counted on `publish` ([`ListenerHandle::refused`]) and the last good one stays in service.
+/// Runs until the watches end.
+pub async fn follow_cluster(
+    client: kube::Client,
+    options: LoadOptions,
+    secrets: Arc<dyn SecretStore>,
+    publish: ListenerPublisher,
+) {
+    let namespace = options
+        .namespace
+        .clone()
+        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+    manifest::cluster::follow(client, namespace, move |snapshot| {
+        let catalog = match snapshot {
+            Ok(catalog) => catalog,
+            Err(errors) => {
+                for e in &errors {
+                    tracing::error!(error = %e, "object in the cluster does not decode");
+                }
+                tracing::error!(
+                    "configuration from the cluster rejected; the last good one stays in service"
+                );
+                publish.refuse();
+                return;
+            }
+        };
+        match Listener::from_catalog_with_secrets(&catalog, &options, Arc::clone(&secrets)) {
+            Ok(listener) => {
+                for problem in &listener.broken {
+                    tracing::error!(
+                        trigger = %problem.trigger,
+                        error = %problem,
+                        "trigger left out: its references are missing or invalid; the other triggers serve"
+                    );
+                }
+                tracing::info!(
+                    event_listener = %listener.name,
+                    namespace = %listener.namespace,
+                    triggers = listener.triggers.len(),
+                    broken = listener.broken.len(),
+                    "configuration loaded from the cluster"
+                );
+                publish.publish(listener);
+            }
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    "configuration from the cluster rejected; the last good one stays in service"
+                );
+                publish.refuse();
+            }
+        }
+    })
+    .await;
+}
