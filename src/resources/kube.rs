@@ -191,19 +191,11 @@ impl KubeCreator {
             };
             let name_taken =
                 matches!(&error, kube::Error::Api(status) if status.is_already_exists());
-            if name_taken && resource.delivery_id().is_some() {
-                // The name is a function of the delivery ID: whoever holds it was most likely
-                // created for this delivery (a redelivery, a retry, another replica). Only the
-                // delivery ID annotation decides; any other 409 stays the error it is.
-                match self.existing(&api_resource, namespaced, &resource).await {
-                    Some(existing) if resource.same_delivery(&existing) => {
-                        let ours = existing["metadata"]["labels"][LABEL_EVENT_ID].as_str()
-                            == resource.as_json()["metadata"]["labels"][LABEL_EVENT_ID].as_str();
-                        if ours {
-                            // An earlier attempt of this very event was stored; its answer was
-                            // lost.
-                            return Ok(resource.created());
-                        }
+            if name_taken && (resource.delivery_id().is_some() || attempt > 1) {
+                match self.owner_of(&api_resource, namespaced, &resource).await {
+                    // An earlier attempt of this very event was stored; its answer was lost.
+                    Owner::Us => return Ok(resource.created()),
+                    Owner::SameDelivery => {
                         tracing::info!(
                             kind = resource.kind(),
                             name = resource.name(),
@@ -212,13 +204,11 @@ impl KubeCreator {
                         );
                         return Ok(resource.duplicate());
                     }
-                    _ => return Err(api_error(&error, &resource)),
-                }
-            }
-            if name_taken && attempt > 1 {
-                // An earlier attempt may have been stored even though its answer was lost.
-                match self.owner_of(&api, &resource).await {
-                    Owner::Us => return Ok(resource.created()),
+                    // The name is a function of the delivery ID: only the delivery ID
+                    // annotation makes a 409 success; any other stays the error it is.
+                    _ if resource.delivery_id().is_some() => {
+                        return Err(api_error(&error, &resource));
+                    }
                     // A random name taken by chance between two of our attempts is very
                     // unlikely; creating again could duplicate the event, so stop here.
                     Owner::Unknown if generated => return Ok(resource.created()),
@@ -267,7 +257,7 @@ impl KubeCreator {
                     kind = resource.kind(),
                     name = resource.name(),
                     error = %e,
-                    "cannot read the object holding this name to compare delivery IDs"
+                    "cannot read the object holding this name to see whose it is"
                 );
                 None
             }
@@ -275,24 +265,32 @@ impl KubeCreator {
         }
     }
 
-    /// Who made the existing object of this name: this event's trigger (its eventID and trigger
-    /// labels), someone else, or unknown (it cannot be read, e.g. no `get` permission).
-    async fn owner_of(&self, api: &Api<DynamicObject>, resource: &Resource) -> Owner {
-        let Ok(Ok(existing)) =
-            tokio::time::timeout(self.call_timeout, api.get(resource.name())).await
-        else {
+    /// Who made the existing object of `resource`'s name (read with [`Self::existing`]): this
+    /// event's trigger (its eventID and trigger labels), an earlier delivery of the same
+    /// delivery ID, someone else, or unknown (it cannot be read).
+    async fn owner_of(
+        &self,
+        api_resource: &ApiResource,
+        namespaced: bool,
+        resource: &Resource,
+    ) -> Owner {
+        let Some(existing) = self.existing(api_resource, namespaced, resource).await else {
             return Owner::Unknown;
         };
-        let labels = existing.metadata.labels.unwrap_or_default();
-        let wanted = |key: &str| {
-            resource.as_json()["metadata"]["labels"][key]
-                .as_str()
-                .map(str::to_owned)
+        let theirs = |key: &str| existing["metadata"]["labels"][key].as_str();
+        let ours = |key: &str| {
+            resource
+                .as_json()
+                .get("metadata")
+                .and_then(|m| m["labels"][key].as_str())
         };
-        if labels.get(LABEL_EVENT_ID).cloned() == wanted(LABEL_EVENT_ID)
-            && labels.get(LABEL_TRIGGER).cloned() == wanted(LABEL_TRIGGER)
+        if [LABEL_EVENT_ID, LABEL_TRIGGER]
+            .iter()
+            .all(|key| theirs(key) == ours(key))
         {
             Owner::Us
+        } else if resource.same_delivery(&existing) {
+            Owner::SameDelivery
         } else {
             Owner::Other
         }
@@ -302,6 +300,7 @@ impl KubeCreator {
 /// See [`KubeCreator::owner_of`].
 enum Owner {
     Us,
+    SameDelivery,
     Other,
     Unknown,
 }

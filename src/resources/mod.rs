@@ -363,7 +363,7 @@ impl Resource {
 
 /// A DNS-1123 label, as Kubernetes requires of namespace names: 1 to 63 lower-case letters,
 /// digits and `-`, starting and ending with a letter or digit.
-fn is_dns1123_label(s: &str) -> bool {
+pub(crate) fn is_dns1123_label(s: &str) -> bool {
     let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     !s.is_empty()
         && s.len() <= 63

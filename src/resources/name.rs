@@ -125,6 +125,7 @@ pub fn generate_name(prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::is_dns1123_label;
 
     #[test]
     fn suffix_is_five_chars_from_the_api_server_alphabet() {
@@ -205,15 +206,6 @@ mod tests {
             }
             .uid()
         );
-    }
-
-    fn is_dns1123_label(s: &str) -> bool {
-        let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-        !s.is_empty()
-            && s.len() <= 63
-            && s.starts_with(alnum)
-            && s.ends_with(alnum)
-            && s.chars().all(|c| alnum(c) || c == '-')
     }
 
     #[test]

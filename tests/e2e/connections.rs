@@ -427,12 +427,7 @@ async fn sigterm_with_a_stalled_client_exits_zero_within_the_shutdown_timeout() 
     assert_eq!(deliver_opened(&url, "before-sigterm").await, 202);
     let mut stalled = stalled_client(addr).await;
 
-    let pid = served.child.id().expect("running").to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(kill.success());
+    served.sigterm();
 
     // Drain delay 1 s + shutdown timeout 10 s + margin; exiting early means drained.
     let status = tokio::time::timeout(Duration::from_secs(15), served.child.wait())
@@ -512,12 +507,7 @@ async fn sigterm_with_twenty_events_in_flight_finishes_them_all_and_exits_zero()
     assert!(text.starts_with("HTTP/1.1 503"), "{text}");
     let mut stalled = stalled_client(served.addr).await;
 
-    let pid = served.child.id().expect("running").to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(kill.success());
+    served.sigterm();
     for (i, writer) in writers.iter_mut().enumerate() {
         if i != refused {
             writer

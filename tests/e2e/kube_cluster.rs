@@ -37,16 +37,7 @@ async fn serve_kube(server: &ApiServer, listener: ListenerHandle) -> String {
 }
 
 fn pipeline_runs(server: &ApiServer, namespace: &str) -> Vec<Value> {
-    let list: Value = serde_json::from_str(&server.kubectl_ok(&[
-        "get",
-        "pipelineruns.tekton.dev",
-        "-n",
-        namespace,
-        "-o",
-        "json",
-    ]))
-    .expect("kubectl JSON");
-    list["items"].as_array().cloned().unwrap_or_default()
+    server.pipeline_runs(namespace)
 }
 
 fn param<'a>(run: &'a Value, name: &str) -> &'a Value {

@@ -238,16 +238,7 @@ async fn deliver_via_proxy(
         Some(DEV_SECRET),
     )
     .await;
-    let list: Value = serde_json::from_str(&server.kubectl_ok(&[
-        "get",
-        "pipelineruns.tekton.dev",
-        "-n",
-        &namespace,
-        "-o",
-        "json",
-    ]))
-    .expect("kubectl JSON");
-    let runs = list["items"].as_array().cloned().unwrap_or_default();
+    let runs = server.pipeline_runs(&namespace);
     let answers = answers.lock().unwrap().clone();
     Some((reply.status, runs, answers))
 }
@@ -386,29 +377,16 @@ async fn a_redelivery_after_partial_success_creates_only_what_failed() {
     assert_eq!(first.status, 503, "{}", first.body);
     let again = deliver_as(&url, "push", body, None, Some("partial-delivery")).await;
     assert_eq!(again.status, 202, "{}", again.body);
-    let list: Value = serde_json::from_str(&server.kubectl_ok(&[
-        "get",
-        "pipelineruns.tekton.dev",
-        "-n",
-        &namespace,
-        "-o",
-        "json",
-    ]))
-    .expect("kubectl JSON");
-    let mut names: Vec<String> = list["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|r| {
-                    r["metadata"]["name"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned()
-                })
-                .collect()
+    let mut names: Vec<String> = server
+        .pipeline_runs(&namespace)
+        .iter()
+        .map(|r| {
+            r["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
         })
-        .unwrap_or_default();
+        .collect();
     names.sort();
     assert_eq!(names.len(), 2, "one run per trigger: {names:?}");
     assert!(

@@ -219,6 +219,20 @@ impl ApiServer {
 
     /// Creates a namespace no one has used: `PREFIX-PID-N`. Never reuse one: deleted namespaces
     /// stay `Terminating` here (no controller-manager).
+    /// Every PipelineRun in `namespace`, as `kubectl get -o json` prints them.
+    pub(crate) fn pipeline_runs(&self, namespace: &str) -> Vec<serde_json::Value> {
+        let list: serde_json::Value = serde_json::from_str(&self.kubectl_ok(&[
+            "get",
+            "pipelineruns.tekton.dev",
+            "-n",
+            namespace,
+            "-o",
+            "json",
+        ]))
+        .expect("kubectl JSON");
+        list["items"].as_array().cloned().unwrap_or_default()
+    }
+
     pub(crate) fn new_namespace(&self, prefix: &str) -> String {
         let n = NAMESPACES.fetch_add(1, Ordering::Relaxed);
         let name = format!("{prefix}-{}-{n}", std::process::id());

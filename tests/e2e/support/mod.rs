@@ -200,6 +200,16 @@ impl Spawned {
         format!("http://{}/", self.addr)
     }
 
+    /// Sends SIGTERM, as the kubelet does to stop a pod.
+    pub(crate) fn sigterm(&self) {
+        let pid = self.child.id().expect("running").to_string();
+        let kill = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(kill.success());
+    }
+
     /// The log after `listening`, once the process has exited (bounded by [`TIMEOUT`]).
     pub(crate) async fn rest_of_log(&mut self) -> String {
         match tokio::time::timeout(TIMEOUT, &mut self.log).await {
