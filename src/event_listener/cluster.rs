@@ -4,13 +4,15 @@ use std::sync::Arc;
 
 use super::{DEFAULT_NAMESPACE, Listener, ListenerPublisher, LoadOptions};
 use crate::manifest;
+use crate::manifest::cluster::Update;
 use crate::secrets::SecretStore;
 
 /// Cluster mode: follows the EventListener `options.listener` in `options.namespace` and the
 /// objects it references, compiling a new [`Listener`] on every change and publishing it on
 /// `publish`. A configuration that does not compile is logged (naming the object and field),
 /// counted on `publish` ([`ListenerHandle::refused`]) and the last good one stays in service.
-/// Runs until the watches end.
+/// Watches that fail are reported on `publish` ([`ListenerHandle::freshness`]) until they have
+/// listed again. Runs until the task is dropped.
 pub async fn follow_cluster(
     client: kube::Client,
     options: LoadOptions,
@@ -21,7 +23,24 @@ pub async fn follow_cluster(
         .namespace
         .clone()
         .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
-    manifest::cluster::follow(client, namespace, move |snapshot| {
+    manifest::cluster::follow(client, namespace, move |update| {
+        let snapshot = match update {
+            Update::Snapshot(snapshot) => snapshot,
+            Update::Lost { kind, error } => {
+                tracing::warn!(
+                    kind,
+                    %error,
+                    "lost the cluster: the last configuration serves until the watches list again"
+                );
+                publish.lost(format!("{kind} watch: {error}"));
+                return;
+            }
+            Update::Recovered => {
+                tracing::info!("back in sync with the cluster");
+                publish.recovered();
+                return;
+            }
+        };
         let catalog = match snapshot {
             Ok(catalog) => catalog,
             Err(errors) => {

@@ -1,6 +1,7 @@
 //! The loaded configuration: [`Listener`], and the handle the server reads it through.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::watch;
 
@@ -33,8 +34,45 @@ pub struct Listener {
 pub struct ListenerHandle {
     current: watch::Receiver<Option<Arc<Listener>>>,
     refused: watch::Receiver<u64>,
+    freshness: watch::Receiver<Freshness>,
     name: String,
     namespace: String,
+}
+
+/// How current the configuration in service is (`/ready` says it): when it was put in service
+/// and, in cluster mode, whether the watches that follow it are healthy.
+#[derive(Debug, Clone, Default)]
+pub struct Freshness {
+    /// When the configuration in service was put in service; `None` before the first.
+    pub loaded_at: Option<Instant>,
+    /// Whether the configuration follows the cluster (`false`: files, loaded once).
+    pub followed: bool,
+    /// Cluster mode: since when a watch has been failing (the configuration may be stale from
+    /// then on) and its error; `None` while every watch is current.
+    pub stale_since: Option<(Instant, String)>,
+}
+
+impl Freshness {
+    /// One line for `/ready`, durations in whole seconds up to `now`: `configuration loaded 12 s
+    /// ago`, then `, in sync with the cluster` or `; not in sync for 31 s (ERROR), serving it
+    /// until the cluster answers`.
+    pub fn describe(&self, now: Instant) -> String {
+        let seconds = |since: Instant| now.saturating_duration_since(since).as_secs();
+        let mut line = match self.loaded_at {
+            Some(at) => format!("configuration loaded {} s ago", seconds(at)),
+            None => "no configuration loaded yet".to_owned(),
+        };
+        match (&self.stale_since, self.followed) {
+            (Some((since, error)), _) => line.push_str(&format!(
+                "; not in sync with the cluster for {} s ({error}), serving the last good \
+                 configuration until the cluster answers",
+                seconds(*since)
+            )),
+            (None, true) => line.push_str(", in sync with the cluster"),
+            (None, false) => {}
+        }
+        line
+    }
 }
 
 /// The sending side of [`ListenerHandle::channel`], given to [`follow_cluster`]: puts new
@@ -43,12 +81,33 @@ pub struct ListenerHandle {
 pub struct ListenerPublisher {
     current: watch::Sender<Option<Arc<Listener>>>,
     refused: watch::Sender<u64>,
+    freshness: watch::Sender<Freshness>,
 }
 
 impl ListenerPublisher {
     /// Replaces the listener in service with `listener`: events accepted from now on use it.
     pub fn publish(&self, listener: Listener) {
         self.current.send_replace(Some(Arc::new(listener)));
+        self.freshness
+            .send_modify(|f| f.loaded_at = Some(Instant::now()));
+    }
+
+    /// The source stopped answering (`error`): the listener in service may be stale from now on
+    /// (the first call of an outage sets the time; later ones change nothing).
+    pub fn lost(&self, error: String) {
+        self.freshness.send_if_modified(|f| {
+            let first = f.stale_since.is_none();
+            if first {
+                f.stale_since = Some((Instant::now(), error));
+            }
+            first
+        });
+    }
+
+    /// The source answers again and the listener in service is current.
+    pub fn recovered(&self) {
+        self.freshness
+            .send_if_modified(|f| f.stale_since.take().is_some());
     }
 
     /// Counts one configuration that was refused; the listener in service stays.
@@ -64,9 +123,14 @@ impl ListenerHandle {
         let (name, namespace) = (listener.name.clone(), listener.namespace.clone());
         let (_, current) = watch::channel(Some(listener));
         let (_, refused) = watch::channel(0);
+        let (_, freshness) = watch::channel(Freshness {
+            loaded_at: Some(Instant::now()),
+            ..Freshness::default()
+        });
         Self {
             current,
             refused,
+            freshness,
             name,
             namespace,
         }
@@ -80,15 +144,21 @@ impl ListenerHandle {
     ) -> (ListenerPublisher, Self) {
         let (current_tx, current) = watch::channel(None);
         let (refused_tx, refused) = watch::channel(0);
+        let (freshness_tx, freshness) = watch::channel(Freshness {
+            followed: true,
+            ..Freshness::default()
+        });
         let handle = Self {
             current,
             refused,
+            freshness,
             name: name.into(),
             namespace: namespace.into(),
         };
         let publisher = ListenerPublisher {
             current: current_tx,
             refused: refused_tx,
+            freshness: freshness_tx,
         };
         (publisher, handle)
     }
@@ -110,6 +180,12 @@ impl ListenerHandle {
     /// wait for the next refusal with `changed` or `wait_for`.
     pub fn refused(&self) -> watch::Receiver<u64> {
         self.refused.clone()
+    }
+
+    /// How current the listener in service is; a receiver, so that a caller can wait for a
+    /// change (bounded).
+    pub fn freshness(&self) -> watch::Receiver<Freshness> {
+        self.freshness.clone()
     }
 
     /// A listener with no triggers and the configured name and namespace, for answers given
@@ -142,5 +218,39 @@ mod tests {
         assert!(Arc::ptr_eq(&good, &handle.current().unwrap()));
         let fixed = ListenerHandle::fixed(handle.placeholder());
         assert_eq!(*fixed.refused().borrow(), 0);
+    }
+
+    #[test]
+    fn freshness_follows_losses_and_recoveries_of_the_source() {
+        let (publish, handle) = ListenerHandle::channel("el", "ci");
+        let freshness = handle.freshness();
+        assert!(freshness.borrow().loaded_at.is_none());
+        publish.publish(handle.placeholder());
+        let loaded = freshness.borrow().loaded_at.unwrap();
+        let later = loaded + std::time::Duration::from_secs(42);
+        assert_eq!(
+            freshness.borrow().describe(later),
+            "configuration loaded 42 s ago, in sync with the cluster"
+        );
+        publish.lost("connection refused".into());
+        let (since, _) = freshness.borrow().stale_since.clone().unwrap();
+        publish.lost("another error".into());
+        let (again, error) = freshness.borrow().stale_since.clone().unwrap();
+        assert_eq!((since, error.as_str()), (again, "connection refused"));
+        let described = freshness
+            .borrow()
+            .describe(since + std::time::Duration::from_secs(31));
+        assert!(
+            described.contains("not in sync with the cluster for 31 s (connection refused)"),
+            "{described}"
+        );
+        publish.recovered();
+        assert!(freshness.borrow().stale_since.is_none());
+        let fixed = ListenerHandle::fixed(handle.placeholder()).freshness();
+        let f = fixed.borrow().clone();
+        assert_eq!(
+            f.describe(f.loaded_at.unwrap()),
+            "configuration loaded 0 s ago"
+        );
     }
 }

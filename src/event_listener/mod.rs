@@ -13,7 +13,7 @@ mod config;
 mod files;
 
 pub use cluster::follow_cluster;
-pub use config::{Listener, ListenerHandle, ListenerPublisher};
+pub use config::{Freshness, Listener, ListenerHandle, ListenerPublisher};
 pub use files::{LoadError, LoadOptions};
 
 /// Namespace used when neither `--namespace` nor the EventListener names one.

@@ -2,16 +2,25 @@
 //! list-then-watch mode, which every API server serves) kept as a [`Catalog`] snapshot that is
 //! rebuilt on every change once each kind has finished its first full list.
 //!
+//! Recovery: a watch that fails (the API server unreachable, `410 Expired`, a dropped
+//! connection) is replaced by a new one that lists from scratch after a short backoff
+//! ([`RELIST_MIN_DELAY`] doubling to [`RELIST_MAX_DELAY`], plus jitter of up to as much again),
+//! so the objects are current again within a few seconds of the API server's return. (kube-runtime's
+//! default backoff, client-go's, grows to 30 s and resets only after 2 minutes: a minute-long
+//! outage left the configuration stale for up to another minute.)
+//!
 //! Namespaced kinds are watched in the EventListener's namespace; ClusterTriggerBindings
 //! everywhere. Secrets are not watched (they are read on demand, `secrets::KubeSecrets`).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
+use std::time::Duration;
 
+use backon::BackoffBuilder as _;
 use futures::StreamExt as _;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject};
-use kube::runtime::{WatchStreamExt as _, watcher};
+use kube::runtime::watcher;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -29,8 +38,35 @@ const KINDS: [(&str, &str, bool); 5] = [
 /// The version read; v1alpha1 objects are served as v1beta1 too (same JSON, reference §1.1).
 const VERSION: &str = "v1beta1";
 
+/// First wait before a failed watch lists again.
+pub const RELIST_MIN_DELAY: Duration = Duration::from_millis(200);
+/// Longest wait between two attempts to list a kind again (before jitter, which adds up to as
+/// much again).
+pub const RELIST_MAX_DELAY: Duration = Duration::from_secs(2);
+
+/// What [`follow`] reports.
+#[derive(Debug)]
+pub enum Update {
+    /// A fresh catalog: after the first full sync of every kind and after every change that
+    /// follows (bursts are coalesced), or every object that does not decode (the snapshot is
+    /// then incomplete and must not be used).
+    Snapshot(Result<Catalog, Vec<super::Error>>),
+    /// The watch of `kind` failed while every watch was healthy: the objects held may be stale
+    /// from now on. It lists again after a short backoff (module docs).
+    Lost {
+        /// The kind whose watch failed first.
+        kind: &'static str,
+        /// What failed, for logs and `/ready`.
+        error: String,
+    },
+    /// Every watch that failed has listed again (reported after the snapshot built from those
+    /// lists): what is held is current.
+    Recovered,
+}
+
 enum Change {
     Restart(&'static str),
+    Failed(&'static str, String),
     Listed(&'static str, Value),
     ListDone(&'static str),
     Applied(&'static str, Value),
@@ -59,16 +95,10 @@ fn key_of(value: &Value) -> String {
     )
 }
 
-/// Watches the Triggers kinds and calls `on_snapshot` with a fresh [`Catalog`] after the first
-/// full sync of every kind and after every change that follows (bursts are coalesced), or with
-/// every object that does not decode (the snapshot is then incomplete and must not be used).
-/// Runs until the watches end (they retry with backoff, so in practice until the task is
-/// dropped).
-pub async fn follow(
-    client: Client,
-    namespace: String,
-    mut on_snapshot: impl FnMut(Result<Catalog, Vec<super::Error>>),
-) {
+/// Watches the Triggers kinds and reports every [`Update`] to `on_update`: snapshots, and
+/// watches lost and recovered. Runs until the task is dropped (failed watches list again, with
+/// the backoff of the module docs, for ever).
+pub async fn follow(client: Client, namespace: String, mut on_update: impl FnMut(Update)) {
     let (tx, mut rx) = mpsc::channel::<Change>(1024);
     for (kind, plural, namespaced) in KINDS {
         let resource = ApiResource {
@@ -83,48 +113,19 @@ pub async fn follow(
         } else {
             Api::all_with(client.clone(), &resource)
         };
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            let mut events = watcher(api, watcher::Config::default())
-                .default_backoff()
-                .boxed();
-            while let Some(event) = events.next().await {
-                let to_value = |o: DynamicObject| {
-                    let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
-                    if let Value::Object(map) = &mut v {
-                        map.insert(
-                            "apiVersion".into(),
-                            format!("{TRIGGERS_GROUP}/{VERSION}").into(),
-                        );
-                        map.insert("kind".into(), kind.into());
-                    }
-                    v
-                };
-                let change = match event {
-                    Ok(watcher::Event::Init) => Change::Restart(kind),
-                    Ok(watcher::Event::InitApply(o)) => Change::Listed(kind, to_value(o)),
-                    Ok(watcher::Event::InitDone) => Change::ListDone(kind),
-                    Ok(watcher::Event::Apply(o)) => Change::Applied(kind, to_value(o)),
-                    Ok(watcher::Event::Delete(o)) => Change::Deleted(kind, to_value(o)),
-                    Err(e) => {
-                        tracing::warn!(kind, error = %e, "watch failed; retrying");
-                        continue;
-                    }
-                };
-                if tx.send(change).await.is_err() {
-                    return;
-                }
-            }
-        });
+        tokio::spawn(watch_kind(api, kind, tx.clone()));
     }
     drop(tx);
 
     let mut objects: BTreeMap<&'static str, BTreeMap<String, Value>> = BTreeMap::new();
     let mut listing: BTreeMap<&'static str, BTreeMap<String, Value>> = BTreeMap::new();
     let mut synced: HashSet<&'static str> = HashSet::new();
+    // Kinds whose watch failed and has not listed again since.
+    let mut failing: BTreeSet<&'static str> = BTreeSet::new();
     while let Some(first) = rx.recv().await {
         let mut change = Some(first);
         let mut dirty = false;
+        let mut recovered = false;
         // Apply everything already queued before rebuilding: a burst makes one snapshot.
         while let Some(c) = change.take() {
             match c {
@@ -134,10 +135,17 @@ pub async fn follow(
                 Change::Listed(kind, v) => {
                     listing.entry(kind).or_default().insert(key_of(&v), v);
                 }
+                Change::Failed(kind, error) => {
+                    if failing.is_empty() {
+                        on_update(Update::Lost { kind, error });
+                    }
+                    failing.insert(kind);
+                }
                 Change::ListDone(kind) => {
                     objects.insert(kind, listing.remove(kind).unwrap_or_default());
                     synced.insert(kind);
                     dirty = true;
+                    recovered |= failing.remove(kind) && failing.is_empty();
                 }
                 Change::Applied(kind, v) => {
                     objects.entry(kind).or_default().insert(key_of(&v), v);
@@ -151,8 +159,73 @@ pub async fn follow(
             change = rx.try_recv().ok();
         }
         if dirty && synced.len() == KINDS.len() {
-            on_snapshot(snapshot(&objects));
+            on_update(Update::Snapshot(snapshot(&objects)));
         }
+        if recovered && failing.is_empty() {
+            on_update(Update::Recovered);
+        }
+    }
+}
+
+/// Follows one kind: a kube-runtime watcher, replaced by a new one (which lists from scratch)
+/// whenever it fails, after the backoff of the module docs; the backoff starts over after each
+/// complete list. Ends when nobody receives its changes.
+async fn watch_kind(api: Api<DynamicObject>, kind: &'static str, tx: mpsc::Sender<Change>) {
+    let backoff = || {
+        backon::ExponentialBuilder::default()
+            .with_min_delay(RELIST_MIN_DELAY)
+            .with_max_delay(RELIST_MAX_DELAY)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times()
+            .build()
+    };
+    let mut delays = backoff();
+    // Failures since the last complete list: the first is a warning, repeats are debug lines.
+    let mut failures = 0_u32;
+    let to_value = |o: DynamicObject| {
+        let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut v {
+            map.insert(
+                "apiVersion".into(),
+                format!("{TRIGGERS_GROUP}/{VERSION}").into(),
+            );
+            map.insert("kind".into(), kind.into());
+        }
+        v
+    };
+    loop {
+        let mut events = watcher(api.clone(), watcher::Config::default()).boxed();
+        let error = loop {
+            let change = match events.next().await {
+                Some(Ok(watcher::Event::Init)) => Change::Restart(kind),
+                Some(Ok(watcher::Event::InitApply(o))) => Change::Listed(kind, to_value(o)),
+                Some(Ok(watcher::Event::InitDone)) => {
+                    delays = backoff();
+                    failures = 0;
+                    Change::ListDone(kind)
+                }
+                Some(Ok(watcher::Event::Apply(o))) => Change::Applied(kind, to_value(o)),
+                Some(Ok(watcher::Event::Delete(o))) => Change::Deleted(kind, to_value(o)),
+                Some(Err(e)) => break e.to_string(),
+                // A watcher never ends on its own; if it did, list again.
+                None => break "the watch ended".to_owned(),
+            };
+            if tx.send(change).await.is_err() {
+                return;
+            }
+        };
+        let delay = delays.next().unwrap_or(RELIST_MAX_DELAY);
+        failures = failures.saturating_add(1);
+        if failures == 1 {
+            tracing::warn!(kind, %error, retry_in = ?delay, "watch failed; listing again");
+        } else {
+            tracing::debug!(kind, %error, retry_in = ?delay, failures, "watch failed again");
+        }
+        if tx.send(Change::Failed(kind, error)).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(delay).await;
     }
 }
 

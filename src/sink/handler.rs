@@ -21,17 +21,26 @@ pub(super) async fn live() -> &'static str {
     "ok"
 }
 
-/// `/ready`: 200 `ok` once a configuration is loaded (in cluster mode, after the first full
-/// sync), else 503; 503 from the moment a shutdown begins, so endpoints stop routing here.
-pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
+/// `/ready`: 200 once a configuration is loaded (in cluster mode, after the first full sync),
+/// else 503; 503 from the moment a shutdown begins, so endpoints stop routing here. The 200's
+/// body is `ok: ` and how current the configuration is ([`Freshness::describe`]): during an API
+/// outage the last good configuration serves, the body says since when it is not in sync.
+///
+/// [`Freshness::describe`]: crate::event_listener::Freshness::describe
+pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, String) {
     if state.drain.is_draining() {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: shutting down")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: shutting down".into(),
+        )
     } else if state.listener.current().is_some() {
-        (StatusCode::OK, "ok")
+        let freshness = state.listener.freshness().borrow().clone();
+        let now = std::time::Instant::now();
+        (StatusCode::OK, format!("ok: {}", freshness.describe(now)))
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: no EventListener configuration loaded yet",
+            "not ready: no EventListener configuration loaded yet".into(),
         )
     }
 }

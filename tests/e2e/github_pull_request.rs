@@ -158,6 +158,15 @@ async fn probes_answer_ok() {
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), 200);
-        assert_eq!(r.text().await.unwrap(), "ok");
+        let body = r.text().await.unwrap();
+        if path == "live" {
+            assert_eq!(body, "ok");
+        } else {
+            // Files are loaded once: an age, never "in sync" or "not in sync".
+            let age = body
+                .strip_prefix("ok: configuration loaded ")
+                .and_then(|rest| rest.strip_suffix(" s ago"));
+            assert!(age.is_some_and(|s| s.parse::<u64>().is_ok()), "{body}");
+        }
     }
 }

@@ -11,6 +11,7 @@ mod idempotency;
 mod kube_api_server;
 mod kube_cluster;
 mod kube_faults;
+mod kube_outage;
 mod kube_proxy_faults;
 mod limits;
 mod support;

@@ -1,6 +1,7 @@
 //! Starting a listener and talking to it.
 
 pub(crate) mod api_server;
+pub(crate) mod relay;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
