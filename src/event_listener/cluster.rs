@@ -9,8 +9,10 @@ use crate::secrets::SecretStore;
 
 /// Cluster mode: follows the EventListener `options.listener` in `options.namespace` and the
 /// objects it references, compiling a new [`Listener`] on every change and publishing it on
-/// `publish`. A configuration that does not compile is logged (naming the object and field),
-/// counted on `publish` ([`ListenerHandle::refused`]) and the last good one stays in service.
+/// `publish`. A trigger whose references are missing, invalid or do not decode is left out and
+/// logged (naming the object and field); a configuration that does not compile at all (no such
+/// EventListener) is logged, counted on `publish` ([`ListenerHandle::refused`]) and the last good
+/// one stays in service.
 /// Watches that fail are reported on `publish` ([`ListenerHandle::freshness`]) until they have
 /// listed again. Runs until the task is dropped.
 pub async fn follow_cluster(
@@ -24,8 +26,8 @@ pub async fn follow_cluster(
         .clone()
         .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
     manifest::cluster::follow(client, namespace, move |update| {
-        let snapshot = match update {
-            Update::Snapshot(snapshot) => snapshot,
+        let catalog = match update {
+            Update::Snapshot(catalog) => catalog,
             Update::Lost { kind, error } => {
                 tracing::warn!(
                     kind,
@@ -41,19 +43,15 @@ pub async fn follow_cluster(
                 return;
             }
         };
-        let catalog = match snapshot {
-            Ok(catalog) => catalog,
-            Err(errors) => {
-                for e in &errors {
-                    tracing::error!(error = %e, "object in the cluster does not decode");
-                }
-                tracing::error!(
-                    "configuration from the cluster rejected; the last good one stays in service"
-                );
-                publish.refuse();
-                return;
-            }
-        };
+        for u in &catalog.undecodable {
+            tracing::error!(
+                kind = %u.kind,
+                namespace = %u.namespace,
+                name = %u.name,
+                error = %u.error,
+                "object in the cluster does not decode; what references it is left out"
+            );
+        }
         match Listener::from_catalog_with_secrets(&catalog, &options, Arc::clone(&secrets)) {
             Ok(listener) => {
                 for problem in &listener.broken {

@@ -24,7 +24,7 @@ use kube::runtime::watcher;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{Catalog, Origin, files::add_document};
+use super::{Catalog, Origin, Undecodable, files::add_document};
 use crate::api::TRIGGERS_GROUP;
 
 /// The kinds watched: (kind, plural, namespaced).
@@ -48,9 +48,9 @@ pub const RELIST_MAX_DELAY: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub enum Update {
     /// A fresh catalog: after the first full sync of every kind and after every change that
-    /// follows (bursts are coalesced), or every object that does not decode (the snapshot is
-    /// then incomplete and must not be used).
-    Snapshot(Result<Catalog, Vec<super::Error>>),
+    /// follows (bursts are coalesced). Objects that do not decode are left out of it and listed
+    /// in [`Catalog::undecodable`].
+    Snapshot(Catalog),
     /// The watch of `kind` failed while every watch was healthy: the objects held may be stale
     /// from now on. It lists again after a short backoff (module docs).
     Lost {
@@ -229,31 +229,33 @@ async fn watch_kind(api: Api<DynamicObject>, kind: &'static str, tx: mpsc::Sende
     }
 }
 
-/// The catalog of every object held, or every object that does not decode (naming the object
-/// and field): a configuration missing one of them must not go live.
-fn snapshot(
-    objects: &BTreeMap<&'static str, BTreeMap<String, Value>>,
-) -> Result<Catalog, Vec<super::Error>> {
+/// The catalog of every object held; an object that does not decode is left out and listed in
+/// [`Catalog::undecodable`] (naming the field), so that only what references it is affected.
+fn snapshot(objects: &BTreeMap<&'static str, BTreeMap<String, Value>>) -> Catalog {
     let mut catalog = Catalog::default();
-    let mut errors = Vec::new();
     for (kind, items) in objects {
         for value in items.values() {
             let meta = &value["metadata"];
-            let origin = cluster_origin(
-                kind,
-                meta["namespace"].as_str().unwrap_or_default(),
-                meta["name"].as_str().unwrap_or_default(),
-            );
+            let namespace = meta["namespace"].as_str().unwrap_or_default();
+            let name = meta["name"].as_str().unwrap_or_default();
+            let origin = cluster_origin(kind, namespace, name);
             if let Err(e) = add_document(&mut catalog, origin, value.clone()) {
-                errors.push(e);
+                let error = match e {
+                    super::Error::Field { field, message, .. } => {
+                        format!("field {field}: {message}")
+                    }
+                    other => other.to_string(),
+                };
+                catalog.undecodable.push(Undecodable {
+                    kind: (*kind).to_owned(),
+                    namespace: namespace.to_owned(),
+                    name: name.to_owned(),
+                    error,
+                });
             }
         }
     }
-    if errors.is_empty() {
-        Ok(catalog)
-    } else {
-        Err(errors)
-    }
+    catalog
 }
 
 #[cfg(test)]
@@ -263,7 +265,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn snapshot_decodes_each_kind_and_refuses_broken_objects() {
+    fn snapshot_decodes_each_kind_and_lists_the_objects_that_do_not_decode() {
         let mut objects = BTreeMap::new();
         let binding = json!({"apiVersion": "triggers.tekton.dev/v1beta1", "kind": "TriggerBinding",
             "metadata": {"name": "b", "namespace": "ci"}, "spec": {"params": [{"name": "x", "value": "$(body.x)"}]}});
@@ -273,25 +275,22 @@ mod tests {
             "TriggerBinding",
             BTreeMap::from([(key_of(&binding), binding), (key_of(&broken), broken)]),
         );
-        let errors = snapshot(&objects).unwrap_err();
-        assert_eq!(errors.len(), 1);
-        assert!(
-            errors[0]
-                .to_string()
-                .starts_with("cluster TriggerBinding ci/bad"),
-            "{}",
-            errors[0]
-        );
-        objects
-            .get_mut("TriggerBinding")
-            .unwrap()
-            .retain(|k, _| k == "ci/b");
-        let catalog = snapshot(&objects).unwrap();
+        let catalog = snapshot(&objects);
         assert_eq!(catalog.trigger_bindings.len(), 1);
         assert!(catalog.trigger_binding("ci", "ci", "b").is_some());
+        assert!(catalog.trigger_binding("ci", "ci", "bad").is_none());
         assert_eq!(
             catalog.trigger_bindings[0].origin.to_string(),
             "cluster TriggerBinding ci/b"
+        );
+        let missing = catalog.missing("TriggerBinding", "ci", "bad");
+        assert!(
+            missing.starts_with("TriggerBinding ci/bad does not decode: field spec.params: "),
+            "{missing}"
+        );
+        assert_eq!(
+            catalog.missing("TriggerBinding", "ci", "gone"),
+            "TriggerBinding ci/gone not found"
         );
     }
 }

@@ -112,6 +112,23 @@ pub struct Catalog {
     pub trigger_templates: Vec<Loaded<TriggerTemplate>>,
     /// Secrets.
     pub secrets: Vec<Loaded<Secret>>,
+    /// Cluster mode: objects of these kinds that exist but do not decode. They are left out, and
+    /// a trigger that references one is reported with the reason ([`Catalog::missing`]). Always
+    /// empty from files, which refuse such a document at load.
+    pub undecodable: Vec<Undecodable>,
+}
+
+/// An object in the cluster that does not decode as its kind.
+#[derive(Debug, Clone)]
+pub struct Undecodable {
+    /// Its kind, e.g. `TriggerBinding`.
+    pub kind: String,
+    /// Its namespace; empty for cluster-scoped kinds.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Why it does not decode (the field and the problem).
+    pub error: String,
 }
 
 impl Catalog {
@@ -156,6 +173,25 @@ impl Catalog {
         })
     }
 
+    /// Why the `kind` object `name` of `namespace` (empty for cluster-scoped kinds) cannot be
+    /// used: `TriggerBinding ci/name not found`, or, when it exists but does not decode,
+    /// `TriggerBinding ci/name does not decode: ERROR`.
+    pub fn missing(&self, kind: &str, namespace: &str, name: &str) -> String {
+        let place = if namespace.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{namespace}/{name}")
+        };
+        match self
+            .undecodable
+            .iter()
+            .find(|u| u.kind == kind && u.namespace == namespace && u.name == name)
+        {
+            Some(u) => format!("{kind} {place} does not decode: {}", u.error),
+            None => format!("{kind} {place} not found"),
+        }
+    }
+
     /// Adds everything from `other`.
     pub fn extend(&mut self, other: Catalog) {
         self.event_listeners.extend(other.event_listeners);
@@ -165,6 +201,7 @@ impl Catalog {
             .extend(other.cluster_trigger_bindings);
         self.trigger_templates.extend(other.trigger_templates);
         self.secrets.extend(other.secrets);
+        self.undecodable.extend(other.undecodable);
     }
 }
 

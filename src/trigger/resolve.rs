@@ -212,7 +212,7 @@ fn parts_of<'a>(
                     .ok_or_else(|| ResolveError {
                         trigger: label.clone(),
                         field: "triggerRef".into(),
-                        message: format!("Trigger {namespace}/{name} not found"),
+                        message: catalog.missing("Trigger", namespace, name),
                     })?;
             Ok(TriggerParts::of(&found.object, namespace))
         }
@@ -358,8 +358,8 @@ fn binding_params(
         other => return Err(format!("unknown binding kind {other:?}")),
     };
     let found = found.ok_or_else(|| match kind {
-        "ClusterTriggerBinding" => format!("ClusterTriggerBinding {reference} not found"),
-        _ => format!("TriggerBinding {namespace}/{reference} not found"),
+        "ClusterTriggerBinding" => catalog.missing("ClusterTriggerBinding", "", reference),
+        _ => catalog.missing("TriggerBinding", namespace, reference),
     })?;
     Ok(found
         .object
@@ -390,5 +390,5 @@ fn template_spec<'a>(
     catalog
         .trigger_template(default_ns, &parts.namespace, name)
         .map(|t| &t.object.spec)
-        .ok_or_else(|| format!("TriggerTemplate {}/{name} not found", parts.namespace))
+        .ok_or_else(|| catalog.missing("TriggerTemplate", &parts.namespace, name))
 }

@@ -395,6 +395,35 @@ async fn a_trigger_with_a_missing_template_is_left_out_and_the_others_serve() {
     let reply = deliver(&url, "pull_request", &opened, Some(DEV_SECRET)).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     assert_eq!(pipeline_runs(server, &namespace).len(), 3);
+
+    // The template is back but the binding no longer decodes: only that trigger is out, and it
+    // says why.
+    server.kubectl_stdin_ok(&["apply", "-n", &namespace, "-f", "-"], template);
+    serving(&handle, &["pr-trigger", "push-main-trigger"]).await;
+    let undecodable = format!(
+        "{{\"apiVersion\": \"triggers.tekton.dev/v1beta1\", \"kind\": \"TriggerBinding\",
+          \"metadata\": {{\"name\": \"github-push-main-trigger-binding\", \"namespace\": \"{namespace}\"}},
+          \"spec\": {{\"params\": 3}}}}"
+    );
+    server.kubectl_stdin_ok(&["apply", "-f", "-"], &undecodable);
+    serving(&handle, &["pr-trigger"]).await;
+    let current = handle.current().expect("a configuration");
+    let problem = current
+        .broken
+        .iter()
+        .find(|p| p.trigger == "push-main-trigger")
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(
+        problem.contains(&format!(
+            "TriggerBinding {namespace}/github-push-main-trigger-binding does not decode: field spec.params"
+        )),
+        "{:?}",
+        current.broken
+    );
+    let reply = deliver(&url, "pull_request", &opened, Some(DEV_SECRET)).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(pipeline_runs(server, &namespace).len(), 4);
 }
 
 #[tokio::test]
