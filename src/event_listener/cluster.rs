@@ -25,7 +25,12 @@ pub async fn follow_cluster(
         .namespace
         .clone()
         .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
-    manifest::cluster::follow(client, namespace, move |update| {
+    let Some(name) = options.listener.clone() else {
+        tracing::error!("cluster mode needs the EventListener's name (--listener)");
+        publish.refuse();
+        return;
+    };
+    manifest::cluster::follow(client, namespace, name, move |update| {
         let catalog = match update {
             Update::Snapshot(catalog) => catalog,
             Update::Lost { kind, error } => {

@@ -9,10 +9,15 @@
 //! default backoff, client-go's, grows to 30 s and resets only after 2 minutes: a minute-long
 //! outage left the configuration stale for up to another minute.)
 //!
-//! Namespaced kinds are watched in the EventListener's namespace; ClusterTriggerBindings
-//! everywhere. Secrets are not watched (they are read on demand, `secrets::KubeSecrets`).
+//! What is watched: the EventListener in its namespace; Triggers, TriggerBindings and
+//! TriggerTemplates in the EventListener's namespace and in every namespace its
+//! `namespaceSelector` names (all namespaces for exactly `["*"]`, reference §2.6), started and
+//! stopped as the EventListener changes; ClusterTriggerBindings everywhere. Secrets are not
+//! watched (they are read on demand, `secrets::KubeSecrets`). The first snapshot waits until
+//! every watch has listed once or failed once, so a namespace the listener may not read (RBAC)
+//! delays nothing: it is reported as a lost watch and retried.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -27,16 +32,30 @@ use tokio::sync::mpsc;
 use super::{Catalog, Origin, Undecodable, files::add_document};
 use crate::api::TRIGGERS_GROUP;
 
-/// The kinds watched: (kind, plural, namespaced).
-const KINDS: [(&str, &str, bool); 5] = [
-    ("EventListener", "eventlisteners", true),
-    ("Trigger", "triggers", true),
-    ("TriggerBinding", "triggerbindings", true),
-    ("TriggerTemplate", "triggertemplates", true),
-    ("ClusterTriggerBinding", "clustertriggerbindings", false),
+/// The kinds watched: (kind, plural).
+const EVENT_LISTENER: (&str, &str) = ("EventListener", "eventlisteners");
+const CLUSTER_TRIGGER_BINDING: (&str, &str) = ("ClusterTriggerBinding", "clustertriggerbindings");
+/// The kinds a Trigger and what it references are made of, watched in the EventListener's
+/// namespace and in each namespace its `namespaceSelector` selects.
+const TRIGGER_KINDS: [(&str, &str); 3] = [
+    ("Trigger", "triggers"),
+    ("TriggerBinding", "triggerbindings"),
+    ("TriggerTemplate", "triggertemplates"),
 ];
 /// The version read; v1alpha1 objects are served as v1beta1 too (same JSON, reference §1.1).
 const VERSION: &str = "v1beta1";
+
+/// Where one watch looks.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Scope {
+    /// One namespace.
+    Namespace(String),
+    /// Every namespace (cluster-scoped kinds, and `namespaceSelector.matchNames: ["*"]`).
+    All,
+}
+
+/// One watch: a kind in a scope.
+type Target = (&'static str, &'static str, Scope);
 
 /// First wait before a failed watch lists again.
 pub const RELIST_MIN_DELAY: Duration = Duration::from_millis(200);
@@ -64,13 +83,15 @@ pub enum Update {
     Recovered,
 }
 
+/// What a watch reports, tagged with the watch's serial number (a stopped watch's late reports
+/// are ignored).
 enum Change {
-    Restart(&'static str),
-    Failed(&'static str, String),
-    Listed(&'static str, Value),
-    ListDone(&'static str),
-    Applied(&'static str, Value),
-    Deleted(&'static str, Value),
+    Restart,
+    Failed(String),
+    Listed(Value),
+    ListDone,
+    Applied(Value),
+    Deleted(Value),
 }
 
 /// Where an object read from the cluster came from, for messages: `cluster Trigger ci/name`.
@@ -95,82 +116,194 @@ fn key_of(value: &Value) -> String {
     )
 }
 
-/// Watches the Triggers kinds and reports every [`Update`] to `on_update`: snapshots, and
-/// watches lost and recovered. Runs until the task is dropped (failed watches list again, with
-/// the backoff of the module docs, for ever).
-pub async fn follow(client: Client, namespace: String, mut on_update: impl FnMut(Update)) {
-    let (tx, mut rx) = mpsc::channel::<Change>(1024);
-    for (kind, plural, namespaced) in KINDS {
+/// The state of one running watch.
+struct Watch {
+    kind: &'static str,
+    task: tokio::task::JoinHandle<()>,
+    /// Its objects, by `namespace/name`, as of its last list and the changes since.
+    objects: BTreeMap<String, Value>,
+    /// A list under way (`Restart` seen, `ListDone` not yet).
+    listing: Option<BTreeMap<String, Value>>,
+    /// Listed once, or failed once: the first snapshot does not wait for it any longer.
+    settled: bool,
+    /// Failed and not listed since.
+    failing: bool,
+}
+
+/// Watches the Triggers kinds for the EventListener `listener` of `namespace` (module docs) and
+/// reports every [`Update`] to `on_update`: snapshots, and watches lost and recovered. Runs
+/// until the task is dropped (failed watches list again, with the backoff of the module docs,
+/// for ever).
+pub async fn follow(
+    client: Client,
+    namespace: String,
+    listener: String,
+    mut on_update: impl FnMut(Update),
+) {
+    let (tx, mut rx) = mpsc::channel::<(u64, Change)>(1024);
+    let mut watches: BTreeMap<u64, Watch> = BTreeMap::new();
+    let mut running: BTreeMap<Target, u64> = BTreeMap::new();
+    let mut serials = 0_u64;
+    let mut start = |target: &Target, watches: &mut BTreeMap<u64, Watch>| {
+        serials += 1;
+        let (kind, plural, scope) = target;
         let resource = ApiResource {
             group: TRIGGERS_GROUP.to_owned(),
             version: VERSION.to_owned(),
             api_version: format!("{TRIGGERS_GROUP}/{VERSION}"),
-            kind: kind.to_owned(),
-            plural: plural.to_owned(),
+            kind: (*kind).to_owned(),
+            plural: (*plural).to_owned(),
         };
-        let api: Api<DynamicObject> = if namespaced {
-            Api::namespaced_with(client.clone(), &namespace, &resource)
-        } else {
-            Api::all_with(client.clone(), &resource)
+        let api: Api<DynamicObject> = match scope {
+            Scope::Namespace(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+            Scope::All => Api::all_with(client.clone(), &resource),
         };
-        tokio::spawn(watch_kind(api, kind, tx.clone()));
+        let task = tokio::spawn(watch_kind(api, kind, serials, tx.clone()));
+        watches.insert(
+            serials,
+            Watch {
+                kind,
+                task,
+                objects: BTreeMap::new(),
+                listing: None,
+                settled: false,
+                failing: false,
+            },
+        );
+        serials
+    };
+    for target in wanted(&namespace, None) {
+        let serial = start(&target, &mut watches);
+        running.insert(target, serial);
     }
-    drop(tx);
 
-    let mut objects: BTreeMap<&'static str, BTreeMap<String, Value>> = BTreeMap::new();
-    let mut listing: BTreeMap<&'static str, BTreeMap<String, Value>> = BTreeMap::new();
-    let mut synced: HashSet<&'static str> = HashSet::new();
-    // Kinds whose watch failed and has not listed again since.
-    let mut failing: BTreeSet<&'static str> = BTreeSet::new();
+    let listener_key = format!("{namespace}/{listener}");
+    let mut lost = false;
     while let Some(first) = rx.recv().await {
         let mut change = Some(first);
         let mut dirty = false;
-        let mut recovered = false;
         // Apply everything already queued before rebuilding: a burst makes one snapshot.
-        while let Some(c) = change.take() {
-            match c {
-                Change::Restart(kind) => {
-                    listing.insert(kind, BTreeMap::new());
-                }
-                Change::Listed(kind, v) => {
-                    listing.entry(kind).or_default().insert(key_of(&v), v);
-                }
-                Change::Failed(kind, error) => {
-                    if failing.is_empty() {
-                        on_update(Update::Lost { kind, error });
+        while let Some((serial, c)) = change.take() {
+            if let Some(watch) = watches.get_mut(&serial) {
+                match c {
+                    Change::Restart => watch.listing = Some(BTreeMap::new()),
+                    Change::Listed(v) => {
+                        watch.listing.get_or_insert_default().insert(key_of(&v), v);
                     }
-                    failing.insert(kind);
-                }
-                Change::ListDone(kind) => {
-                    objects.insert(kind, listing.remove(kind).unwrap_or_default());
-                    synced.insert(kind);
-                    dirty = true;
-                    recovered |= failing.remove(kind) && failing.is_empty();
-                }
-                Change::Applied(kind, v) => {
-                    objects.entry(kind).or_default().insert(key_of(&v), v);
-                    dirty = true;
-                }
-                Change::Deleted(kind, v) => {
-                    objects.entry(kind).or_default().remove(&key_of(&v));
-                    dirty = true;
+                    Change::Failed(error) => {
+                        watch.settled = true;
+                        watch.failing = true;
+                        if !lost {
+                            lost = true;
+                            on_update(Update::Lost {
+                                kind: watch.kind,
+                                error,
+                            });
+                        }
+                        dirty = true;
+                    }
+                    Change::ListDone => {
+                        watch.objects = watch.listing.take().unwrap_or_default();
+                        watch.settled = true;
+                        watch.failing = false;
+                        dirty = true;
+                    }
+                    Change::Applied(v) => {
+                        watch.objects.insert(key_of(&v), v);
+                        dirty = true;
+                    }
+                    Change::Deleted(v) => {
+                        watch.objects.remove(&key_of(&v));
+                        dirty = true;
+                    }
                 }
             }
             change = rx.try_recv().ok();
         }
-        if dirty && synced.len() == KINDS.len() {
-            on_update(Update::Snapshot(snapshot(&objects)));
+        if !dirty {
+            continue;
         }
-        if recovered && failing.is_empty() {
+        // The namespaces the EventListener selects now: start and stop watches to match.
+        let event_listener = watches
+            .values()
+            .filter(|w| w.kind == EVENT_LISTENER.0)
+            .find_map(|w| w.objects.get(&listener_key));
+        let targets = wanted(&namespace, event_listener);
+        let stale: Vec<Target> = running
+            .keys()
+            .filter(|t| !targets.contains(t))
+            .cloned()
+            .collect();
+        for target in stale {
+            if let Some(watch) = running.remove(&target).and_then(|s| watches.remove(&s)) {
+                watch.task.abort();
+            }
+        }
+        for target in targets {
+            if let std::collections::btree_map::Entry::Vacant(slot) = running.entry(target) {
+                let serial = start(slot.key(), &mut watches);
+                slot.insert(serial);
+            }
+        }
+        if watches.values().all(|w| w.settled) {
+            on_update(Update::Snapshot(snapshot(
+                watches.values().map(|w| (w.kind, &w.objects)),
+            )));
+        }
+        if lost && watches.values().all(|w| !w.failing) {
+            lost = false;
             on_update(Update::Recovered);
         }
     }
 }
 
+/// The watches for the EventListener `event_listener` (a JSON object, `None` until it is
+/// listed) of `namespace`: its own kind and the cluster-scoped one always, the Trigger kinds in
+/// its namespace and in those its `namespaceSelector` names (or everywhere).
+fn wanted(namespace: &str, event_listener: Option<&Value>) -> BTreeSet<Target> {
+    let own = Scope::Namespace(namespace.to_owned());
+    let mut targets = BTreeSet::from([
+        (EVENT_LISTENER.0, EVENT_LISTENER.1, own.clone()),
+        (
+            CLUSTER_TRIGGER_BINDING.0,
+            CLUSTER_TRIGGER_BINDING.1,
+            Scope::All,
+        ),
+    ]);
+    let names: Vec<&str> = event_listener
+        .and_then(|el| el["spec"]["namespaceSelector"]["matchNames"].as_array())
+        .map(|names| names.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut scopes = BTreeSet::from([own]);
+    match names.as_slice() {
+        ["*"] => {
+            scopes = BTreeSet::from([Scope::All]);
+        }
+        names => scopes.extend(
+            names
+                .iter()
+                // "*" among other names is a literal name (§2.6), which no namespace has.
+                .filter(|n| !n.is_empty() && **n != "*")
+                .map(|n| Scope::Namespace((*n).to_owned())),
+        ),
+    }
+    for scope in scopes {
+        for (kind, plural) in TRIGGER_KINDS {
+            targets.insert((kind, plural, scope.clone()));
+        }
+    }
+    targets
+}
+
 /// Follows one kind: a kube-runtime watcher, replaced by a new one (which lists from scratch)
 /// whenever it fails, after the backoff of the module docs; the backoff starts over after each
 /// complete list. Ends when nobody receives its changes.
-async fn watch_kind(api: Api<DynamicObject>, kind: &'static str, tx: mpsc::Sender<Change>) {
+async fn watch_kind(
+    api: Api<DynamicObject>,
+    kind: &'static str,
+    serial: u64,
+    tx: mpsc::Sender<(u64, Change)>,
+) {
     let backoff = || {
         backon::ExponentialBuilder::default()
             .with_min_delay(RELIST_MIN_DELAY)
@@ -198,20 +331,20 @@ async fn watch_kind(api: Api<DynamicObject>, kind: &'static str, tx: mpsc::Sende
         let mut events = watcher(api.clone(), watcher::Config::default()).boxed();
         let error = loop {
             let change = match events.next().await {
-                Some(Ok(watcher::Event::Init)) => Change::Restart(kind),
-                Some(Ok(watcher::Event::InitApply(o))) => Change::Listed(kind, to_value(o)),
+                Some(Ok(watcher::Event::Init)) => Change::Restart,
+                Some(Ok(watcher::Event::InitApply(o))) => Change::Listed(to_value(o)),
                 Some(Ok(watcher::Event::InitDone)) => {
                     delays = backoff();
                     failures = 0;
-                    Change::ListDone(kind)
+                    Change::ListDone
                 }
-                Some(Ok(watcher::Event::Apply(o))) => Change::Applied(kind, to_value(o)),
-                Some(Ok(watcher::Event::Delete(o))) => Change::Deleted(kind, to_value(o)),
+                Some(Ok(watcher::Event::Apply(o))) => Change::Applied(to_value(o)),
+                Some(Ok(watcher::Event::Delete(o))) => Change::Deleted(to_value(o)),
                 Some(Err(e)) => break e.to_string(),
                 // A watcher never ends on its own; if it did, list again.
                 None => break "the watch ended".to_owned(),
             };
-            if tx.send(change).await.is_err() {
+            if tx.send((serial, change)).await.is_err() {
                 return;
             }
         };
@@ -222,7 +355,7 @@ async fn watch_kind(api: Api<DynamicObject>, kind: &'static str, tx: mpsc::Sende
         } else {
             tracing::debug!(kind, %error, retry_in = ?delay, failures, "watch failed again");
         }
-        if tx.send(Change::Failed(kind, error)).await.is_err() {
+        if tx.send((serial, Change::Failed(error))).await.is_err() {
             return;
         }
         tokio::time::sleep(delay).await;
@@ -231,10 +364,17 @@ async fn watch_kind(api: Api<DynamicObject>, kind: &'static str, tx: mpsc::Sende
 
 /// The catalog of every object held; an object that does not decode is left out and listed in
 /// [`Catalog::undecodable`] (naming the field), so that only what references it is affected.
-fn snapshot(objects: &BTreeMap<&'static str, BTreeMap<String, Value>>) -> Catalog {
+fn snapshot<'a>(held: impl IntoIterator<Item = (&'a str, &'a BTreeMap<String, Value>)>) -> Catalog {
+    // An object seen by two watches (its namespace's and every namespace's) counts once.
+    let mut objects: BTreeMap<(&str, &str), &Value> = BTreeMap::new();
+    for (kind, items) in held {
+        for (key, value) in items {
+            objects.insert((kind, key), value);
+        }
+    }
     let mut catalog = Catalog::default();
-    for (kind, items) in objects {
-        for value in items.values() {
+    for ((kind, _), value) in objects {
+        {
             let meta = &value["metadata"];
             let namespace = meta["namespace"].as_str().unwrap_or_default();
             let name = meta["name"].as_str().unwrap_or_default();
@@ -247,7 +387,7 @@ fn snapshot(objects: &BTreeMap<&'static str, BTreeMap<String, Value>>) -> Catalo
                     other => other.to_string(),
                 };
                 catalog.undecodable.push(Undecodable {
-                    kind: (*kind).to_owned(),
+                    kind: kind.to_owned(),
                     namespace: namespace.to_owned(),
                     name: name.to_owned(),
                     error,
@@ -265,6 +405,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn watches_follow_the_namespace_selector() {
+        let scopes = |el: Option<Value>| -> BTreeSet<(&'static str, Scope)> {
+            wanted("ci", el.as_ref())
+                .into_iter()
+                .map(|(kind, _, scope)| (kind, scope))
+                .collect()
+        };
+        let ns = |n: &str| Scope::Namespace(n.to_owned());
+        let own = scopes(None);
+        assert_eq!(
+            own,
+            BTreeSet::from([
+                ("EventListener", ns("ci")),
+                ("ClusterTriggerBinding", Scope::All),
+                ("Trigger", ns("ci")),
+                ("TriggerBinding", ns("ci")),
+                ("TriggerTemplate", ns("ci")),
+            ])
+        );
+        let labels_only = json!({"spec": {"labelSelector": {"matchLabels": {"team": "a"}}}});
+        assert_eq!(scopes(Some(labels_only)), own);
+        let two = scopes(Some(
+            json!({"spec": {"namespaceSelector": {"matchNames": ["a", "ci", "b"]}}}),
+        ));
+        for n in ["a", "b", "ci"] {
+            for kind in ["Trigger", "TriggerBinding", "TriggerTemplate"] {
+                assert!(two.contains(&(kind, ns(n))), "{kind} in {n}: {two:?}");
+            }
+        }
+        assert_eq!(two.len(), 11);
+        let all = scopes(Some(
+            json!({"spec": {"namespaceSelector": {"matchNames": ["*"]}}}),
+        ));
+        assert!(all.contains(&("Trigger", Scope::All)), "{all:?}");
+        assert!(!all.contains(&("Trigger", ns("ci"))), "{all:?}");
+        assert!(all.contains(&("EventListener", ns("ci"))), "{all:?}");
+        // "*" among names is a literal name, as upstream.
+        let mixed = scopes(Some(
+            json!({"spec": {"namespaceSelector": {"matchNames": ["*", "a"]}}}),
+        ));
+        assert!(mixed.contains(&("Trigger", ns("*"))), "{mixed:?}");
+    }
+
+    #[test]
     fn snapshot_decodes_each_kind_and_lists_the_objects_that_do_not_decode() {
         let mut objects = BTreeMap::new();
         let binding = json!({"apiVersion": "triggers.tekton.dev/v1beta1", "kind": "TriggerBinding",
@@ -275,7 +459,7 @@ mod tests {
             "TriggerBinding",
             BTreeMap::from([(key_of(&binding), binding), (key_of(&broken), broken)]),
         );
-        let catalog = snapshot(&objects);
+        let catalog = snapshot(objects.iter().map(|(kind, items)| (*kind, items)));
         assert_eq!(catalog.trigger_bindings.len(), 1);
         assert!(catalog.trigger_binding("ci", "ci", "b").is_some());
         assert!(catalog.trigger_binding("ci", "ci", "bad").is_none());
