@@ -441,11 +441,17 @@ mod tests {
         assert!(all.contains(&("Trigger", Scope::All)), "{all:?}");
         assert!(!all.contains(&("Trigger", ns("ci"))), "{all:?}");
         assert!(all.contains(&("EventListener", ns("ci"))), "{all:?}");
-        // "*" among names is a literal name, as upstream.
+        // "*" among names is a literal name, as upstream, which no namespace can have.
         let mixed = scopes(Some(
             json!({"spec": {"namespaceSelector": {"matchNames": ["*", "a"]}}}),
         ));
-        assert!(mixed.contains(&("Trigger", ns("*"))), "{mixed:?}");
+        assert!(mixed.contains(&("Trigger", ns("a"))), "{mixed:?}");
+        assert!(
+            !mixed
+                .iter()
+                .any(|(k, s)| *s == ns("*") || (*k == "Trigger" && *s == Scope::All)),
+            "{mixed:?}"
+        );
     }
 
     #[test]
