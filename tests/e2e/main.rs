@@ -12,5 +12,6 @@ mod kube_api_server;
 mod kube_cluster;
 mod kube_faults;
 mod kube_proxy_faults;
+mod kube_status;
 mod limits;
 mod support;
