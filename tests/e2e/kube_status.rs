@@ -1,5 +1,6 @@
 //! Cluster mode writes back (src/event_listener/status.rs), against a real kube-apiserver: the
-//! EventListener's status, its Kubernetes Events, and the Lease that lets one replica write.
+//! EventListener's status, its Kubernetes Events, and the Lease that lets one replica write;
+//! and the per-event notices the sink sends for those Events.
 
 use std::time::Duration;
 
@@ -233,6 +234,17 @@ async fn one_replica_holds_the_lease_and_writes_and_the_other_takes_over() {
     )
     .await;
     assert_eq!(reply.status, 202, "{}", reply.body);
+
+    // Its log: it wrote the status only once it held the Lease.
+    other.sigterm();
+    let log = other.rest_of_log().await;
+    let acquired = log
+        .find("status Lease acquired")
+        .expect("the takeover is logged");
+    let written = log
+        .find("EventListener status written")
+        .expect("the write is logged");
+    assert!(acquired < written, "{log}");
 }
 
 #[tokio::test]
@@ -300,5 +312,75 @@ async fn ready(url: &str) {
         }
         assert!(tokio::time::Instant::now() < deadline, "never ready");
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn each_event_tells_its_steps_and_a_full_notice_channel_never_holds_it() {
+    use eventlistener::event::{EventNotice, NoticeKind};
+    use eventlistener::sink::AppState;
+
+    let (send, mut notices) = tokio::sync::mpsc::channel::<EventNotice>(16);
+    let running =
+        crate::support::start_configured(&[repo_path("config")], None, |state| AppState {
+            notices: Some(send),
+            ..state
+        })
+        .await;
+    let reply = deliver(
+        &running.url,
+        "pull_request",
+        &fixture("pull_request.opened"),
+        Some(DEV_SECRET),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let mut told = Vec::new();
+    while told.len() < 3 {
+        let notice = tokio::time::timeout(TIMEOUT, notices.recv())
+            .await
+            .expect("a notice in time")
+            .expect("the sender lives");
+        told.push(notice);
+    }
+    let kinds: Vec<NoticeKind> = told.iter().map(|n| n.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            NoticeKind::Started,
+            NoticeKind::Successful,
+            NoticeKind::Done
+        ]
+    );
+    assert!(told.iter().all(|n| n.event_id == reply.body["eventID"]));
+    assert_eq!(told[1].message.as_deref(), Some("trigger pr-trigger"));
+
+    // A body that is no JSON: the failure is told, with its reason.
+    let reply = deliver(&running.url, "pull_request", b"{nope", Some(DEV_SECRET)).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    let mut told = Vec::new();
+    while told.len() < 3 {
+        told.push(notices.recv().await.expect("the sender lives"));
+    }
+    assert_eq!(told[1].kind, NoticeKind::Failed);
+    assert!(told[1].message.is_some(), "{told:?}");
+
+    // Nobody reads a channel of one: events are still answered.
+    let (send, _unread) = tokio::sync::mpsc::channel::<EventNotice>(1);
+    let running =
+        crate::support::start_configured(&[repo_path("config")], None, |state| AppState {
+            notices: Some(send),
+            ..state
+        })
+        .await;
+    for _ in 0..3 {
+        let reply = deliver(
+            &running.url,
+            "pull_request",
+            &fixture("pull_request.opened"),
+            Some(DEV_SECRET),
+        )
+        .await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
     }
 }
