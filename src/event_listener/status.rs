@@ -54,8 +54,8 @@ pub const RETRY_INTERVAL: Duration = Duration::from_secs(10);
 /// Deadline for one round of writes, so a hung API server cannot stall shutdown.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long shutting down waits for the Lease to be released.
-const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long shutting down waits for the status writer to stop and release the Lease.
+pub const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Capacity of the channel of [`EventNotice`]s; past it notices are dropped.
 pub const NOTICE_CAPACITY: usize = 1024;
@@ -137,13 +137,17 @@ impl StatusWriter {
         Self { stop, task }
     }
 
-    /// Stops writing and releases the Lease (bounded: gives up after a few seconds).
+    /// Stops writing and releases the Lease, waiting at most [`RELEASE_TIMEOUT`] (the margin the
+    /// chart leaves in `terminationGracePeriodSeconds`); past it the writer is aborted, which
+    /// still asks the Lease manager to release.
     pub async fn stop(self) {
         self.stop.send_replace(true);
-        if tokio::time::timeout(RELEASE_TIMEOUT * 2, self.task)
+        let mut task = self.task;
+        if tokio::time::timeout(RELEASE_TIMEOUT, &mut task)
             .await
             .is_err()
         {
+            task.abort();
             tracing::warn!("the status writer did not stop in time");
         }
     }

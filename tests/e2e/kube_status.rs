@@ -210,7 +210,8 @@ async fn one_replica_holds_the_lease_and_writes_and_the_other_takes_over() {
 
     // The holder stops: the other replica takes the Lease and writes the next change.
     holding.sigterm();
-    let _ = holding.rest_of_log().await;
+    let log = holding.rest_of_log().await;
+    assert!(log.contains("status Lease released"), "{log}");
     let second = eventually(
         "the other replica holding the Lease",
         TAKEOVER_TIMEOUT,
