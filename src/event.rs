@@ -368,6 +368,45 @@ pub fn new_event_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// One step of one event, as upstream reports it in Kubernetes Events and CloudEvents
+/// (reference §8.5, §8.6): the kind, the event ID, and the error text of a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventNotice {
+    /// Which step.
+    pub kind: NoticeKind,
+    /// The event's ID (`eventID` in the answer).
+    pub event_id: String,
+    /// What failed, for [`NoticeKind::Failed`] (and the trigger for
+    /// [`NoticeKind::Successful`]); else `None`.
+    pub message: Option<String>,
+}
+
+/// The steps upstream reports for an event (its CloudEvent types, reference §8.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// A request arrived (`dev.tekton.event.triggers.started.v1`).
+    Started,
+    /// One trigger created everything (`dev.tekton.event.triggers.successful.v1`).
+    Successful,
+    /// The request failed before its triggers ran, or timed out
+    /// (`dev.tekton.event.triggers.failed.v1`).
+    Failed,
+    /// The answer is ready (`dev.tekton.event.triggers.done.v1`).
+    Done,
+}
+
+impl NoticeKind {
+    /// Upstream's CloudEvent type string, the `reason` of its Kubernetes Events.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            Self::Started => "dev.tekton.event.triggers.started.v1",
+            Self::Successful => "dev.tekton.event.triggers.successful.v1",
+            Self::Failed => "dev.tekton.event.triggers.failed.v1",
+            Self::Done => "dev.tekton.event.triggers.done.v1",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 
+use crate::event_listener::status::{StatusOptions, StatusWriter, record_event_notices};
 use crate::event_listener::{Listener, ListenerHandle, LoadOptions, follow_cluster};
 use crate::resources::{Creator, DirCreator, KubeCreator, NullCreator, StdoutCreator};
 use crate::secrets::KubeSecrets;
@@ -99,6 +100,14 @@ pub struct ServeArgs {
     /// pod's terminationGracePeriodSeconds.
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_SHUTDOWN_TIMEOUT.as_secs())]
     pub shutdown_timeout: u64,
+    /// Cluster mode: the URL written to the EventListener's `status.address.url`. Default:
+    /// upstream's `http://el-<name>.<namespace>.svc.cluster.local:8080`.
+    #[arg(long, value_name = "URL", env = "EL_ADVERTISED_URL")]
+    pub advertised_url: Option<String>,
+    /// Cluster mode: `enable` records upstream's per-event Kubernetes Events (started,
+    /// successful, failed, done) on the EventListener; anything else, none (as upstream).
+    #[arg(long, value_name = "enable", env = "EL_EVENT", hide = true)]
+    pub el_event: Option<String>,
 }
 
 impl ServeArgs {
@@ -147,14 +156,15 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| if cluster { "kube" } else { "stdout" }.to_owned());
     let creator = creator_from_flag(&sink).await?;
-    let listener = if cluster {
+    let (listener, status, notices) = if cluster {
         follow_cluster_config(&args).await?
     } else {
-        ListenerHandle::fixed(Listener::load(&LoadOptions {
+        let listener = ListenerHandle::fixed(Listener::load(&LoadOptions {
             paths: args.files.clone(),
             listener: args.listener.clone(),
             namespace: args.namespace.clone(),
-        })?)
+        })?);
+        (listener, None, None)
     };
     let tcp = tokio::net::TcpListener::bind(args.address)
         .await
@@ -178,16 +188,29 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.delivery_id_header.clone(),
         ),
         limits: InflightLimits::new(args.max_inflight_events, args.max_inflight_body_bytes),
+        notices,
         ..AppState::new(listener, creator)
     };
-    serve_with(tcp, state, args.serve_options(), shutdown_signal()).await?;
+    let served = serve_with(tcp, state, args.serve_options(), shutdown_signal()).await;
+    if let Some(status) = status {
+        status.stop().await;
+    }
+    served?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Cluster mode: start following the EventListener in the cluster; the handle is empty (and
-/// `/ready` answers 503) until the first full sync compiles.
-async fn follow_cluster_config(args: &ServeArgs) -> anyhow::Result<ListenerHandle> {
+/// Cluster mode: start following the EventListener in the cluster, and writing its status back
+/// (the Lease holder only); the handle is empty (and `/ready` answers 503) until the first full
+/// sync compiles. Also the status writer, and the channel of per-event notices with
+/// `EL_EVENT=enable`.
+async fn follow_cluster_config(
+    args: &ServeArgs,
+) -> anyhow::Result<(
+    ListenerHandle,
+    Option<StatusWriter>,
+    Option<tokio::sync::mpsc::Sender<crate::event::EventNotice>>,
+)> {
     let name = args
         .listener
         .clone()
@@ -201,6 +224,22 @@ async fn follow_cluster_config(args: &ServeArgs) -> anyhow::Result<ListenerHandl
         .unwrap_or_else(|| config.default_namespace.clone());
     let client = kube::Client::try_from(config).context("cannot build a Kubernetes client")?;
     let (publish, handle) = ListenerHandle::channel(&name, &namespace);
+    let pod = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .ok();
+    let status_options = StatusOptions {
+        advertised_url: args
+            .advertised_url
+            .clone()
+            .unwrap_or_else(|| StatusOptions::default_url(&name, &namespace)),
+        name: name.clone(),
+        namespace: namespace.clone(),
+        identity: StatusOptions::identity(pod.as_deref()),
+    };
+    tracing::info!(identity = %status_options.identity, lease = %status_options.lease_name(), "status Lease identity");
+    let notices = (args.el_event.as_deref() == Some("enable"))
+        .then(|| record_event_notices(client.clone(), status_options.clone(), handle.watch()));
+    let status = StatusWriter::start(client.clone(), status_options, handle.watch());
     let options = LoadOptions {
         paths: Vec::new(),
         listener: Some(name),
@@ -208,7 +247,7 @@ async fn follow_cluster_config(args: &ServeArgs) -> anyhow::Result<ListenerHandl
     };
     let secrets = Arc::new(KubeSecrets::new(client.clone()));
     tokio::spawn(follow_cluster(client, options, secrets, publish));
-    Ok(handle)
+    Ok((handle, Some(status), notices))
 }
 
 async fn shutdown_signal() {

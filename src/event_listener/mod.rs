@@ -6,11 +6,13 @@
 //!   through ([`ListenerHandle`], [`ListenerPublisher`]);
 //! - [`files`]: loading from manifests (`-f`, `validate`, `triggerrun`): strict, a broken file
 //!   set is refused;
-//! - [`cluster`]: following the cluster (no `-f`): per trigger, a broken trigger is left out.
+//! - [`cluster`]: following the cluster (no `-f`): per trigger, a broken trigger is left out;
+//! - [`status`]: cluster mode's status, Lease and Kubernetes Events written back.
 
 mod cluster;
 mod config;
 mod files;
+pub mod status;
 
 pub use cluster::follow_cluster;
 pub use config::{Freshness, Listener, ListenerHandle, ListenerPublisher};

@@ -12,7 +12,7 @@ use tracing::Instrument as _;
 use super::AppState;
 use super::limits::Admission;
 use super::response::{self, RequestError};
-use crate::event::{Event, Headers, new_event_id};
+use crate::event::{Event, Headers, NoticeKind, new_event_id};
 use crate::interceptors::SharedEvent;
 use crate::trigger::{EventOutcome, RunOptions, run_event};
 
@@ -55,7 +55,32 @@ pub(super) async fn handle_event(
     let event_id = new_event_id();
     let span = tracing::info_span!("event", event_id = %event_id);
     async move {
+        state.notify(NoticeKind::Started, &event_id, None);
+        let response = answer_event(&state, &event_id, uri, headers, body).await;
+        state.notify(NoticeKind::Done, &event_id, None);
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// One event's answer, telling [`AppState::notices`] of failures and of each trigger that
+/// created everything.
+async fn answer_event(
+    state: &AppState,
+    event_id: &str,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let event_id = event_id.to_owned();
+    {
         let Some(listener) = state.listener.current() else {
+            state.notify(
+                NoticeKind::Failed,
+                &event_id,
+                Some(RequestError::NotReady.to_string()),
+            );
             return response::request_error(
                 &state.listener.placeholder(),
                 &event_id,
@@ -66,12 +91,13 @@ pub(super) async fn handle_event(
         // otherwise hold the connection and its buffer forever.
         let read = tokio::time::timeout(
             state.event_timeout,
-            read_event(&state, &event_id, &uri, &headers, body),
+            read_event(state, &event_id, &uri, &headers, body),
         );
         let (event, admission) = match read.await.unwrap_or(Err(RequestError::BodyTimeout)) {
             Ok(read) => read,
             Err(e) => {
                 tracing::info!(error = %e, "event rejected");
+                state.notify(NoticeKind::Failed, &event_id, Some(e.to_string()));
                 return response::request_error(&listener, &event_id, &e);
             }
         };
@@ -98,19 +124,41 @@ pub(super) async fn handle_event(
         drop(admission);
         match outcome {
             EventOutcome::Finished(reports) => {
+                notify_successful(state, &event_id, &reports);
                 let detail = response::Detail {
                     enabled: state.response_detail,
                     authenticated: shared.authenticated(),
                 };
                 response::event_response(&listener, &event_id, &reports, detail)
             }
-            EventOutcome::TimedOut(_) => {
+            EventOutcome::TimedOut(reports) => {
+                notify_successful(state, &event_id, &reports);
+                state.notify(
+                    NoticeKind::Failed,
+                    &event_id,
+                    Some(RequestError::Timeout.to_string()),
+                );
                 response::request_error(&listener, &event_id, &RequestError::Timeout)
             }
         }
     }
-    .instrument(span)
-    .await
+}
+
+/// One [`NoticeKind::Successful`] per trigger that created everything (upstream: per trigger
+/// whose resources were all created), naming the trigger.
+fn notify_successful(state: &AppState, event_id: &str, reports: &[crate::trigger::TriggerReport]) {
+    if state.notices.is_none() {
+        return;
+    }
+    for report in reports {
+        if matches!(report.outcome, crate::trigger::TriggerOutcome::Created(_)) {
+            state.notify(
+                NoticeKind::Successful,
+                event_id,
+                Some(format!("trigger {}", report.trigger.name)),
+            );
+        }
+    }
 }
 
 async fn read_event(

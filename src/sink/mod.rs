@@ -16,6 +16,7 @@ use axum::Router;
 use axum::routing::any;
 use tokio::net::TcpListener;
 
+use crate::event::{EventNotice, NoticeKind};
 use crate::event_listener::ListenerHandle;
 use crate::resources::Creator;
 
@@ -57,11 +58,33 @@ pub struct AppState {
     /// Shutdown state: the draining flag `/ready` reads and the count of events in flight
     /// the drain waits for. [`serve_with`] starts the drain; share a clone to observe it.
     pub drain: Drain,
+    /// Where each event's progress is told (upstream's per-event Kubernetes Events, `EL_EVENT`),
+    /// or `None`. Sent with `try_send`: a full channel drops the notice (logged at debug), so the
+    /// event path never waits on it.
+    pub notices: Option<tokio::sync::mpsc::Sender<EventNotice>>,
+}
+
+impl AppState {
+    /// Tells [`AppState::notices`] about one step of an event, without waiting: dropped (and
+    /// logged at debug) when nobody listens or the channel is full.
+    pub(crate) fn notify(&self, kind: NoticeKind, event_id: &str, message: Option<String>) {
+        let Some(notices) = &self.notices else {
+            return;
+        };
+        let notice = EventNotice {
+            kind,
+            event_id: event_id.to_owned(),
+            message,
+        };
+        if let Err(e) = notices.try_send(notice) {
+            tracing::debug!(error = %e, kind = kind.event_type(), "event notice dropped");
+        }
+    }
 }
 
 impl AppState {
     /// State with the defaults: [`DEFAULT_MAX_BODY_BYTES`], [`DEFAULT_EVENT_TIMEOUT`], response
-    /// detail on, a fresh (not draining) [`Drain`]. Override fields with struct update syntax.
+    /// detail on, a fresh (not draining) [`Drain`], no notices. Override fields with struct update syntax.
     pub fn new(listener: ListenerHandle, creator: Arc<dyn Creator>) -> Self {
         Self {
             listener,
@@ -72,6 +95,7 @@ impl AppState {
             delivery_ids: crate::event::DeliveryIdPolicy::default(),
             limits: limits::InflightLimits::default(),
             drain: Drain::default(),
+            notices: None,
         }
     }
 }

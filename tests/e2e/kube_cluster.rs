@@ -323,24 +323,30 @@ async fn serving(handle: &ListenerHandle, triggers: &[&str]) {
     );
 }
 
-#[tokio::test]
-async fn a_trigger_with_a_missing_template_is_left_out_and_the_others_serve() {
-    let Some(server) = api_server() else {
-        return skipped("a_trigger_with_a_missing_template_is_left_out_and_the_others_serve");
-    };
-    let namespace = server.new_namespace("isolation");
+/// Applies `config/` in `namespace` without the production TriggerTemplate, so that
+/// push-main-trigger references a missing template; the template's YAML, to apply later.
+pub(crate) fn apply_all_but_the_production_template(server: &ApiServer, namespace: &str) -> String {
     let config_dir = repo_path("config");
     let file = |name: &str| config_dir.join(name).to_string_lossy().into_owned();
-    // Everything but the production template: push-main-trigger references a missing one.
     for name in ["eventlistener.yaml", "staging.yaml", "secret.yaml"] {
-        server.kubectl_ok(&["apply", "-n", &namespace, "-f", &file(name)]);
+        server.kubectl_ok(&["apply", "-n", namespace, "-f", &file(name)]);
     }
     let production = std::fs::read_to_string(config_dir.join("production.yaml")).unwrap();
     let (binding, template) = production
         .split_once("\n---\n")
         .expect("production.yaml: a binding, then a template");
     assert!(template.contains("kind: TriggerTemplate"), "{template}");
-    server.kubectl_stdin_ok(&["apply", "-n", &namespace, "-f", "-"], binding);
+    server.kubectl_stdin_ok(&["apply", "-n", namespace, "-f", "-"], binding);
+    template.to_owned()
+}
+
+#[tokio::test]
+async fn a_trigger_with_a_missing_template_is_left_out_and_the_others_serve() {
+    let Some(server) = api_server() else {
+        return skipped("a_trigger_with_a_missing_template_is_left_out_and_the_others_serve");
+    };
+    let namespace = server.new_namespace("isolation");
+    let template = apply_all_but_the_production_template(server, &namespace);
 
     // Started with the broken trigger present: ready, and the good trigger serves.
     let (handle, url) = follow(server, &namespace).await;
@@ -375,7 +381,7 @@ async fn a_trigger_with_a_missing_template_is_left_out_and_the_others_serve() {
     );
 
     // The template appears: the trigger joins.
-    server.kubectl_stdin_ok(&["apply", "-n", &namespace, "-f", "-"], template);
+    server.kubectl_stdin_ok(&["apply", "-n", &namespace, "-f", "-"], &template);
     serving(&handle, &["pr-trigger", "push-main-trigger"]).await;
     let reply = deliver(&url, "pull_request", &merged, Some(DEV_SECRET)).await;
     assert_eq!(reply.status, 202, "{}", reply.body);

@@ -138,6 +138,9 @@ time. */}}
 {{- else }}
 - --listener
 - {{ include "eventlistener.listenerName" . | quote }}
+{{- /* Written to the EventListener's status.address.url: this release's Service. */}}
+- --advertised-url
+- {{ printf "http://%s.%s.svc.cluster.local:%d" (include "eventlistener.fullname" .) .Release.Namespace (int .Values.service.port) | quote }}
 {{- end }}
 - --namespace
 - {{ .Release.Namespace | quote }}
