@@ -404,7 +404,7 @@ async fn a_trigger_with_a_missing_template_is_left_out_and_the_others_serve() {
 
     // The template is back but the binding no longer decodes: only that trigger is out, and it
     // says why.
-    server.kubectl_stdin_ok(&["apply", "-n", &namespace, "-f", "-"], template);
+    server.kubectl_stdin_ok(&["apply", "-n", &namespace, "-f", "-"], &template);
     serving(&handle, &["pr-trigger", "push-main-trigger"]).await;
     let undecodable = format!(
         "{{\"apiVersion\": \"triggers.tekton.dev/v1beta1\", \"kind\": \"TriggerBinding\",
