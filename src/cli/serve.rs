@@ -108,6 +108,12 @@ pub struct ServeArgs {
     /// successful, failed, done) on the EventListener; anything else, none (as upstream).
     #[arg(long, value_name = "enable", env = "EL_EVENT", hide = true)]
     pub el_event: Option<String>,
+    /// Cluster mode: leave out (and report as broken) every Trigger selected from another
+    /// namespace than the EventListener's that names no `serviceAccountName` of its own
+    /// namespace; without this flag such triggers create with the listener's rights, and each is
+    /// warned about once.
+    #[arg(long, env = "EL_REQUIRE_TRIGGER_SERVICE_ACCOUNT")]
+    pub require_trigger_service_account: bool,
 }
 
 impl ServeArgs {
@@ -163,6 +169,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             paths: args.files.clone(),
             listener: args.listener.clone(),
             namespace: args.namespace.clone(),
+            require_trigger_service_account: false,
         })?);
         (listener, None, None)
     };
@@ -244,6 +251,7 @@ async fn follow_cluster_config(
         paths: Vec::new(),
         listener: Some(name),
         namespace: Some(namespace),
+        require_trigger_service_account: args.require_trigger_service_account,
     };
     let secrets = Arc::new(KubeSecrets::new(client.clone()));
     tokio::spawn(follow_cluster(client, options, secrets, publish));

@@ -56,6 +56,7 @@ pub(super) async fn run(args: &TriggerRunArgs) -> anyhow::Result<()> {
         paths: args.trigger_files.clone(),
         listener: args.listener.clone(),
         namespace: args.namespace.clone(),
+        require_trigger_service_account: false,
     };
     let listener = if catalog.event_listeners.is_empty() {
         Listener::from_triggers(&catalog, &options)?

@@ -39,6 +39,7 @@ pub(super) fn problems(args: &ValidateArgs) -> (Catalog, Vec<String>) {
             paths: Vec::new(),
             listener: Some(el.object.metadata.name.clone()),
             namespace: args.namespace.clone(),
+            require_trigger_service_account: false,
         };
         if let Err(e) = Listener::from_catalog(&catalog, &options) {
             report(&mut add, &el.origin.to_string(), e);

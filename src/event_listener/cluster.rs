@@ -1,11 +1,13 @@
 //! Cluster mode: following the EventListener and what it references in the cluster.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::{DEFAULT_NAMESPACE, Listener, ListenerPublisher, LoadOptions};
 use crate::manifest;
 use crate::manifest::cluster::Update;
 use crate::secrets::SecretStore;
+use crate::trigger::ResolveError;
 
 /// Cluster mode: follows the EventListener `options.listener` in `options.namespace` and the
 /// objects it references, compiling a new [`Listener`] on every change and publishing it on
@@ -30,6 +32,8 @@ pub async fn follow_cluster(
         publish.refuse();
         return;
     };
+    // Foreign triggers already warned about: once per trigger for the life of the process.
+    let mut warned: HashSet<(String, String)> = HashSet::new();
     manifest::cluster::follow(client, namespace, name, move |update| {
         let catalog = match update {
             Update::Snapshot(catalog) => catalog,
@@ -58,7 +62,8 @@ pub async fn follow_cluster(
             );
         }
         match Listener::from_catalog_with_secrets(&catalog, &options, Arc::clone(&secrets)) {
-            Ok(listener) => {
+            Ok(mut listener) => {
+                trust_foreign_triggers(&mut listener, options.require_trigger_service_account, &mut warned);
                 for problem in &listener.broken {
                     tracing::error!(
                         trigger = %problem.trigger,
@@ -85,4 +90,46 @@ pub async fn follow_cluster(
         }
     })
     .await;
+}
+
+/// Triggers selected from another namespace than the EventListener's, without a
+/// `serviceAccountName`, would create their objects with the listener's own rights: their
+/// authors gain what the listener may do. With `require` they are moved to `listener.broken`
+/// (`--require-trigger-service-account`); without it each is served and warned about once
+/// (`warned` remembers which).
+fn trust_foreign_triggers(
+    listener: &mut Listener,
+    require: bool,
+    warned: &mut HashSet<(String, String)>,
+) {
+    let foreign = |t: &crate::trigger::ResolvedTrigger| {
+        t.namespace != listener.namespace && t.service_account.is_none()
+    };
+    if require {
+        let (kept, left_out): (Vec<_>, Vec<_>) =
+            listener.triggers.drain(..).partition(|t| !foreign(t));
+        listener.triggers = kept;
+        listener
+            .broken
+            .extend(left_out.into_iter().map(|t| ResolveError {
+                trigger: t.name.clone(),
+                field: "serviceAccountName".into(),
+                message: format!(
+                    "selected from namespace {}: --require-trigger-service-account asks for a \
+                     serviceAccountName of that namespace, whose rights create its objects",
+                    t.namespace
+                ),
+            }));
+        return;
+    }
+    for t in listener.triggers.iter().filter(|t| foreign(t)) {
+        if warned.insert((t.namespace.clone(), t.name.clone())) {
+            tracing::warn!(
+                trigger = %t.name,
+                trigger_namespace = %t.namespace,
+                "a Trigger selected from another namespace has no serviceAccountName: it creates \
+                 with the listener's rights (--require-trigger-service-account leaves such triggers out)"
+            );
+        }
+    }
 }

@@ -19,6 +19,11 @@ pub struct LoadOptions {
     /// Namespace (`--namespace`) for objects that name none; default: the EventListener's, else
     /// `default`.
     pub namespace: Option<String>,
+    /// Cluster mode (`--require-trigger-service-account`): a Trigger selected from another
+    /// namespace than the EventListener's is left out (and reported, as a broken trigger) unless
+    /// it names a `serviceAccountName` (of its own namespace) whose rights create its objects;
+    /// otherwise such a trigger creates with the listener's rights, and a warning says so once.
+    pub require_trigger_service_account: bool,
 }
 
 /// Start-up failures; each message says what to fix.

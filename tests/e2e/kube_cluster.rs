@@ -57,6 +57,7 @@ async fn a_signed_pull_request_creates_the_pipeline_run_in_the_cluster() {
         paths: vec![repo_path("config")],
         listener: None,
         namespace: Some(namespace.clone()),
+        require_trigger_service_account: false,
     })
     .expect("config loads");
     let url = serve_kube(server, ListenerHandle::fixed(listener)).await;
@@ -135,6 +136,7 @@ async fn a_triggers_service_account_is_impersonated() {
         paths: vec![config],
         listener: None,
         namespace: Some(namespace.clone()),
+        require_trigger_service_account: false,
     })
     .expect("config loads");
     let url = serve_kube(server, ListenerHandle::fixed(listener)).await;
@@ -197,6 +199,7 @@ async fn configuration_is_read_from_the_cluster_and_followed() {
         paths: Vec::new(),
         listener: Some("chespirito-github-el".into()),
         namespace: Some(namespace.clone()),
+        require_trigger_service_account: false,
     };
     tokio::spawn(follow_cluster(client, options, secrets, publish));
     let deadline = tokio::time::Instant::now() + TIMEOUT;
@@ -289,14 +292,27 @@ async fn configuration_is_read_from_the_cluster_and_followed() {
 /// Follows `config/` in `namespace` from the cluster and serves it with the kube sink: the
 /// handle and the URL.
 async fn follow(server: &ApiServer, namespace: &str) -> (ListenerHandle, String) {
-    let (publish, handle) = ListenerHandle::channel("chespirito-github-el", namespace);
+    follow_listener(server, "chespirito-github-el", namespace, false).await
+}
+
+/// Follows the EventListener `name` of `namespace` from the cluster (with
+/// `--require-trigger-service-account` as `require_service_account` says) and serves it with the
+/// kube sink: the handle and the URL.
+pub(crate) async fn follow_listener(
+    server: &ApiServer,
+    name: &str,
+    namespace: &str,
+    require_service_account: bool,
+) -> (ListenerHandle, String) {
+    let (publish, handle) = ListenerHandle::channel(name, namespace);
     let url = serve_kube(server, handle.clone()).await;
     let client = kube::Client::try_from(kube_config(server).await).unwrap();
     let secrets: Arc<dyn SecretStore> = Arc::new(KubeSecrets::new(client.clone()));
     let options = LoadOptions {
         paths: Vec::new(),
-        listener: Some("chespirito-github-el".into()),
+        listener: Some(name.to_owned()),
         namespace: Some(namespace.to_owned()),
+        require_trigger_service_account: require_service_account,
     };
     tokio::spawn(follow_cluster(client, options, secrets, publish));
     (handle, url)

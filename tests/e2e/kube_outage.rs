@@ -83,6 +83,7 @@ async fn through_an_api_outage_the_last_configuration_serves_and_an_edit_after_i
         paths: Vec::new(),
         listener: Some("chespirito-github-el".into()),
         namespace: Some(namespace.clone()),
+        require_trigger_service_account: false,
     };
     tokio::spawn(follow_cluster(client, options, secrets, publish));
     let created = Arc::new(CollectCreator::new());

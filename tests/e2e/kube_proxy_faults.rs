@@ -212,6 +212,7 @@ async fn deliver_via_proxy(
         paths: vec![repo_path("config")],
         listener: None,
         namespace: Some(namespace.clone()),
+        require_trigger_service_account: false,
     })
     .expect("config loads");
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -354,6 +355,7 @@ async fn a_redelivery_after_partial_success_creates_only_what_failed() {
         paths: vec![dir.path().to_owned()],
         listener: None,
         namespace: Some(namespace.clone()),
+        require_trigger_service_account: false,
     })
     .expect("config loads");
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")

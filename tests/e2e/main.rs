@@ -13,6 +13,7 @@ mod kube_cluster;
 mod kube_faults;
 mod kube_outage;
 mod kube_proxy_faults;
+mod kube_selectors;
 mod kube_status;
 mod limits;
 mod support;
