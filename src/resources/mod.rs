@@ -153,6 +153,12 @@ pub struct Created {
     pub duplicate: bool,
 }
 
+/// True when `created` is not empty and every object in it already existed for this delivery
+/// ID: the trigger's outcome is then `duplicate` (nothing new exists), not `created`.
+pub fn only_duplicates(created: &[Created]) -> bool {
+    !created.is_empty() && created.iter().all(|c| c.duplicate)
+}
+
 impl Resource {
     /// Prepares a rendered object as upstream's `addLabels` and namespace rule do: the three
     /// §6.5 labels overwrite same-named ones, other labels are kept; `metadata.namespace` is

@@ -122,7 +122,7 @@ fn detail(report: &TriggerReport) -> TriggerDetail<'_> {
     };
     let (outcome, created, reason) = match &report.outcome {
         TriggerOutcome::Created(created) => {
-            let duplicate = !created.is_empty() && created.iter().all(|c| c.duplicate);
+            let duplicate = crate::resources::only_duplicates(created);
             let word = if duplicate { "duplicate" } else { "created" };
             (word, names(created), None)
         }

@@ -200,7 +200,11 @@ fn log_outcome(outcome: &TriggerOutcome) {
                 .iter()
                 .map(|c| format!("{}/{}/{}", c.kind, c.namespace, c.name))
                 .collect();
-            tracing::info!(outcome = "created", created = %names.join(","), "trigger created resources");
+            if crate::resources::only_duplicates(created) {
+                tracing::info!(outcome = "duplicate", found = %names.join(","), "trigger's resources already existed for this delivery ID");
+            } else {
+                tracing::info!(outcome = "created", created = %names.join(","), "trigger created resources");
+            }
         }
         TriggerOutcome::Stopped {
             interceptor,
