@@ -105,7 +105,7 @@ nap() { read -r -t "$1" -u "$NAP_FD" _ || true; }
 # Start to ready, STARTS times (the last server stays up for the phases), polling every ms.
 start_server() {
   local start=$EPOCHREALTIME
-  nice -n "$NICE" "$SERVER" serve -f "$CONFIG" --sink "$SINK" --address "127.0.0.1:$PORT" 2>"$OUT/server.log" &
+  nice -n "$NICE" "$SERVER" serve -f "$CONFIG" --sink "$SINK" --address "127.0.0.1:$PORT" --metrics-address 127.0.0.1:0 2>"$OUT/server.log" &
   PID=$!
   until ready; do
     nap 0.001

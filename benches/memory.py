@@ -67,7 +67,7 @@ def send(body: bytes, signed: bool) -> int:
 def scenario(name: str, body: bytes, count: int, signed: bool) -> str:
     server = subprocess.Popen(
         [SERVER, "serve", "-f", os.path.join(ROOT, "config"), "--sink", "null",
-         "--address", f"127.0.0.1:{PORT}"],
+         "--address", f"127.0.0.1:{PORT}", "--metrics-address", "127.0.0.1:0"],
         stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"})
     try:
         deadline = time.monotonic() + 10

@@ -10,6 +10,7 @@ pub mod api;
 pub mod event;
 pub mod gojson;
 pub mod kube_errors;
+pub mod metrics;
 pub mod raw_request;
 pub mod secrets;
 

@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve an EventListener from manifest files.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Sign a webhook payload like GitHub does and POST it to a listener.
     Replay(replay::ReplayArgs),
     /// Evaluate a CEL expression against a raw HTTP request file.
@@ -43,7 +43,7 @@ pub enum Command {
 /// Whatever the subcommand reports; printed by `main`.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => serve::run(*args).await,
         Command::Replay(args) => replay::run(args).await,
         Command::CelEval(args) => cel_eval::run(&args),
         Command::BindingEval(args) => binding_eval::run(&args),

@@ -114,6 +114,32 @@ pub struct ServeArgs {
     /// warned about once.
     #[arg(long, env = "EL_REQUIRE_TRIGGER_SERVICE_ACCOUNT")]
     pub require_trigger_service_account: bool,
+    /// Address of `/metrics` (Prometheus, OpenMetrics text). Default `0.0.0.0:9000`, or
+    /// `0.0.0.0:$METRICS_PROMETHEUS_PORT` when that (upstream's) variable is set.
+    #[arg(long, value_name = "ADDR", env = "EL_METRICS_ADDRESS")]
+    pub metrics_address: Option<SocketAddr>,
+}
+
+/// Upstream's metrics port (reference §8.4), also `METRICS_PROMETHEUS_PORT`'s default.
+const DEFAULT_METRICS_PORT: u16 = 9000;
+
+impl ServeArgs {
+    /// `--metrics-address`, else `0.0.0.0:$METRICS_PROMETHEUS_PORT`, else `0.0.0.0:9000`.
+    ///
+    /// # Errors
+    /// `METRICS_PROMETHEUS_PORT` set but not a port number.
+    fn metrics_address(&self) -> anyhow::Result<SocketAddr> {
+        if let Some(address) = self.metrics_address {
+            return Ok(address);
+        }
+        let port = match std::env::var("METRICS_PROMETHEUS_PORT") {
+            Ok(port) => port.trim().parse::<u16>().with_context(|| {
+                format!("METRICS_PROMETHEUS_PORT={port:?} is not a port number")
+            })?,
+            Err(_) => DEFAULT_METRICS_PORT,
+        };
+        Ok(SocketAddr::from(([0, 0, 0, 0], port)))
+    }
 }
 
 impl ServeArgs {
@@ -177,6 +203,14 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.address))?;
     let bound = tcp.local_addr()?;
+    let metrics_address = args.metrics_address()?;
+    let metrics_tcp = tokio::net::TcpListener::bind(metrics_address)
+        .await
+        .with_context(|| {
+            format!("cannot serve metrics on {metrics_address} (--metrics-address)")
+        })?;
+    // Before "listening": whoever waits for that line finds the metrics served already.
+    tracing::info!(metrics_address = %metrics_tcp.local_addr()?, "serving metrics on /metrics");
     let placeholder = listener.placeholder();
     tracing::info!(
         event_listener = %placeholder.name,
@@ -198,6 +232,12 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         notices,
         ..AppState::new(listener, creator)
     };
+    let metrics = crate::sink::metrics_router(state.clone());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(metrics_tcp, metrics).await {
+            tracing::error!(error = %e, "the metrics server stopped");
+        }
+    });
     let served = serve_with(tcp, state, args.serve_options(), shutdown_signal()).await;
     if let Some(status) = status {
         status.stop().await;

@@ -45,6 +45,8 @@ pub struct ListenerHandle {
 pub struct Freshness {
     /// When the configuration in service was put in service; `None` before the first.
     pub loaded_at: Option<Instant>,
+    /// Configurations put in service so far (1 after the first).
+    pub generation: u64,
     /// Whether the configuration follows the cluster (`false`: files, loaded once).
     pub followed: bool,
     /// Cluster mode: since when a watch has been failing (the configuration may be stale from
@@ -53,6 +55,20 @@ pub struct Freshness {
 }
 
 impl Freshness {
+    /// How stale the configuration may be at `now` (`eventlistener_config_age_seconds`): from
+    /// files, the time since they were loaded; from the cluster, zero while every watch is in
+    /// sync, else the time since one was lost; zero before the first load.
+    pub fn age(&self, now: Instant) -> std::time::Duration {
+        let since = if self.followed {
+            self.stale_since.as_ref().map(|(since, _)| *since)
+        } else {
+            self.loaded_at
+        };
+        since.map_or(std::time::Duration::ZERO, |at| {
+            now.saturating_duration_since(at)
+        })
+    }
+
     /// One line for `/ready`, durations in whole seconds up to `now`: `configuration loaded 12 s
     /// ago`, then `, in sync with the cluster` or `; not in sync for 31 s (ERROR), serving it
     /// until the cluster answers`.
@@ -88,8 +104,10 @@ impl ListenerPublisher {
     /// Replaces the listener in service with `listener`: events accepted from now on use it.
     pub fn publish(&self, listener: Listener) {
         self.current.send_replace(Some(Arc::new(listener)));
-        self.freshness
-            .send_modify(|f| f.loaded_at = Some(Instant::now()));
+        self.freshness.send_modify(|f| {
+            f.loaded_at = Some(Instant::now());
+            f.generation += 1;
+        });
     }
 
     /// The source stopped answering (`error`): the listener in service may be stale from now on
@@ -125,6 +143,7 @@ impl ListenerHandle {
         let (_, refused) = watch::channel(0);
         let (_, freshness) = watch::channel(Freshness {
             loaded_at: Some(Instant::now()),
+            generation: 1,
             ..Freshness::default()
         });
         Self {
@@ -244,8 +263,17 @@ mod tests {
             described.contains("not in sync with the cluster for 31 s (connection refused)"),
             "{described}"
         );
+        assert_eq!(
+            freshness
+                .borrow()
+                .age(since + std::time::Duration::from_secs(31)),
+            std::time::Duration::from_secs(31)
+        );
         publish.recovered();
         assert!(freshness.borrow().stale_since.is_none());
+        assert_eq!(freshness.borrow().age(later), std::time::Duration::ZERO);
+        publish.publish(handle.placeholder());
+        assert_eq!(freshness.borrow().generation, 2);
         let fixed = ListenerHandle::fixed(handle.placeholder()).freshness();
         let f = fixed.borrow().clone();
         assert_eq!(

@@ -45,6 +45,37 @@ pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, String)
     }
 }
 
+/// `/metrics`: every metric, with the configuration's gauges (generation, age, triggers by
+/// state) read now.
+pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+    use axum::response::IntoResponse as _;
+    let freshness = state.listener.freshness().borrow().clone();
+    let (ready, broken) = state
+        .listener
+        .current()
+        .map_or((0, 0), |l| (l.triggers.len(), l.broken.len()));
+    state.metrics.configuration(
+        freshness.generation,
+        freshness.age(std::time::Instant::now()),
+        ready,
+        broken,
+    );
+    match state.metrics.encode() {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode the metrics");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
 /// Every other path and method: one event.
 pub(super) async fn handle_event(
     State(state): State<AppState>,
@@ -55,9 +86,15 @@ pub(super) async fn handle_event(
     let event_id = new_event_id();
     let span = tracing::info_span!("event", event_id = %event_id);
     async move {
+        let started = std::time::Instant::now();
+        let in_flight = state.metrics.in_flight();
         state.notify(NoticeKind::Started, &event_id, None);
         let response = answer_event(&state, &event_id, uri, headers, body).await;
         state.notify(NoticeKind::Done, &event_id, None);
+        drop(in_flight);
+        state
+            .metrics
+            .answered(response.status().is_success(), started.elapsed());
         response
     }
     .instrument(span)
@@ -97,6 +134,9 @@ async fn answer_event(
             Ok(read) => read,
             Err(e) => {
                 tracing::info!(error = %e, "event rejected");
+                if let Some(reason) = e.rejection() {
+                    state.metrics.rejected(reason);
+                }
                 state.notify(NoticeKind::Failed, &event_id, Some(e.to_string()));
                 return response::request_error(&listener, &event_id, &e);
             }
@@ -124,6 +164,7 @@ async fn answer_event(
         drop(admission);
         match outcome {
             EventOutcome::Finished(reports) => {
+                response::record_event(&state.metrics, &reports);
                 notify_successful(state, &event_id, &reports);
                 let detail = response::Detail {
                     enabled: state.response_detail,
@@ -132,6 +173,10 @@ async fn answer_event(
                 response::event_response(&listener, &event_id, &reports, detail)
             }
             EventOutcome::TimedOut(reports) => {
+                response::record_event(&state.metrics, &reports);
+                if let Some(reason) = RequestError::Timeout.rejection() {
+                    state.metrics.rejected(reason);
+                }
                 notify_successful(state, &event_id, &reports);
                 state.notify(
                     NoticeKind::Failed,

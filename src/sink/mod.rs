@@ -62,6 +62,8 @@ pub struct AppState {
     /// or `None`. Sent with `try_send`: a full channel drops the notice (logged at debug), so the
     /// event path never waits on it.
     pub notices: Option<tokio::sync::mpsc::Sender<EventNotice>>,
+    /// What `/metrics` exports ([`metrics_router`]); the event route records into it.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -96,6 +98,7 @@ impl AppState {
             limits: limits::InflightLimits::default(),
             drain: Drain::default(),
             notices: None,
+            metrics: Arc::default(),
         }
     }
 }
@@ -108,6 +111,15 @@ pub fn router(state: AppState) -> Router {
         .fallback(in_flight::event)
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// The metrics router, served on its own address (`--metrics-address`, upstream's port 9000):
+/// `GET /metrics`, the OpenMetrics text of [`AppState::metrics`] with the configuration's gauges
+/// read from [`AppState::listener`] at that moment.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(handler::metrics))
+        .with_state(state)
 }
 
 /// [`serve_with`] with the default [`ServeOptions`] (upstream's timeouts, 10,000 connections,

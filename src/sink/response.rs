@@ -26,6 +26,7 @@ use serde::Serialize;
 
 use crate::event_listener::Listener;
 use crate::interceptors::StopReason;
+use crate::metrics::{Metrics, Outcome, Rejection};
 use crate::trigger::{TriggerOutcome, TriggerReport};
 
 /// Problems with the request itself, found before any trigger runs.
@@ -65,6 +66,20 @@ pub enum RequestError {
 }
 
 impl RequestError {
+    /// Why `eventlistener_requests_rejected_total` counts this request; `None` for answers that
+    /// are the listener's state, not the request's (not ready, internal errors).
+    pub fn rejection(&self) -> Option<Rejection> {
+        match self {
+            RequestError::InvalidBody(_)
+            | RequestError::InvalidDeliveryId(_)
+            | RequestError::BodyRead(_) => Some(Rejection::InvalidBody),
+            RequestError::BodyTooLarge { .. } => Some(Rejection::BodyTooLarge),
+            RequestError::BodyTimeout | RequestError::Timeout => Some(Rejection::Timeout),
+            RequestError::Overloaded(_) => Some(Rejection::Overloaded),
+            RequestError::NotReady | RequestError::Internal => None,
+        }
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             RequestError::InvalidBody(_) | RequestError::InvalidDeliveryId(_) => {
@@ -113,6 +128,20 @@ struct TriggerDetail<'a> {
     reason: Option<String>,
 }
 
+/// How a trigger ended, in the one vocabulary the answer's `triggers` field and the metrics
+/// share: `created`, `duplicate` (everything already existed for this delivery ID), `filtered`,
+/// `failed`.
+fn outcome_of(outcome: &TriggerOutcome) -> Outcome {
+    match outcome {
+        TriggerOutcome::Created(created) if crate::resources::only_duplicates(created) => {
+            Outcome::Duplicate
+        }
+        TriggerOutcome::Created(_) => Outcome::Created,
+        TriggerOutcome::Stopped { .. } => Outcome::Filtered,
+        TriggerOutcome::Failed { .. } => Outcome::Failed,
+    }
+}
+
 fn detail(report: &TriggerReport) -> TriggerDetail<'_> {
     let names = |created: &[crate::resources::Created]| {
         created
@@ -120,30 +149,42 @@ fn detail(report: &TriggerReport) -> TriggerDetail<'_> {
             .map(|c| format!("{}/{}/{}", c.kind, c.namespace, c.name))
             .collect()
     };
-    let (outcome, created, reason) = match &report.outcome {
-        TriggerOutcome::Created(created) => {
-            let duplicate = crate::resources::only_duplicates(created);
-            let word = if duplicate { "duplicate" } else { "created" };
-            (word, names(created), None)
-        }
+    let (created, reason) = match &report.outcome {
+        TriggerOutcome::Created(created) => (names(created), None),
         TriggerOutcome::Stopped {
             interceptor,
             message,
             ..
         } => (
-            "filtered",
             Vec::new(),
             Some(format!("interceptor {interceptor}: {message}")),
         ),
-        TriggerOutcome::Failed { created, error } => {
-            ("failed", names(created), Some(error.to_string()))
-        }
+        TriggerOutcome::Failed { created, error } => (names(created), Some(error.to_string())),
     };
     TriggerDetail {
         name: &report.trigger.name,
-        outcome,
+        outcome: outcome_of(&report.outcome).as_str(),
         created,
         reason,
+    }
+}
+
+/// Counts one event's reports in `metrics`: each trigger's outcome, each object created by a
+/// trigger that created all of its own (upstream's `eventlistener_triggered_resources_total`;
+/// objects found already created for the delivery ID are not counted again), and a signature
+/// rejection when the answer is 403.
+pub fn record_event(metrics: &Metrics, reports: &[TriggerReport]) {
+    for report in reports {
+        metrics.trigger_outcome(&report.trigger.name, outcome_of(&report.outcome));
+        if let TriggerOutcome::Created(created) = &report.outcome {
+            for object in created.iter().filter(|c| !c.duplicate) {
+                metrics.resource_created(&object.kind);
+            }
+        }
+    }
+    let outcomes: Vec<&TriggerOutcome> = reports.iter().map(|r| &r.outcome).collect();
+    if matches!(verdict(&outcomes), Verdict::Unauthenticated(_)) {
+        metrics.rejected(Rejection::Signature);
     }
 }
 

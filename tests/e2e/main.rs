@@ -16,4 +16,5 @@ mod kube_proxy_faults;
 mod kube_selectors;
 mod kube_status;
 mod limits;
+mod metrics;
 mod support;

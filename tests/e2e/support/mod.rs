@@ -190,6 +190,8 @@ pub(crate) struct Spawned {
     pub(crate) child: tokio::process::Child,
     /// Where it listens.
     pub(crate) addr: std::net::SocketAddr,
+    /// Where it serves `/metrics`.
+    pub(crate) metrics_addr: std::net::SocketAddr,
     /// Reads its log (stderr) all along, so the pipe never fills and blocks the server; ends with
     /// the process and returns the lines after `listening`.
     log: tokio::task::JoinHandle<String>,
@@ -220,12 +222,14 @@ impl Spawned {
     }
 }
 
-/// Starts `eventlistener serve --address 127.0.0.1:0 ARGS…` in the repository's directory with
-/// `envs`, and waits (bounded) for its `listening … address=…` log line.
+/// Starts `eventlistener serve --address 127.0.0.1:0 --metrics-address 127.0.0.1:0 ARGS…` in the
+/// repository's directory with `envs`, and waits (bounded) for its `listening … address=…` log
+/// line (after the `metrics_address=…` one).
 pub(crate) async fn spawn_serve(args: &[&str], envs: &[(&str, &str)]) -> Spawned {
     use tokio::io::AsyncBufReadExt as _;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_eventlistener"))
         .args(["serve", "--address", "127.0.0.1:0"])
+        .args(["--metrics-address", "127.0.0.1:0"])
         .args(args)
         .envs(envs.iter().copied())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -234,14 +238,22 @@ pub(crate) async fn spawn_serve(args: &[&str], envs: &[(&str, &str)]) -> Spawned
         .spawn()
         .expect("serve starts");
     let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let addr = tokio::time::timeout(TIMEOUT, async {
+    let value = |line: &str, field: &str| -> Option<std::net::SocketAddr> {
+        let rest = line.split(field).nth(1)?;
+        let addr = rest.split_whitespace().next().expect("address value");
+        Some(addr.parse().expect("socket address"))
+    };
+    let (addr, metrics_addr) = tokio::time::timeout(TIMEOUT, async {
+        let mut metrics = None;
         while let Some(line) = lines.next_line().await.expect("stderr readable") {
+            if let Some(addr) = value(&line, " metrics_address=") {
+                metrics = Some(addr);
+            }
             if !line.contains("listening") {
                 continue;
             }
-            if let Some(rest) = line.split("address=").nth(1) {
-                let addr = rest.split_whitespace().next().expect("address value");
-                return addr.parse().expect("socket address");
+            if let Some(addr) = value(&line, " address=") {
+                return (addr, metrics.expect("metrics served before listening"));
             }
         }
         panic!("serve exited before listening");
@@ -256,5 +268,10 @@ pub(crate) async fn spawn_serve(args: &[&str], envs: &[(&str, &str)]) -> Spawned
         }
         log
     });
-    Spawned { child, addr, log }
+    Spawned {
+        child,
+        addr,
+        metrics_addr,
+        log,
+    }
 }

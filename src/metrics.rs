@@ -1,0 +1,385 @@
+//! Prometheus metrics (`/metrics` on `--metrics-address`, upstream's port 9000): upstream's three
+//! metrics with their names, labels and buckets (reference §8.4, `pkg/sink/metrics.go`), and ours
+//! beside them. A leaf module: the sink records into it, the server encodes it.
+//!
+//! Labels never carry payload values: trigger names come from the configuration, kinds from
+//! the templates, statuses, outcomes, reasons and states from fixed sets.
+
+use std::fmt;
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+/// Upstream's buckets for `eventlistener_http_duration_seconds`, in seconds.
+pub const HTTP_DURATION_BUCKETS: [f64; 6] = [0.001, 0.01, 0.1, 1.0, 5.0, 10.0];
+
+/// `status` of `eventlistener_event_received_total`.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum ReceivedStatus {
+    /// The event was answered 2xx (upstream: it reached the 202).
+    Succeeded,
+    /// Any other answer on the event route.
+    Failed,
+}
+
+/// How one trigger ended for one event (`eventlistener_trigger_outcomes_total`).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum Outcome {
+    /// Created everything.
+    Created,
+    /// Everything already existed for this delivery ID.
+    Duplicate,
+    /// An interceptor stopped it (a filter, a bad signature, an event type not listed).
+    Filtered,
+    /// It failed (an interceptor error, a template, a create).
+    Failed,
+}
+
+/// Why a request was answered before any trigger ran, or refused by every trigger's signature
+/// check (`eventlistener_requests_rejected_total`).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum Rejection {
+    /// A signature or token check refused it (403).
+    Signature,
+    /// The body is over `--max-body-bytes` (413).
+    BodyTooLarge,
+    /// The event or body-byte budget is spent (503 with Retry-After).
+    Overloaded,
+    /// Not JSON, a truncated body, a bad delivery ID header (400).
+    InvalidBody,
+    /// The body did not arrive in time, or the event's deadline passed.
+    Timeout,
+}
+
+/// `state` of `eventlistener_triggers`.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum TriggerState {
+    /// Serving.
+    Ready,
+    /// Left out (cluster mode): its references are missing or invalid.
+    Broken,
+}
+
+impl ReceivedStatus {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl EncodeLabelValue for ReceivedStatus {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
+        fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+impl Outcome {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Duplicate => "duplicate",
+            Self::Filtered => "filtered",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl EncodeLabelValue for Outcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
+        fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+impl Rejection {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Signature => "signature",
+            Self::BodyTooLarge => "body_too_large",
+            Self::Overloaded => "overloaded",
+            Self::InvalidBody => "invalid_body",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
+impl EncodeLabelValue for Rejection {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
+        fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+impl TriggerState {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+            Self::Broken => "broken",
+        }
+    }
+}
+
+impl EncodeLabelValue for TriggerState {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
+        fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: ReceivedStatus,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    trigger: String,
+    outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: Rejection,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: TriggerState,
+}
+
+/// Every metric the listener exports, registered once; cheap to share (`Arc<Metrics>`), each
+/// record is an atomic add (a label set's first use takes a write lock).
+pub struct Metrics {
+    registry: Registry,
+    event_received: Family<StatusLabels, Counter>,
+    triggered_resources: Family<KindLabels, Counter>,
+    http_duration: Histogram,
+    trigger_outcomes: Family<OutcomeLabels, Counter>,
+    events_in_flight: Gauge,
+    requests_rejected: Family<ReasonLabels, Counter>,
+    config_generation: Gauge,
+    config_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    triggers: Family<StateLabels, Gauge>,
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Every metric at zero, registered under its exported name.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let event_received = Family::default();
+        registry.register(
+            "eventlistener_event_received",
+            "Events received on the event route, by whether they were answered 2xx",
+            event_received.clone(),
+        );
+        let triggered_resources = Family::default();
+        registry.register(
+            "eventlistener_triggered_resources",
+            "Objects created, by kind, counted once the trigger created all of its objects",
+            triggered_resources.clone(),
+        );
+        let http_duration = Histogram::new(HTTP_DURATION_BUCKETS);
+        registry.register_with_unit(
+            "eventlistener_http_duration",
+            "Time to answer a request on the event route",
+            Unit::Seconds,
+            http_duration.clone(),
+        );
+        let trigger_outcomes = Family::default();
+        registry.register(
+            "eventlistener_trigger_outcomes",
+            "How each trigger ended for each event: created, duplicate, filtered, failed",
+            trigger_outcomes.clone(),
+        );
+        let events_in_flight = Gauge::default();
+        registry.register(
+            "eventlistener_events_in_flight",
+            "Events being read or run now",
+            events_in_flight.clone(),
+        );
+        let requests_rejected = Family::default();
+        registry.register(
+            "eventlistener_requests_rejected",
+            "Requests refused before or by the signature checks, by reason",
+            requests_rejected.clone(),
+        );
+        let config_generation = Gauge::default();
+        registry.register(
+            "eventlistener_config_generation",
+            "Configurations put in service since start (1 after the first load)",
+            config_generation.clone(),
+        );
+        let config_age = Gauge::default();
+        registry.register_with_unit(
+            "eventlistener_config_age",
+            "Files: time since the configuration was loaded. Cluster: 0 while the watches are \
+             in sync, else the time since they were lost",
+            Unit::Seconds,
+            config_age.clone(),
+        );
+        let triggers = Family::default();
+        registry.register(
+            "eventlistener_triggers",
+            "Triggers of the configuration in service, by state",
+            triggers.clone(),
+        );
+        Self {
+            registry,
+            event_received,
+            triggered_resources,
+            http_duration,
+            trigger_outcomes,
+            events_in_flight,
+            requests_rejected,
+            config_generation,
+            config_age,
+            triggers,
+        }
+    }
+
+    /// One request answered on the event route, in `elapsed`, with a 2xx or not.
+    pub fn answered(&self, succeeded: bool, elapsed: Duration) {
+        let status = if succeeded {
+            ReceivedStatus::Succeeded
+        } else {
+            ReceivedStatus::Failed
+        };
+        self.event_received
+            .get_or_create(&StatusLabels { status })
+            .inc();
+        self.http_duration.observe(elapsed.as_secs_f64());
+    }
+
+    /// One trigger's outcome for one event.
+    pub fn trigger_outcome(&self, trigger: &str, outcome: Outcome) {
+        self.trigger_outcomes
+            .get_or_create(&OutcomeLabels {
+                trigger: trigger.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// One object of `kind` created by a trigger that created all of its objects.
+    pub fn resource_created(&self, kind: &str) {
+        self.triggered_resources
+            .get_or_create(&KindLabels {
+                kind: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    /// One request refused for `reason`.
+    pub fn rejected(&self, reason: Rejection) {
+        self.requests_rejected
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// Counts one event in flight until the returned guard is dropped.
+    pub fn in_flight(&self) -> InFlight {
+        self.events_in_flight.inc();
+        InFlight(self.events_in_flight.clone())
+    }
+
+    /// The configuration's gauges, set just before a scrape: `generation` configurations put in
+    /// service so far, `age` (see the metric's help), and the triggers serving and left out.
+    pub fn configuration(&self, generation: u64, age: Duration, ready: usize, broken: usize) {
+        self.config_generation
+            .set(i64::try_from(generation).unwrap_or(i64::MAX));
+        self.config_age.set(age.as_secs_f64());
+        for (state, n) in [(TriggerState::Ready, ready), (TriggerState::Broken, broken)] {
+            self.triggers
+                .get_or_create(&StateLabels { state })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// The OpenMetrics text exposition of every metric.
+    ///
+    /// # Errors
+    /// Only when writing to the `String` fails, which it does not.
+    pub fn encode(&self) -> Result<String, fmt::Error> {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+/// An event counted in `eventlistener_events_in_flight` until dropped.
+#[derive(Debug)]
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_names_labels_and_buckets() {
+        let m = Metrics::new();
+        m.answered(true, Duration::from_millis(5));
+        m.answered(false, Duration::from_secs(2));
+        m.resource_created("PipelineRun");
+        m.trigger_outcome("pr-trigger", Outcome::Duplicate);
+        m.rejected(Rejection::BodyTooLarge);
+        let guard = m.in_flight();
+        m.configuration(3, Duration::from_secs(7), 2, 1);
+        let text = m.encode().unwrap();
+        for line in [
+            "eventlistener_event_received_total{status=\"succeeded\"} 1",
+            "eventlistener_event_received_total{status=\"failed\"} 1",
+            "eventlistener_triggered_resources_total{kind=\"PipelineRun\"} 1",
+            "eventlistener_http_duration_seconds_bucket{le=\"0.001\"} 0",
+            "eventlistener_http_duration_seconds_bucket{le=\"0.01\"} 1",
+            "eventlistener_http_duration_seconds_bucket{le=\"5.0\"} 2",
+            "eventlistener_http_duration_seconds_count 2",
+            "eventlistener_trigger_outcomes_total{trigger=\"pr-trigger\",outcome=\"duplicate\"} 1",
+            "eventlistener_requests_rejected_total{reason=\"body_too_large\"} 1",
+            "eventlistener_events_in_flight 1",
+            "eventlistener_config_generation 3",
+            "eventlistener_config_age_seconds 7.0",
+            "eventlistener_triggers{state=\"ready\"} 2",
+            "eventlistener_triggers{state=\"broken\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        drop(guard);
+        let text = m.encode().unwrap();
+        assert!(
+            text.lines()
+                .any(|l| l == "eventlistener_events_in_flight 0"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! `/metrics` (issue 13, item 1): a known sequence of events, then a scrape whose counters must
+//! be exactly what the sequence implies; and the binary serving it on `--metrics-address`.
+
+use std::sync::Arc;
+
+use eventlistener::event_listener::{Listener, ListenerHandle, LoadOptions};
+use eventlistener::resources::DirCreator;
+use eventlistener::sink::{AppState, metrics_router, serve};
+
+use crate::support::{DEV_SECRET, TIMEOUT, deliver, deliver_as, fixture, repo_path, spawn_serve};
+
+async fn scrape(url: &str) -> String {
+    let response = reqwest::Client::new()
+        .get(url)
+        .timeout(TIMEOUT)
+        .send()
+        .await
+        .expect("/metrics answers");
+    assert_eq!(response.status().as_u16(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    response.text().await.expect("metrics text")
+}
+
+/// The value of the sample `series` (name and labels exactly as exported), if present.
+fn sample(text: &str, series: &str) -> Option<String> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn a_known_sequence_of_events_is_counted_exactly() {
+    let listener = Listener::load(&LoadOptions {
+        paths: vec![repo_path("config")],
+        ..LoadOptions::default()
+    })
+    .expect("config/ loads");
+    let out = tempfile::tempdir().unwrap();
+    let state = AppState {
+        max_body_bytes: 64 * 1024,
+        ..AppState::new(
+            ListenerHandle::fixed(listener),
+            Arc::new(DirCreator::new(out.path()).unwrap()),
+        )
+    };
+    let events = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", events.local_addr().unwrap());
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_url = format!("http://{}/metrics", metrics.local_addr().unwrap());
+    tokio::spawn(axum::serve(metrics, metrics_router(state.clone())).into_future());
+    tokio::spawn(serve(events, state, std::future::pending()));
+
+    // config/: pr-trigger runs for opened PRs, push-main-trigger for merged ones.
+    let opened = fixture("pull_request.opened");
+    let delivery = uuid::Uuid::new_v4().to_string();
+    let first = deliver_as(
+        &url,
+        "pull_request",
+        &opened,
+        Some(DEV_SECRET),
+        Some(&delivery),
+    )
+    .await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    let again = deliver_as(
+        &url,
+        "pull_request",
+        &opened,
+        Some(DEV_SECRET),
+        Some(&delivery),
+    )
+    .await;
+    assert_eq!(again.status, 202, "{}", again.body);
+    let forged = deliver(&url, "pull_request", &opened, Some("not-the-secret")).await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    let huge = vec![b' '; 64 * 1024 + 1];
+    let too_large = deliver(&url, "pull_request", &huge, Some(DEV_SECRET)).await;
+    assert_eq!(too_large.status, 413, "{}", too_large.body);
+    let not_json = deliver(&url, "pull_request", b"{not json", Some(DEV_SECRET)).await;
+    assert_eq!(not_json.status, 400, "{}", not_json.body);
+
+    let text = scrape(&metrics_url).await;
+    for (series, value) in [
+        (
+            "eventlistener_event_received_total{status=\"succeeded\"}",
+            "2",
+        ),
+        ("eventlistener_event_received_total{status=\"failed\"}", "3"),
+        (
+            "eventlistener_triggered_resources_total{kind=\"PipelineRun\"}",
+            "1",
+        ),
+        ("eventlistener_http_duration_seconds_count", "5"),
+        (
+            "eventlistener_http_duration_seconds_bucket{le=\"+Inf\"}",
+            "5",
+        ),
+        (
+            "eventlistener_trigger_outcomes_total{trigger=\"pr-trigger\",outcome=\"created\"}",
+            "1",
+        ),
+        (
+            "eventlistener_trigger_outcomes_total{trigger=\"pr-trigger\",outcome=\"duplicate\"}",
+            "1",
+        ),
+        (
+            "eventlistener_trigger_outcomes_total{trigger=\"pr-trigger\",outcome=\"filtered\"}",
+            "1",
+        ),
+        (
+            "eventlistener_trigger_outcomes_total{trigger=\"push-main-trigger\",outcome=\"filtered\"}",
+            "3",
+        ),
+        (
+            "eventlistener_requests_rejected_total{reason=\"signature\"}",
+            "1",
+        ),
+        (
+            "eventlistener_requests_rejected_total{reason=\"body_too_large\"}",
+            "1",
+        ),
+        (
+            "eventlistener_requests_rejected_total{reason=\"invalid_body\"}",
+            "1",
+        ),
+        ("eventlistener_events_in_flight", "0"),
+        ("eventlistener_config_generation", "1"),
+        ("eventlistener_triggers{state=\"ready\"}", "2"),
+        ("eventlistener_triggers{state=\"broken\"}", "0"),
+    ] {
+        assert_eq!(
+            sample(&text, series).as_deref(),
+            Some(value),
+            "{series} in\n{text}"
+        );
+    }
+    // Nothing else was counted: no other outcome, rejection or kind.
+    let counted = |prefix: &str| text.lines().filter(|l| l.starts_with(prefix)).count();
+    assert_eq!(
+        counted("eventlistener_trigger_outcomes_total{"),
+        4,
+        "{text}"
+    );
+    assert_eq!(
+        counted("eventlistener_requests_rejected_total{"),
+        3,
+        "{text}"
+    );
+    assert_eq!(
+        counted("eventlistener_triggered_resources_total{"),
+        1,
+        "{text}"
+    );
+    // Labels carry no payload value.
+    assert!(
+        !text.contains("Hello-World") && !text.contains("Codertocat"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn serve_exports_metrics_on_its_metrics_address() {
+    let mut server = spawn_serve(
+        &["-f", "config/", "--sink", "null", "--drain-delay", "0"],
+        &[],
+    )
+    .await;
+    let reply = deliver(
+        &server.url(),
+        "pull_request",
+        &fixture("pull_request.opened"),
+        Some(DEV_SECRET),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let text = scrape(&format!("http://{}/metrics", server.metrics_addr)).await;
+    assert_eq!(
+        sample(
+            &text,
+            "eventlistener_event_received_total{status=\"succeeded\"}"
+        )
+        .as_deref(),
+        Some("1"),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "eventlistener_config_generation").as_deref(),
+        Some("1")
+    );
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    server.sigterm();
+    let _ = server.rest_of_log().await;
+}
