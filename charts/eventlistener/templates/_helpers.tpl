@@ -113,6 +113,15 @@ path. */}}
 {{- if and .Values.webhookSecret.create (not .Values.webhookSecret.value) }}
 {{- fail "webhookSecret.value: required with webhookSecret.create (--set-string webhookSecret.value=...)" }}
 {{- end }}
+{{- if and (ne .Values.mode "cluster") .Values.rbac.triggerNamespaces }}
+{{- fail "rbac.triggerNamespaces: only in mode cluster (the EventListener's namespaceSelector)" }}
+{{- end }}
+{{- if and (ne .Values.mode "cluster") .Values.requireTriggerServiceAccount }}
+{{- fail "requireTriggerServiceAccount: only in mode cluster" }}
+{{- end }}
+{{- if and (has "*" .Values.rbac.triggerNamespaces) (gt (len .Values.rbac.triggerNamespaces) 1) }}
+{{- fail "rbac.triggerNamespaces: \"*\" selects every namespace only alone, as [\"*\"] (among other names it is a name that no namespace has)" }}
+{{- end }}
 {{- if and .Values.webhookSecret.create (or (not .Values.webhookSecret.name) (not .Values.webhookSecret.key)) }}
 {{- fail "webhookSecret.name and webhookSecret.key: required with webhookSecret.create" }}
 {{- end }}
@@ -141,6 +150,9 @@ time. */}}
 {{- /* Written to the EventListener's status.address.url: this release's Service. */}}
 - --advertised-url
 - {{ printf "http://%s.%s.svc.cluster.local:%d" (include "eventlistener.fullname" .) .Release.Namespace (int .Values.service.port) | quote }}
+{{- if .Values.requireTriggerServiceAccount }}
+- --require-trigger-service-account
+{{- end }}
 {{- end }}
 - --namespace
 - {{ .Release.Namespace | quote }}
