@@ -6,6 +6,7 @@
 #   benches/kube_creates.sh                                  # 3 pairs of 10 s runs, 16 in flight, 20+20 edits
 #   CONCURRENCY="4 16" REPS=2 SECONDS_PER_RUN=15 benches/kube_creates.sh
 #   SMOKE=1 benches/kube_creates.sh                          # each step once, briefly: 1 s runs, 2 edits
+#   REPS=0 benches/kube_creates.sh                           # the reload latency only
 #
 # It starts kube-apiserver 1.20.2 + etcd on loopback (scripts/kube-test/start-apiserver.sh; build
 # once with scripts/kube-test/build-kube-apiserver.sh), applies tests/kube/crds.yaml and config/
@@ -55,7 +56,7 @@ WORK=$(mktemp -d /tmp/kube-creates.XXXXXX)
 LISTENER_PID=
 cleanup() {
   if [[ -n $LISTENER_PID ]]; then kill "$LISTENER_PID" 2>/dev/null || true; wait "$LISTENER_PID" 2>/dev/null || true; fi
-  scripts/kube-test/stop-apiserver.sh "$WORK" >/dev/null 2>&1 || true
+  scripts/kube-test/stop-apiserver.sh "$WORK/kas" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -167,7 +168,7 @@ for what in binding listener; do
   # Per edit, the listener's first "configuration loaded from the cluster" line after the patch
   # was sent: milliseconds from the patch's answer (negative: the watch came first).
   python3 - "$OUT/line" "$OUT/listener.log" <<'PY' | jq -c --arg l "$(load)" '. + {load_after: $l}' | tee -a "$results"
-import datetime, json, sys
+import datetime, json, math, sys
 line = json.load(open(sys.argv[1]))
 loads = []
 for text in open(sys.argv[2]):
@@ -179,7 +180,7 @@ for sent, answered in line["patched_us"]:
     after = [t for t in loads if t >= sent]
     deltas.append(round((after[0] - answered) / 1000, 2) if after else None)
 ok = sorted(d for d in deltas if d is not None)
-pct = lambda p: ok[min(len(ok), max(1, -(-len(ok) * p // 1))) - 1] if ok else None
+pct = lambda p: ok[min(len(ok), max(1, math.ceil(len(ok) * p))) - 1] if ok else None
 line["loaded_after_patch_ms"] = deltas
 line["loaded_p50_ms"], line["loaded_p99_ms"] = pct(0.5), pct(0.99)
 del line["patched_us"]
