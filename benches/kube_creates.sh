@@ -94,7 +94,7 @@ YAML
 done
 
 # --- listener ----------------------------------------------------------------------------------
-nice -n "$NICE" "$SERVER" serve --listener chespirito-github-el --namespace "$NS" --sink kube \
+nice -n "$NICE" "$SERVER" serve --listener chespirito-github-el --namespace "$NS" --sink kube --metrics-address 127.0.0.1:0 \
   --address "127.0.0.1:$PORT" 2>"$OUT/listener.log" &
 LISTENER_PID=$!
 ready() { curl -sf --max-time 1 "http://127.0.0.1:$PORT/ready" >/dev/null; }
