@@ -160,6 +160,8 @@ time. */}}
 - {{ .Values.sink | quote }}
 - --address
 - {{ printf "0.0.0.0:%d" (int .Values.containerPort) | quote }}
+- --metrics-address
+- {{ printf "0.0.0.0:%d" (int .Values.metricsPort) | quote }}
 {{- if not (kindIs "invalid" .Values.maxBodyBytes) }}
 - --max-body-bytes
 - {{ int64 .Values.maxBodyBytes | quote }}
