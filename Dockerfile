@@ -9,8 +9,8 @@
 # The project's machines have no Docker engine: CI checks this file with hadolint only.
 
 FROM rust:1.95-slim-bookworm AS build
-# musl-gcc: for dependencies that compile C for the musl target (none today; a TLS stack for
-# the kube sink will). Pinned as hadolint asks; bookworm's version.
+# musl-gcc: for dependencies that compile C for the musl target (ring, the cryptography under
+# rustls for the Kubernetes API). Pinned as hadolint asks; bookworm's version.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends musl-tools=1.2.3-1 \
  && rm -rf /var/lib/apt/lists/*

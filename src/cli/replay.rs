@@ -65,6 +65,11 @@ pub(super) async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     if !text.ends_with('\n') {
         println!();
     }
+    // A script (or CI) must see a refused delivery as a failure, as curl --fail would.
+    anyhow::ensure!(
+        status.is_success(),
+        "the listener answered {status}: the delivery was not accepted"
+    );
     Ok(())
 }
 

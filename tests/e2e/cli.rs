@@ -33,6 +33,28 @@ async fn replay_signs_and_sends_a_fixture() {
 }
 
 #[tokio::test]
+async fn replay_fails_when_the_listener_refuses_the_delivery() {
+    let listener = start_default().await;
+    let output = tokio::time::timeout(
+        TIMEOUT,
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_eventlistener"))
+            .arg("replay")
+            .arg(repo_path("fixtures/github/pull_request.opened.json"))
+            .args(["--secret", "not-the-secret", "--url", &listener.url])
+            .output(),
+    )
+    .await
+    .expect("replay finishes in time")
+    .expect("replay runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout} {stderr}");
+    assert!(stdout.starts_with("403\n"), "{stdout}");
+    assert!(stderr.contains("the listener answered 403 Forbidden"), "{stderr}");
+    assert!(listener.created().is_empty());
+}
+
+#[tokio::test]
 async fn serve_reports_a_missing_reference_at_start_up() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("el.yaml");
