@@ -18,6 +18,15 @@ use prometheus_client::registry::{Registry, Unit};
 /// Upstream's buckets for `eventlistener_http_duration_seconds`, in seconds.
 pub const HTTP_DURATION_BUCKETS: [f64; 6] = [0.001, 0.01, 0.1, 1.0, 5.0, 10.0];
 
+/// Buckets of our duration histograms (interceptors, creates), in seconds: 100 µs to 10 s.
+pub const DURATION_BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0,
+];
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(DURATION_BUCKETS)
+}
+
 /// `status` of `eventlistener_event_received_total`.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum ReceivedStatus {
@@ -151,6 +160,11 @@ struct OutcomeLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InterceptorLabels {
+    interceptor: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: Rejection,
 }
@@ -168,6 +182,8 @@ pub struct Metrics {
     triggered_resources: Family<KindLabels, Counter>,
     http_duration: Histogram,
     trigger_outcomes: Family<OutcomeLabels, Counter>,
+    interceptor_duration: Family<InterceptorLabels, Histogram, fn() -> Histogram>,
+    resource_create_duration: Family<KindLabels, Histogram, fn() -> Histogram>,
     events_in_flight: Gauge,
     requests_rejected: Family<ReasonLabels, Counter>,
     config_generation: Gauge,
@@ -216,6 +232,22 @@ impl Metrics {
             "How each trigger ended for each event: created, duplicate, filtered, failed",
             trigger_outcomes.clone(),
         );
+        let interceptor_duration: Family<InterceptorLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(duration_histogram);
+        registry.register_with_unit(
+            "eventlistener_interceptor_duration",
+            "Time each interceptor took to decide, by interceptor",
+            Unit::Seconds,
+            interceptor_duration.clone(),
+        );
+        let resource_create_duration: Family<KindLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(duration_histogram);
+        registry.register_with_unit(
+            "eventlistener_resource_create_duration",
+            "Time to create one object (or find it created for the delivery ID), by kind",
+            Unit::Seconds,
+            resource_create_duration.clone(),
+        );
         let events_in_flight = Gauge::default();
         registry.register(
             "eventlistener_events_in_flight",
@@ -254,6 +286,8 @@ impl Metrics {
             triggered_resources,
             http_duration,
             trigger_outcomes,
+            interceptor_duration,
+            resource_create_duration,
             events_in_flight,
             requests_rejected,
             config_generation,
@@ -283,6 +317,24 @@ impl Metrics {
                 outcome,
             })
             .inc();
+    }
+
+    /// The interceptor `name` decided in `took`.
+    pub fn interceptor_ran(&self, name: &str, took: Duration) {
+        self.interceptor_duration
+            .get_or_create(&InterceptorLabels {
+                interceptor: name.to_owned(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// One create of a `kind` object (successful or not) took `took`.
+    pub fn resource_create_took(&self, kind: &str, took: Duration) {
+        self.resource_create_duration
+            .get_or_create(&KindLabels {
+                kind: kind.to_owned(),
+            })
+            .observe(took.as_secs_f64());
     }
 
     /// One object of `kind` created by a trigger that created all of its objects.
@@ -353,6 +405,8 @@ mod tests {
         m.resource_created("PipelineRun");
         m.trigger_outcome("pr-trigger", Outcome::Duplicate);
         m.rejected(Rejection::BodyTooLarge);
+        m.interceptor_ran("github", Duration::from_micros(30));
+        m.resource_create_took("PipelineRun", Duration::from_millis(20));
         let guard = m.in_flight();
         m.configuration(3, Duration::from_secs(7), 2, 1);
         let text = m.encode().unwrap();
@@ -367,6 +421,10 @@ mod tests {
             "eventlistener_trigger_outcomes_total{trigger=\"pr-trigger\",outcome=\"duplicate\"} 1",
             "eventlistener_requests_rejected_total{reason=\"body_too_large\"} 1",
             "eventlistener_events_in_flight 1",
+            "eventlistener_interceptor_duration_seconds_bucket{le=\"0.0001\",interceptor=\"github\"} 1",
+            "eventlistener_interceptor_duration_seconds_count{interceptor=\"github\"} 1",
+            "eventlistener_resource_create_duration_seconds_bucket{le=\"0.01\",kind=\"PipelineRun\"} 0",
+            "eventlistener_resource_create_duration_seconds_bucket{le=\"0.025\",kind=\"PipelineRun\"} 1",
             "eventlistener_config_generation 3",
             "eventlistener_config_age_seconds 7.0",
             "eventlistener_triggers{state=\"ready\"} 2",

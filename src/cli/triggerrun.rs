@@ -69,6 +69,7 @@ pub(super) async fn run(args: &TriggerRunArgs) -> anyhow::Result<()> {
         concurrent: false,
         deadline: None,
         explain: args.explain,
+        metrics: None,
     };
     let (EventOutcome::Finished(reports) | EventOutcome::TimedOut(reports)) = run_event(
         Arc::new(listener),

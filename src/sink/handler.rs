@@ -150,6 +150,7 @@ async fn answer_event(
             concurrent: true,
             deadline: Some(state.event_timeout),
             explain: false,
+            metrics: Some(Arc::clone(&state.metrics)),
         };
         // This runs in the event's own task (`in_flight::event`): a sender hanging up does not
         // cut the work, and a panic there is answered 500.

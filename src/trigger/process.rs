@@ -18,6 +18,8 @@ pub struct ProcessContext<'a> {
     pub event_listener_namespace: &'a str,
     /// Where created objects go.
     pub creator: &'a dyn Creator,
+    /// Where to record how long each interceptor and each create took; `None`: nowhere.
+    pub metrics: Option<&'a crate::metrics::Metrics>,
 }
 
 /// What happened inside one trigger, step by step (`triggerrun --explain`).
@@ -72,11 +74,18 @@ async fn run(
         created: Vec::new(),
         error,
     };
+    // The chain runs one interceptor after the other and tells each decision at once: the time
+    // between two decisions is the second interceptor's.
+    let mut mark = std::time::Instant::now();
     let chain = run_chain_observed(
         &trigger.interceptors,
         event,
         Extensions::new(),
         |name, decision| {
+            if let Some(metrics) = ctx.metrics {
+                metrics.interceptor_ran(name, mark.elapsed());
+                mark = std::time::Instant::now();
+            }
             if let Some(e) = explanation.as_deref_mut() {
                 e.interceptors.push((name.to_owned(), decision.clone()));
             }
@@ -161,7 +170,14 @@ async fn run(
             .unwrap_or_default()
             .to_owned();
         let result = match Resource::prepare(object, &create_ctx) {
-            Ok(resource) => ctx.creator.create(resource).await,
+            Ok(resource) => {
+                let started = std::time::Instant::now();
+                let result = ctx.creator.create(resource).await;
+                if let Some(metrics) = ctx.metrics {
+                    metrics.resource_create_took(&kind, started.elapsed());
+                }
+                result
+            }
             Err(e) => Err(e),
         };
         match result {

@@ -14,7 +14,7 @@ use crate::interceptors::SharedEvent;
 use crate::resources::Creator;
 
 /// How [`run_event`] runs the triggers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Every trigger in its own task, all at once (the server: a trigger keeps running if the
     /// sender hangs up). `false`: one after the other on the calling task, in order (the local
@@ -25,6 +25,8 @@ pub struct RunOptions {
     pub deadline: Option<Duration>,
     /// Record each trigger's [`Explanation`] (`triggerrun --explain`).
     pub explain: bool,
+    /// Where to record how long each interceptor and each create took; `None`: nowhere.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Default for RunOptions {
@@ -34,6 +36,7 @@ impl Default for RunOptions {
             concurrent: true,
             deadline: None,
             explain: false,
+            metrics: None,
         }
     }
 }
@@ -71,7 +74,7 @@ pub async fn run_event(
     let mut reports: Vec<(usize, TriggerReport)> = Vec::with_capacity(listener.triggers.len());
     let work = async {
         if options.concurrent {
-            run_concurrently(&listener, &event, &creator, options, &mut reports).await;
+            run_concurrently(&listener, &event, &creator, &options, &mut reports).await;
         } else {
             for (index, trigger) in listener.triggers.iter().enumerate() {
                 let span = tracing::info_span!("trigger", trigger = %trigger.name);
@@ -80,7 +83,7 @@ pub async fn run_event(
                     Arc::clone(trigger),
                     &event,
                     creator.as_ref(),
-                    options,
+                    &options,
                 )
                 .instrument(span)
                 .await;
@@ -88,7 +91,8 @@ pub async fn run_event(
             }
         }
     };
-    let finished = match options.deadline {
+    let deadline = options.deadline;
+    let finished = match deadline {
         Some(deadline) => tokio::time::timeout(deadline, work).await.is_ok(),
         None => {
             work.await;
@@ -113,23 +117,24 @@ async fn run_concurrently(
     listener: &Arc<Listener>,
     event: &Arc<SharedEvent>,
     creator: &Arc<dyn Creator>,
-    options: RunOptions,
+    options: &RunOptions,
     reports: &mut Vec<(usize, TriggerReport)>,
 ) {
     // Dropping the JoinSet (on the deadline) cancels the triggers still running.
     let mut tasks = JoinSet::new();
     let mut indexes = std::collections::HashMap::with_capacity(listener.triggers.len());
     for (index, trigger) in listener.triggers.iter().enumerate() {
-        let (listener, trigger, event, creator) = (
+        let (listener, trigger, event, creator, options) = (
             Arc::clone(listener),
             Arc::clone(trigger),
             Arc::clone(event),
             Arc::clone(creator),
+            options.clone(),
         );
         let span = tracing::info_span!("trigger", trigger = %trigger.name);
         let task = tasks.spawn(
             async move {
-                let report = run_one(&listener, trigger, &event, creator.as_ref(), options).await;
+                let report = run_one(&listener, trigger, &event, creator.as_ref(), &options).await;
                 (index, report)
             }
             .instrument(span),
@@ -171,12 +176,13 @@ async fn run_one(
     trigger: Arc<ResolvedTrigger>,
     event: &SharedEvent,
     creator: &dyn Creator,
-    options: RunOptions,
+    options: &RunOptions,
 ) -> TriggerReport {
     let ctx = ProcessContext {
         event_listener: &listener.name,
         event_listener_namespace: &listener.namespace,
         creator,
+        metrics: options.metrics.as_deref(),
     };
     let mut explanation = Explanation::default();
     let outcome = if options.explain {

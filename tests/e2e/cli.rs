@@ -50,7 +50,10 @@ async fn replay_fails_when_the_listener_refuses_the_delivery() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stdout} {stderr}");
     assert!(stdout.starts_with("403\n"), "{stdout}");
-    assert!(stderr.contains("the listener answered 403 Forbidden"), "{stderr}");
+    assert!(
+        stderr.contains("the listener answered 403 Forbidden"),
+        "{stderr}"
+    );
     assert!(listener.created().is_empty());
 }
 

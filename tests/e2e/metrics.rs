@@ -130,6 +130,21 @@ async fn a_known_sequence_of_events_is_counted_exactly() {
             "eventlistener_requests_rejected_total{reason=\"invalid_body\"}",
             "1",
         ),
+        // github decided for both triggers of the three events that reached them; cel only
+        // when github let them through (the forged one stopped at github).
+        (
+            "eventlistener_interceptor_duration_seconds_count{interceptor=\"github\"}",
+            "6",
+        ),
+        (
+            "eventlistener_interceptor_duration_seconds_count{interceptor=\"cel\"}",
+            "4",
+        ),
+        // The create, and the redelivery's create that found it made.
+        (
+            "eventlistener_resource_create_duration_seconds_count{kind=\"PipelineRun\"}",
+            "2",
+        ),
         ("eventlistener_events_in_flight", "0"),
         ("eventlistener_config_generation", "1"),
         ("eventlistener_triggers{state=\"ready\"}", "2"),
