@@ -23,7 +23,22 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve an EventListener from manifest files.
+    /// Serve an EventListener: from manifest files (`-f`, no cluster needed), or, without
+    /// `-f`, read from the cluster and followed as it changes (`--listener NAME`).
+    #[command(long_about = concat!(
+        "Serve an EventListener over HTTP: every path but /live and /ready is an event.\n",
+        "\n",
+        "Two modes:\n",
+        "  files    serve -f PATH... [--sink stdout|dir:PATH|null|kube]\n",
+        "           The manifests (EventListener, Triggers, bindings, templates, Secrets) are\n",
+        "           read once and checked as `validate` does; a broken one refuses the start.\n",
+        "           No cluster needed.\n",
+        "  cluster  serve --listener NAME [--namespace NS]   (no -f; --sink kube by default)\n",
+        "           The EventListener and what it references are read from the Kubernetes API\n",
+        "           and followed; a broken trigger is left out and reported, the others serve;\n",
+        "           status and Events are written back. Needs an in-cluster service account or\n",
+        "           a kubeconfig (KUBECONFIG, ~/.kube/config).",
+    ))]
     Serve(Box<serve::ServeArgs>),
     /// Sign a webhook payload like GitHub does and POST it to a listener.
     Replay(replay::ReplayArgs),

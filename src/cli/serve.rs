@@ -166,9 +166,7 @@ pub(super) async fn creator_from_flag(sink: &str) -> anyhow::Result<Arc<dyn Crea
         return Ok(Arc::new(StdoutCreator));
     }
     if sink == "kube" {
-        let config = kube::Config::infer()
-            .await
-            .context("--sink kube: no Kubernetes configuration (in-cluster or KUBECONFIG)")?;
+        let config = kube_config("--sink kube creates objects through the Kubernetes API").await?;
         return Ok(Arc::new(KubeCreator::new(config)?));
     }
     if sink == "null" {
@@ -181,8 +179,39 @@ pub(super) async fn creator_from_flag(sink: &str) -> anyhow::Result<Arc<dyn Crea
     anyhow::bail!("unknown --sink {sink:?}: use kube, stdout, dir:PATH or null")
 }
 
+/// The Kubernetes configuration (in-cluster service account, else `KUBECONFIG` or
+/// `~/.kube/config`), for `why`.
+///
+/// # Errors
+/// None found: one line saying what is needed (and, when a kubeconfig exists but does not load,
+/// why it does not).
+pub(super) async fn kube_config(why: &str) -> anyhow::Result<kube::Config> {
+    match kube::Config::infer().await {
+        Ok(config) => Ok(config),
+        Err(e) => {
+            let kubeconfig = std::env::var_os("KUBECONFIG").is_some()
+                || std::env::var_os("HOME")
+                    .is_some_and(|home| std::path::Path::new(&home).join(".kube/config").exists());
+            if kubeconfig {
+                anyhow::bail!("{why}, but the kubeconfig does not load: {e}")
+            }
+            tracing::debug!(error = %e, "no Kubernetes configuration");
+            anyhow::bail!(
+                "{why}, but there is no Kubernetes configuration here (no in-cluster service \
+                 account, no KUBECONFIG, no ~/.kube/config); without a cluster, serve manifests \
+                 with -f PATH and --sink stdout|dir:PATH|null"
+            )
+        }
+    }
+}
+
 pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let cluster = args.files.is_empty();
+    anyhow::ensure!(
+        !cluster || args.listener.is_some(),
+        "serve needs manifests or an EventListener to follow: -f PATH (files, no cluster needed), \
+         or --listener NAME (read and followed from the cluster)"
+    );
     let sink = args
         .sink
         .clone()
@@ -262,9 +291,8 @@ async fn follow_cluster_config(
         .listener
         .clone()
         .context("without -f, --listener NAME names the EventListener to read from the cluster")?;
-    let config = kube::Config::infer()
-        .await
-        .context("without -f the configuration is read from the cluster, but no Kubernetes configuration was found (in-cluster or KUBECONFIG)")?;
+    let config =
+        kube_config("without -f, serve reads the EventListener from the Kubernetes API").await?;
     let namespace = args
         .namespace
         .clone()

@@ -260,3 +260,58 @@ spec:
     assert!(out.contains("$(tt.params.y) is not declared"), "{out}");
     assert!(out.contains("broken.yaml (document"), "{out}");
 }
+
+/// `serve` run where there is no cluster, as a newcomer would: the binary with no kubeconfig.
+async fn serve_without_a_cluster(args: &[&str]) -> (Option<i32>, String) {
+    let home = tempfile::tempdir().unwrap();
+    let output = tokio::time::timeout(
+        TIMEOUT,
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_eventlistener"))
+            .arg("serve")
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env_remove("KUBERNETES_SERVICE_PORT")
+            .env("HOME", home.path())
+            .output(),
+    )
+    .await
+    .expect("serve exits in time")
+    .expect("serve runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn serve_without_files_or_a_cluster_says_in_one_line_what_it_needs() {
+    let (code, stderr) = serve_without_a_cluster(&["--metrics-address", "127.0.0.1:0"]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("-f PATH") && stderr.contains("--listener NAME"),
+        "{stderr}"
+    );
+    let (code, stderr) =
+        serve_without_a_cluster(&["--listener", "el", "--metrics-address", "127.0.0.1:0"]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("there is no Kubernetes configuration here") && stderr.contains("-f PATH"),
+        "{stderr}"
+    );
+    let help = run_binary(&["serve", "--help"]).await;
+    assert_eq!(help.code, Some(0));
+    for mode in [
+        "Two modes:",
+        "  files    serve -f PATH",
+        "  cluster  serve --listener NAME",
+    ] {
+        assert!(
+            help.stdout.contains(mode),
+            "{mode:?} not in\n{}",
+            help.stdout
+        );
+    }
+}
