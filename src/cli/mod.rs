@@ -15,9 +15,23 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "eventlistener", version, about)]
 pub struct Cli {
+    /// Log lines on standard error: `text` (one readable line each) or `json` (one JSON object
+    /// each, the span's fields such as `event_id`, `delivery_id`, `event_type` and `trigger`
+    /// included, for log collectors).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "EL_LOG_FORMAT")]
+    pub log_format: LogFormat,
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event (colours on a terminal).
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Subcommands.

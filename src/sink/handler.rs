@@ -84,7 +84,15 @@ pub(super) async fn handle_event(
     body: Body,
 ) -> Response {
     let event_id = new_event_id();
-    let span = tracing::info_span!("event", event_id = %event_id);
+    let event_type = ["x-github-event", "x-gitlab-event", "x-event-key"]
+        .iter()
+        .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()));
+    let span = tracing::info_span!(
+        "event",
+        event_id = %event_id,
+        delivery_id = tracing::field::Empty,
+        event_type = event_type,
+    );
     async move {
         let started = std::time::Instant::now();
         let in_flight = state.metrics.in_flight();
@@ -92,9 +100,15 @@ pub(super) async fn handle_event(
         let response = answer_event(&state, &event_id, uri, headers, body).await;
         state.notify(NoticeKind::Done, &event_id, None);
         drop(in_flight);
+        let elapsed = started.elapsed();
         state
             .metrics
-            .answered(response.status().is_success(), started.elapsed());
+            .answered(response.status().is_success(), elapsed);
+        tracing::info!(
+            status = response.status().as_u16(),
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "answered"
+        );
         response
     }
     .instrument(span)
@@ -214,6 +228,18 @@ async fn read_event(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(Event, Admission), RequestError> {
+    let mut event_headers = Headers::new();
+    for (name, value) in headers {
+        if name == axum::http::header::HOST || name == axum::http::header::TRANSFER_ENCODING {
+            continue;
+        }
+        event_headers.append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
+    }
+    // Found before the body is read, so that every line of this event names it, refusals too.
+    let delivery_id = state.delivery_ids.find(&event_headers)?.map(str::to_owned);
+    if let Some(id) = &delivery_id {
+        tracing::Span::current().record("delivery_id", id.as_str());
+    }
     let limit = state.max_body_bytes;
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
@@ -238,17 +264,9 @@ async fn read_event(
         admission.reserve(bytes.len() + data.len())?;
         bytes.extend_from_slice(&data);
     }
-    let mut event_headers = Headers::new();
-    for (name, value) in headers {
-        if name == axum::http::header::HOST || name == axum::http::header::TRANSFER_ENCODING {
-            continue;
-        }
-        event_headers.append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
-    }
     let url = uri
         .path_and_query()
         .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
-    let delivery_id = state.delivery_ids.find(&event_headers)?.map(str::to_owned);
     // One validating scan, no tree and no copy: the tree is built only when a trigger reads the
     // body, after its signature check.
     let event = Event::from_body(event_id, url, event_headers, bytes.into())

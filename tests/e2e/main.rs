@@ -16,5 +16,6 @@ mod kube_proxy_faults;
 mod kube_selectors;
 mod kube_status;
 mod limits;
+mod logs;
 mod metrics;
 mod support;

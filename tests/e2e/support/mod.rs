@@ -192,6 +192,8 @@ pub(crate) struct Spawned {
     pub(crate) addr: std::net::SocketAddr,
     /// Where it serves `/metrics`.
     pub(crate) metrics_addr: std::net::SocketAddr,
+    /// Its log up to and including the `listening` line.
+    pub(crate) head: String,
     /// Reads its log (stderr) all along, so the pipe never fills and blocks the server; ends with
     /// the process and returns the lines after `listening`.
     log: tokio::task::JoinHandle<String>,
@@ -238,14 +240,23 @@ pub(crate) async fn spawn_serve(args: &[&str], envs: &[(&str, &str)]) -> Spawned
         .spawn()
         .expect("serve starts");
     let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    // `field=value` in text lines, `"field":"value"` in JSON ones (`--log-format json`).
     let value = |line: &str, field: &str| -> Option<std::net::SocketAddr> {
+        if line.starts_with('{') {
+            let json: Value = serde_json::from_str(line).ok()?;
+            let addr = json[field.trim().trim_end_matches('=')].as_str()?;
+            return Some(addr.parse().expect("socket address"));
+        }
         let rest = line.split(field).nth(1)?;
         let addr = rest.split_whitespace().next().expect("address value");
         Some(addr.parse().expect("socket address"))
     };
+    let mut head = String::new();
     let (addr, metrics_addr) = tokio::time::timeout(TIMEOUT, async {
         let mut metrics = None;
         while let Some(line) = lines.next_line().await.expect("stderr readable") {
+            head.push_str(&line);
+            head.push('\n');
             if let Some(addr) = value(&line, " metrics_address=") {
                 metrics = Some(addr);
             }
@@ -272,6 +283,7 @@ pub(crate) async fn spawn_serve(args: &[&str], envs: &[(&str, &str)]) -> Spawned
         child,
         addr,
         metrics_addr,
+        head,
         log,
     }
 }
