@@ -118,6 +118,13 @@ pub struct ServeArgs {
     /// `0.0.0.0:$METRICS_PROMETHEUS_PORT` when that (upstream's) variable is set.
     #[arg(long, value_name = "ADDR", env = "EL_METRICS_ADDRESS")]
     pub metrics_address: Option<SocketAddr>,
+    /// PEM certificate chain for HTTPS (with `--tls-key`; upstream `--tls-cert`, env TLS_CERT).
+    /// Read again whenever it changes, so a rotated certificate is served without a restart.
+    #[arg(long, value_name = "PATH", env = "TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS (with `--tls-cert`; upstream `--tls-key`, env TLS_KEY).
+    #[arg(long, value_name = "PATH", env = "TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Upstream's metrics port (reference §8.4), also `METRICS_PROMETHEUS_PORT`'s default.
@@ -143,17 +150,34 @@ impl ServeArgs {
 }
 
 impl ServeArgs {
-    /// The connection and shutdown flags as [`ServeOptions`].
-    fn serve_options(&self) -> ServeOptions {
+    /// The connection, TLS and shutdown flags as [`ServeOptions`].
+    ///
+    /// # Errors
+    /// Only one of `--tls-cert` and `--tls-key`, or files that do not load.
+    fn serve_options(&self) -> anyhow::Result<ServeOptions> {
         use std::time::Duration;
-        ServeOptions {
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                Some(crate::sink::tls::Tls::load(crate::sink::tls::TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                })?)
+            }
+            _ => anyhow::bail!(
+                "--tls-cert and --tls-key (TLS_CERT, TLS_KEY) go together: give both for HTTPS, \
+                 or neither for HTTP"
+            ),
+        };
+        Ok(ServeOptions {
             read_timeout: Duration::from_secs(self.read_timeout),
             write_timeout: Duration::from_secs(self.write_timeout),
             idle_timeout: Duration::from_secs(self.idle_timeout),
             max_connections: self.max_connections,
             drain_delay: Duration::from_secs(self.drain_delay),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
-        }
+            tls,
+        })
     }
 }
 
@@ -228,6 +252,8 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         })?);
         (listener, None, None)
     };
+    // TLS files load before anything listens: asked for HTTPS, never serve plain HTTP.
+    let options = args.serve_options()?;
     let tcp = tokio::net::TcpListener::bind(args.address)
         .await
         .with_context(|| format!("cannot listen on {}", args.address))?;
@@ -247,6 +273,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         address = %bound,
         sink = %sink,
         source = if cluster { "cluster" } else { "files" },
+        scheme = if options.tls.is_some() { "https" } else { "http" },
         "listening"
     );
     let state = AppState {
@@ -267,7 +294,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::error!(error = %e, "the metrics server stopped");
         }
     });
-    let served = serve_with(tcp, state, args.serve_options(), shutdown_signal()).await;
+    let served = serve_with(tcp, state, options, shutdown_signal()).await;
     if let Some(status) = status {
         status.stop().await;
     }

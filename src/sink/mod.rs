@@ -8,6 +8,7 @@ mod in_flight;
 pub mod limits;
 pub mod response;
 mod server;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;

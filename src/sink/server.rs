@@ -85,6 +85,9 @@ pub struct ServeOptions {
     pub drain_delay: Duration,
     /// After the drain delay, the longest wait for connections and events to finish.
     pub shutdown_timeout: Duration,
+    /// HTTPS (`--tls-cert`, `--tls-key`); `None`: plain HTTP. The handshake counts against
+    /// `read_timeout` like the request head.
+    pub tls: Option<super::tls::Tls>,
 }
 
 impl Default for ServeOptions {
@@ -96,6 +99,7 @@ impl Default for ServeOptions {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             drain_delay: DEFAULT_DRAIN_DELAY,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            tls: None,
         }
     }
 }
@@ -214,19 +218,40 @@ async fn accept_loop(
     }
 }
 
-/// Drives one connection until it closes, a deadline passes, or the drain closes it.
+/// Drives one connection until it closes, a deadline passes, or the drain closes it; with TLS,
+/// after a handshake that must end within `read_timeout`.
 async fn connection(
     stream: TcpStream,
     app: TowerToHyperService<Router>,
     options: ServeOptions,
-    mut stopped: watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) {
     let watch = Arc::new(Watch::new(Instant::now()));
-    let io = TokioIo::new(Watched {
+    let watched = Watched {
         io: stream,
         watch: Arc::clone(&watch),
-    });
+    };
+    let Some(tls) = options.tls.clone() else {
+        return drive(TokioIo::new(watched), watch, app, options, stopped).await;
+    };
+    match tokio::time::timeout(options.read_timeout, tls.acceptor.accept(watched)).await {
+        Ok(Ok(stream)) => drive(TokioIo::new(stream), watch, app, options, stopped).await,
+        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+        Err(_) => tracing::info!("TLS handshake not done within --readtimeout; closing"),
+    }
+}
+
+/// Serves HTTP/1 on `io` under the connection's watchdog.
+async fn drive<I>(
+    io: TokioIo<I>,
+    watch: Arc<Watch>,
+    app: TowerToHyperService<Router>,
+    options: ServeOptions,
+    mut stopped: watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let read_timeout = options.read_timeout;
     let service = {
         let watch = Arc::clone(&watch);

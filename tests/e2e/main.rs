@@ -19,3 +19,4 @@ mod limits;
 mod logs;
 mod metrics;
 mod support;
+mod tls;
