@@ -34,6 +34,13 @@ pub(super) fn problems(args: &ValidateArgs) -> (Catalog, Vec<String>) {
             problems.push(p);
         }
     };
+    if catalog.event_listeners.is_empty() && load_errors.is_empty() {
+        let paths: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
+        add(format!(
+            "{}: no EventListener: serve needs one to know which triggers to run",
+            paths.join(", ")
+        ));
+    }
     for el in &catalog.event_listeners {
         let options = LoadOptions {
             paths: Vec::new(),

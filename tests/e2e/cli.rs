@@ -197,6 +197,23 @@ async fn triggerrun_prints_what_would_be_created_and_explains() {
 }
 
 #[tokio::test]
+async fn validate_refuses_manifests_without_an_event_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo_path("config/staging.yaml"),
+        dir.path().join("staging.yaml"),
+    )
+    .unwrap();
+    let path = dir.path().to_str().unwrap().to_owned();
+    let (ok, out, err) = run_tool(&["validate", "-f", &path]).await;
+    assert!(!ok, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains(&format!("{path}: no EventListener")),
+        "{out}{err}"
+    );
+}
+
+#[tokio::test]
 async fn validate_accepts_the_default_config_and_reports_every_problem() {
     let (ok, out, err) = run_tool(&["validate", "-f", "config/"]).await;
     assert!(ok, "{out}{err}");
