@@ -162,6 +162,12 @@ time. */}}
 - {{ printf "0.0.0.0:%d" (int .Values.containerPort) | quote }}
 - --metrics-address
 - {{ printf "0.0.0.0:%d" (int .Values.metricsPort) | quote }}
+{{- if .Values.tls.secretName }}
+- --tls-cert
+- /etc/eventlistener/tls/tls.crt
+- --tls-key
+- /etc/eventlistener/tls/tls.key
+{{- end }}
 {{- if not (kindIs "invalid" .Values.maxBodyBytes) }}
 - --max-body-bytes
 - {{ int64 .Values.maxBodyBytes | quote }}
