@@ -63,6 +63,8 @@ pub enum Rejection {
     InvalidBody,
     /// The body did not arrive in time, or the event's deadline passed.
     Timeout,
+    /// The request head is over hyper's buffer (431, answered before any handler).
+    HeadersTooLarge,
 }
 
 /// `state` of `eventlistener_triggers`.
@@ -117,6 +119,7 @@ impl Rejection {
             Self::Overloaded => "overloaded",
             Self::InvalidBody => "invalid_body",
             Self::Timeout => "timeout",
+            Self::HeadersTooLarge => "headers_too_large",
         }
     }
 }

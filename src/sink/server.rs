@@ -129,12 +129,13 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let drain = state.drain.clone();
+    let metrics = Arc::clone(&state.metrics);
     let app = super::router(state);
     let max = options.max_connections.max(1);
     let permits = Arc::new(Semaphore::new(max as usize));
     let (stop, stopped) = watch::channel(false);
     {
-        let accept = accept_loop(&listener, app, &options, &permits, &stopped);
+        let accept = accept_loop(&listener, app, &options, &metrics, &permits, &stopped);
         tokio::pin!(accept, shutdown);
         tokio::select! {
             never = &mut accept => match never {},
@@ -185,6 +186,7 @@ async fn accept_loop(
     listener: &TcpListener,
     app: Router,
     options: &ServeOptions,
+    metrics: &Arc<crate::metrics::Metrics>,
     permits: &Arc<Semaphore>,
     stopped: &watch::Receiver<bool>,
 ) -> Infallible {
@@ -212,6 +214,7 @@ async fn accept_loop(
             stream,
             app.clone(),
             options.clone(),
+            Arc::clone(metrics),
             stopped.clone(),
             permit,
         ));
@@ -224,6 +227,7 @@ async fn connection(
     stream: TcpStream,
     app: TowerToHyperService<Router>,
     options: ServeOptions,
+    metrics: Arc<crate::metrics::Metrics>,
     stopped: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) {
@@ -233,10 +237,10 @@ async fn connection(
         watch: Arc::clone(&watch),
     };
     let Some(tls) = options.tls.clone() else {
-        return drive(TokioIo::new(watched), watch, app, options, stopped).await;
+        return drive(TokioIo::new(watched), watch, app, options, metrics, stopped).await;
     };
     match tokio::time::timeout(options.read_timeout, tls.acceptor.accept(watched)).await {
-        Ok(Ok(stream)) => drive(TokioIo::new(stream), watch, app, options, stopped).await,
+        Ok(Ok(stream)) => drive(TokioIo::new(stream), watch, app, options, metrics, stopped).await,
         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
         Err(_) => tracing::info!("TLS handshake not done within --readtimeout; closing"),
     }
@@ -248,6 +252,7 @@ async fn drive<I>(
     watch: Arc<Watch>,
     app: TowerToHyperService<Router>,
     options: ServeOptions,
+    metrics: Arc<crate::metrics::Metrics>,
     mut stopped: watch::Receiver<bool>,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -299,6 +304,10 @@ async fn drive<I>(
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
+                    // hyper answered 431 itself: the head is over its buffer (about 400 KiB).
+                    if e.is_parse_too_large() {
+                        metrics.rejected(crate::metrics::Rejection::HeadersTooLarge);
+                    }
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
                 return;

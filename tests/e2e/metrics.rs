@@ -35,8 +35,9 @@ fn sample(text: &str, series: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-#[tokio::test]
-async fn a_known_sequence_of_events_is_counted_exactly() {
+/// `config/` served in-process with a dir sink (in the returned directory) and a 64 KiB body
+/// limit, and its metrics: (events URL, metrics URL, the sink's directory).
+async fn start_with_metrics() -> (String, String, tempfile::TempDir) {
     let listener = Listener::load(&LoadOptions {
         paths: vec![repo_path("config")],
         ..LoadOptions::default()
@@ -56,6 +57,47 @@ async fn a_known_sequence_of_events_is_counted_exactly() {
     let metrics_url = format!("http://{}/metrics", metrics.local_addr().unwrap());
     tokio::spawn(axum::serve(metrics, metrics_router(state.clone())).into_future());
     tokio::spawn(serve(events, state, std::future::pending()));
+    (url, metrics_url, out)
+}
+
+#[tokio::test]
+async fn a_request_head_too_large_for_the_server_is_counted() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (url, metrics_url, _out) = start_with_metrics().await;
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let filler = "a".repeat(512 * 1024);
+    let head = format!("POST / HTTP/1.1\r\nHost: x\r\nX-Filler: {filler}\r\n\r\n");
+    // The server may answer and close before it has read everything: a failed write is fine.
+    let _ = stream.write_all(head.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    // Counted as the connection ends, which may be just after the client saw it close.
+    let series = "eventlistener_requests_rejected_total{reason=\"headers_too_large\"}";
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let text = loop {
+        let text = scrape(&metrics_url).await;
+        if sample(&text, series).is_some() || std::time::Instant::now() >= deadline {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(sample(&text, series).as_deref(), Some("1"), "{text}");
+    // hyper answered it: no event ran.
+    assert_eq!(
+        sample(&text, "eventlistener_http_duration_seconds_count").as_deref(),
+        Some("0")
+    );
+}
+
+#[tokio::test]
+async fn a_known_sequence_of_events_is_counted_exactly() {
+    let (url, metrics_url, _out) = start_with_metrics().await;
 
     // config/: pr-trigger runs for opened PRs, push-main-trigger for merged ones.
     let opened = fixture("pull_request.opened");
