@@ -86,12 +86,6 @@ impl ReceivedStatus {
     }
 }
 
-impl EncodeLabelValue for ReceivedStatus {
-    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
-        fmt::Write::write_str(encoder, self.as_str())
-    }
-}
-
 impl Outcome {
     /// The label value.
     pub fn as_str(self) -> &'static str {
@@ -101,12 +95,6 @@ impl Outcome {
             Self::Filtered => "filtered",
             Self::Failed => "failed",
         }
-    }
-}
-
-impl EncodeLabelValue for Outcome {
-    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
-        fmt::Write::write_str(encoder, self.as_str())
     }
 }
 
@@ -124,12 +112,6 @@ impl Rejection {
     }
 }
 
-impl EncodeLabelValue for Rejection {
-    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
-        fmt::Write::write_str(encoder, self.as_str())
-    }
-}
-
 impl TriggerState {
     /// The label value.
     pub fn as_str(self) -> &'static str {
@@ -140,11 +122,18 @@ impl TriggerState {
     }
 }
 
-impl EncodeLabelValue for TriggerState {
-    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
-        fmt::Write::write_str(encoder, self.as_str())
-    }
+/// Label values are the enums' `as_str`.
+macro_rules! encode_as_str {
+    ($($label:ty),*) => {$(
+        impl EncodeLabelValue for $label {
+            fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
+                fmt::Write::write_str(encoder, self.as_str())
+            }
+        }
+    )*};
 }
+
+encode_as_str!(ReceivedStatus, Outcome, Rejection, TriggerState);
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {

@@ -1,27 +1,22 @@
 //! The binary's `replay` subcommand against a running listener.
 
-use crate::support::{DEV_SECRET, TIMEOUT, repo_path, run_binary, start_default};
+use crate::support::{BinaryOutput, DEV_SECRET, TIMEOUT, repo_path, run_binary, start_default};
+
+/// `eventlistener replay` of the opened pull request, signed with `secret`, to `url`.
+async fn replay(url: &str, secret: &str) -> BinaryOutput {
+    let fixture = "fixtures/github/pull_request.opened.json";
+    run_binary(&["replay", fixture, "--secret", secret, "--url", url]).await
+}
 
 #[tokio::test]
 async fn replay_signs_and_sends_a_fixture() {
     let listener = start_default().await;
-    let output = tokio::time::timeout(
-        TIMEOUT,
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_eventlistener"))
-            .arg("replay")
-            .arg(repo_path("fixtures/github/pull_request.opened.json"))
-            .args(["--secret", DEV_SECRET, "--url", &listener.url])
-            .output(),
-    )
-    .await
-    .expect("replay finishes in time")
-    .expect("replay runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let BinaryOutput {
+        code,
+        stdout,
+        stderr,
+    } = replay(&listener.url, DEV_SECRET).await;
+    assert_eq!(code, Some(0), "{stdout} {stderr}");
     assert!(stdout.starts_with("202\n"), "{stdout}");
     assert!(stdout.contains("\"eventID\""), "{stdout}");
     let created = listener.created();
@@ -35,20 +30,12 @@ async fn replay_signs_and_sends_a_fixture() {
 #[tokio::test]
 async fn replay_fails_when_the_listener_refuses_the_delivery() {
     let listener = start_default().await;
-    let output = tokio::time::timeout(
-        TIMEOUT,
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_eventlistener"))
-            .arg("replay")
-            .arg(repo_path("fixtures/github/pull_request.opened.json"))
-            .args(["--secret", "not-the-secret", "--url", &listener.url])
-            .output(),
-    )
-    .await
-    .expect("replay finishes in time")
-    .expect("replay runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stdout} {stderr}");
+    let BinaryOutput {
+        code,
+        stdout,
+        stderr,
+    } = replay(&listener.url, "not-the-secret").await;
+    assert_eq!(code, Some(1), "{stdout} {stderr}");
     assert!(stdout.starts_with("403\n"), "{stdout}");
     assert!(
         stderr.contains("the listener answered 403 Forbidden"),

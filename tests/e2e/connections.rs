@@ -87,16 +87,7 @@ async fn deliver_opened(url: &str, delivery: &str) -> u16 {
 }
 
 async fn ready_status(url: &str) -> u16 {
-    reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .build()
-        .expect("client")
-        .get(format!("{url}ready"))
-        .send()
-        .await
-        .expect("request sent")
-        .status()
-        .as_u16()
+    crate::support::probe(url, "ready").await.0
 }
 
 /// Opens a connection and sends half a request head.

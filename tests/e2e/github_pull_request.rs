@@ -149,16 +149,9 @@ async fn each_delivery_gets_its_own_event_id_and_pipeline_run() {
 #[tokio::test]
 async fn probes_answer_ok() {
     let listener = start_default().await;
-    let client = reqwest::Client::new();
     for path in ["live", "ready"] {
-        let r = client
-            .get(format!("{}{path}", listener.url))
-            .timeout(crate::support::TIMEOUT)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
-        let body = r.text().await.unwrap();
+        let (status, body) = crate::support::probe(&listener.url, path).await;
+        assert_eq!(status, 200);
         if path == "live" {
             assert_eq!(body, "ok");
         } else {

@@ -4,16 +4,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventlistener::event_listener::{Listener, ListenerHandle, LoadOptions, follow_cluster};
+use eventlistener::event_listener::{
+    Listener, ListenerHandle, ListenerPublisher, LoadOptions, follow_cluster,
+};
 use eventlistener::resources::KubeCreator;
 use eventlistener::secrets::{KubeSecrets, SecretStore};
 use eventlistener::sink::{AppState, serve};
 use serde_json::Value;
 
 use crate::support::api_server::{ApiServer, api_server, skipped};
-use crate::support::{DEV_SECRET, TIMEOUT, deliver, fixture, repo_path};
+use crate::support::{DEV_SECRET, TIMEOUT, deliver, fixture, probe, repo_path};
 
-async fn kube_config(server: &ApiServer) -> kube::Config {
+pub(crate) async fn kube_config(server: &ApiServer) -> kube::Config {
     let kubeconfig = kube::config::Kubeconfig::read_from(&server.kubeconfig).expect("kubeconfig");
     kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
         .await
@@ -178,30 +180,14 @@ async fn configuration_is_read_from_the_cluster_and_followed() {
 
     let (publish, handle) = ListenerHandle::channel("chespirito-github-el", &namespace);
     let url = serve_kube(server, handle.clone()).await;
-    let ready = || async {
-        reqwest::Client::new()
-            .get(format!("{url}ready"))
-            .timeout(TIMEOUT)
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0)
-    };
+    let ready = || async { probe(&url, "ready").await.0 };
     assert_eq!(ready().await, 503, "not ready before the first sync");
     let body = fixture("pull_request.opened");
     let early = deliver(&url, "pull_request", &body, Some(DEV_SECRET)).await;
     assert_eq!(early.status, 503, "{}", early.body);
 
-    let config = kube_config(server).await;
-    let client = kube::Client::try_from(config).unwrap();
-    let secrets: Arc<dyn SecretStore> = Arc::new(KubeSecrets::new(client.clone()));
-    let options = LoadOptions {
-        paths: Vec::new(),
-        listener: Some("chespirito-github-el".into()),
-        namespace: Some(namespace.clone()),
-        require_trigger_service_account: false,
-    };
-    tokio::spawn(follow_cluster(client, options, secrets, publish));
+    let client = kube::Client::try_from(kube_config(server).await).unwrap();
+    spawn_follower(client, publish, "chespirito-github-el", &namespace, false);
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     while ready().await != 200 {
         assert!(tokio::time::Instant::now() < deadline, "never ready");
@@ -307,6 +293,19 @@ pub(crate) async fn follow_listener(
     let (publish, handle) = ListenerHandle::channel(name, namespace);
     let url = serve_kube(server, handle.clone()).await;
     let client = kube::Client::try_from(kube_config(server).await).unwrap();
+    spawn_follower(client, publish, name, namespace, require_service_account);
+    (handle, url)
+}
+
+/// Follows the EventListener `name` of `namespace` through `client` (configuration and
+/// Secrets), publishing on `publish`, as `serve` does without `-f`.
+pub(crate) fn spawn_follower(
+    client: kube::Client,
+    publish: ListenerPublisher,
+    name: &str,
+    namespace: &str,
+    require_service_account: bool,
+) {
     let secrets: Arc<dyn SecretStore> = Arc::new(KubeSecrets::new(client.clone()));
     let options = LoadOptions {
         paths: Vec::new(),
@@ -315,7 +314,6 @@ pub(crate) async fn follow_listener(
         require_trigger_service_account: require_service_account,
     };
     tokio::spawn(follow_cluster(client, options, secrets, publish));
-    (handle, url)
 }
 
 /// Waits (bounded) until the listener in service serves exactly `triggers`.
@@ -367,13 +365,7 @@ async fn a_trigger_with_a_missing_template_is_left_out_and_the_others_serve() {
     // Started with the broken trigger present: ready, and the good trigger serves.
     let (handle, url) = follow(server, &namespace).await;
     serving(&handle, &["pr-trigger"]).await;
-    let ready = reqwest::Client::new()
-        .get(format!("{url}ready"))
-        .timeout(TIMEOUT)
-        .send()
-        .await
-        .expect("ready answers");
-    assert_eq!(ready.status().as_u16(), 200);
+    assert_eq!(probe(&url, "ready").await.0, 200);
     let current = handle.current().expect("a configuration");
     assert!(
         current

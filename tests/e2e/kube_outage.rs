@@ -7,14 +7,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eventlistener::event_listener::{ListenerHandle, LoadOptions, follow_cluster};
+use eventlistener::event_listener::ListenerHandle;
 use eventlistener::resources::CollectCreator;
-use eventlistener::secrets::{KubeSecrets, SecretStore};
 use eventlistener::sink::{AppState, serve};
 
+use crate::kube_cluster::{kube_config, spawn_follower};
 use crate::support::api_server::{api_server, skipped};
 use crate::support::relay::Relay;
-use crate::support::{DEV_SECRET, TIMEOUT, deliver, fixture, repo_path};
+use crate::support::{DEV_SECRET, TIMEOUT, deliver, fixture, probe, repo_path};
 
 /// How long the relay stays cut: the minute of the issue, long enough that a backoff grown like
 /// client-go's (0.8 s doubling to 30 s, with jitter) is at its cap when the API server returns,
@@ -23,16 +23,6 @@ use crate::support::{DEV_SECRET, TIMEOUT, deliver, fixture, repo_path};
 const OUTAGE: Duration = Duration::from_secs(60);
 /// The promise: an edit made once the API server is back is served within this.
 const RECOVERY: Duration = Duration::from_secs(10);
-
-async fn ready_body(url: &str) -> (u16, String) {
-    let r = reqwest::Client::new()
-        .get(format!("{url}ready"))
-        .timeout(TIMEOUT)
-        .send()
-        .await
-        .expect("/ready answers");
-    (r.status().as_u16(), r.text().await.expect("/ready body"))
-}
 
 /// The `revision` param of the PipelineRun `created` holds.
 fn revision(created: &serde_json::Map<String, serde_json::Value>) -> String {
@@ -66,26 +56,13 @@ async fn through_an_api_outage_the_last_configuration_serves_and_an_edit_after_i
         .and_then(|a| a.parse().ok())
         .expect("the API server's URL is https://IP:PORT");
     let relay = Relay::start(target).await;
-    let kubeconfig = kube::config::Kubeconfig::read_from(&server.kubeconfig).expect("kubeconfig");
-    let mut config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .expect("config from kubeconfig");
+    let mut config = kube_config(server).await;
     config.cluster_url = relay.url.parse().expect("relay URL");
     let client = kube::Client::try_from(config).expect("client");
 
     // The configuration and the Secrets come through the relay; created objects are kept here.
     let (publish, handle) = ListenerHandle::channel("chespirito-github-el", &namespace);
-    let secrets: Arc<dyn SecretStore> = Arc::new(KubeSecrets::new(client.clone()));
-    let options = LoadOptions {
-        paths: Vec::new(),
-        listener: Some("chespirito-github-el".into()),
-        namespace: Some(namespace.clone()),
-        require_trigger_service_account: false,
-    };
-    tokio::spawn(follow_cluster(client, options, secrets, publish));
+    spawn_follower(client, publish, "chespirito-github-el", &namespace, false);
     let created = Arc::new(CollectCreator::new());
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -102,7 +79,7 @@ async fn through_an_api_outage_the_last_configuration_serves_and_an_edit_after_i
         .await
         .is_ok_and(|r| r.is_ok());
     assert!(loaded, "the first sync never came");
-    let (status, body) = ready_body(&url).await;
+    let (status, body) = probe(&url, "ready").await;
     assert_eq!(status, 200, "{body}");
     assert!(body.ends_with(", in sync with the cluster"), "{body}");
 
@@ -122,7 +99,7 @@ async fn through_an_api_outage_the_last_configuration_serves_and_an_edit_after_i
         .await
         .is_ok_and(|r| r.is_ok());
     assert!(lost, "the outage was never noticed");
-    let (status, body) = ready_body(&url).await;
+    let (status, body) = probe(&url, "ready").await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("not in sync with the cluster for "), "{body}");
     // Past the Secret cache's TTL, so the signature is checked against the stale copy.
@@ -171,7 +148,7 @@ async fn through_an_api_outage_the_last_configuration_serves_and_an_edit_after_i
         .await
         .is_ok_and(|r| r.is_ok());
     assert!(recovered, "never back in sync");
-    let (status, body) = ready_body(&url).await;
+    let (status, body) = probe(&url, "ready").await;
     assert_eq!(status, 200, "{body}");
     assert!(body.ends_with(", in sync with the cluster"), "{body}");
 }

@@ -301,14 +301,7 @@ async fn with_el_event_enabled_a_delivered_event_is_recorded_on_the_event_listen
 async fn ready(url: &str) {
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
-        let status = reqwest::Client::new()
-            .get(format!("{url}ready"))
-            .timeout(TIMEOUT)
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0);
-        if status == 200 {
+        if crate::support::probe(url, "ready").await.0 == 200 {
             return;
         }
         assert!(tokio::time::Instant::now() < deadline, "never ready");

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use eventlistener::interceptors::signature::sign_sha256;
 
-use crate::support::{DEV_SECRET, deliver, deliver_as, fixture, spawn_serve};
+use crate::support::{DEV_SECRET, SERVE_CONFIG, deliver, deliver_as, fixture, spawn_serve};
 
 /// The fields of a JSON log line and of its spans, merged (the innermost span last).
 fn fields(line: &Value) -> serde_json::Map<String, Value> {
@@ -25,16 +25,7 @@ fn fields(line: &Value) -> serde_json::Map<String, Value> {
 #[tokio::test]
 async fn json_lines_name_the_event_the_delivery_and_each_triggers_outcome() {
     let mut server = spawn_serve(
-        &[
-            "-f",
-            "config/",
-            "--sink",
-            "null",
-            "--drain-delay",
-            "0",
-            "--log-format",
-            "json",
-        ],
+        &[&SERVE_CONFIG[..], &["--log-format", "json"]].concat(),
         &[("RUST_LOG", "info")],
     )
     .await;
@@ -94,11 +85,7 @@ async fn json_lines_name_the_event_the_delivery_and_each_triggers_outcome() {
 
 #[tokio::test]
 async fn no_line_carries_the_secret_or_a_signature_even_at_trace_level() {
-    let mut server = spawn_serve(
-        &["-f", "config/", "--sink", "null", "--drain-delay", "0"],
-        &[("RUST_LOG", "trace")],
-    )
-    .await;
+    let mut server = spawn_serve(&SERVE_CONFIG, &[("RUST_LOG", "trace")]).await;
     let body = fixture("pull_request.opened");
     let good = deliver(&server.url(), "pull_request", &body, Some(DEV_SECRET)).await;
     assert_eq!(good.status, 202, "{}", good.body);

@@ -7,7 +7,9 @@ use eventlistener::event_listener::{Listener, ListenerHandle, LoadOptions};
 use eventlistener::resources::DirCreator;
 use eventlistener::sink::{AppState, metrics_router, serve};
 
-use crate::support::{DEV_SECRET, TIMEOUT, deliver, deliver_as, fixture, repo_path, spawn_serve};
+use crate::support::{
+    DEV_SECRET, SERVE_CONFIG, TIMEOUT, deliver, deliver_as, fixture, repo_path, spawn_serve,
+};
 
 async fn scrape(url: &str) -> String {
     let response = reqwest::Client::new()
@@ -102,24 +104,18 @@ async fn a_known_sequence_of_events_is_counted_exactly() {
     // config/: pr-trigger runs for opened PRs, push-main-trigger for merged ones.
     let opened = fixture("pull_request.opened");
     let delivery = uuid::Uuid::new_v4().to_string();
-    let first = deliver_as(
-        &url,
-        "pull_request",
-        &opened,
-        Some(DEV_SECRET),
-        Some(&delivery),
-    )
-    .await;
-    assert_eq!(first.status, 202, "{}", first.body);
-    let again = deliver_as(
-        &url,
-        "pull_request",
-        &opened,
-        Some(DEV_SECRET),
-        Some(&delivery),
-    )
-    .await;
-    assert_eq!(again.status, 202, "{}", again.body);
+    // The delivery, then its redelivery.
+    for _ in 0..2 {
+        let reply = deliver_as(
+            &url,
+            "pull_request",
+            &opened,
+            Some(DEV_SECRET),
+            Some(&delivery),
+        )
+        .await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+    }
     let forged = deliver(&url, "pull_request", &opened, Some("not-the-secret")).await;
     assert_eq!(forged.status, 403, "{}", forged.body);
     let huge = vec![b' '; 64 * 1024 + 1];
@@ -224,11 +220,7 @@ async fn a_known_sequence_of_events_is_counted_exactly() {
 
 #[tokio::test]
 async fn serve_exports_metrics_on_its_metrics_address() {
-    let mut server = spawn_serve(
-        &["-f", "config/", "--sink", "null", "--drain-delay", "0"],
-        &[],
-    )
-    .await;
+    let mut server = spawn_serve(&SERVE_CONFIG, &[]).await;
     let reply = deliver(
         &server.url(),
         "pull_request",

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::support::{TIMEOUT, run_binary, spawn_serve};
+use crate::support::{SERVE_CONFIG, TIMEOUT, run_binary, spawn_serve};
 
 /// A self-signed certificate for 127.0.0.1: (certificate DER, certificate PEM, key PEM).
 fn certificate() -> (CertificateDer<'static>, String, String) {
@@ -71,18 +71,7 @@ async fn serves_https_and_a_replaced_certificate_without_a_restart() {
     std::fs::write(&key_path, &first_key).unwrap();
     let (cert, key) = (cert_path.to_str().unwrap(), key_path.to_str().unwrap());
     let mut server = spawn_serve(
-        &[
-            "-f",
-            "config/",
-            "--sink",
-            "null",
-            "--drain-delay",
-            "0",
-            "--tls-cert",
-            cert,
-            "--tls-key",
-            key,
-        ],
+        &[&SERVE_CONFIG[..], &["--tls-cert", cert, "--tls-key", key]].concat(),
         &[],
     )
     .await;

@@ -108,6 +108,20 @@ pub(crate) async fn start_default() -> Running {
     start(&[repo_path("config")]).await
 }
 
+/// GETs `{base}{path}` (a probe: `live`, `ready`): status and body, or status 0 when nothing
+/// answers (not listening yet).
+pub(crate) async fn probe(base: &str, path: &str) -> (u16, String) {
+    let answer = reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .timeout(TIMEOUT)
+        .send()
+        .await;
+    match answer {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(_) => (0, String::new()),
+    }
+}
+
 /// A response: status and JSON body.
 pub(crate) struct Reply {
     pub(crate) status: u16,
@@ -223,6 +237,11 @@ impl Spawned {
         }
     }
 }
+
+/// `config/`, creating nothing, stopping at once on SIGTERM: the usual [`spawn_serve`]
+/// arguments when what is created does not matter.
+pub(crate) const SERVE_CONFIG: [&str; 6] =
+    ["-f", "config/", "--sink", "null", "--drain-delay", "0"];
 
 /// Starts `eventlistener serve --address 127.0.0.1:0 --metrics-address 127.0.0.1:0 ARGS…` in the
 /// repository's directory with `envs`, and waits (bounded) for its `listening … address=…` log
