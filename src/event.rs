@@ -75,6 +75,25 @@ impl Headers {
     }
 }
 
+impl Headers {
+    /// The headers as Go's `json.Marshal` writes an `http.Header` (upstream's CloudEvent data,
+    /// reference §8.5): `{"Name":["value",…],…}`, names sorted, HTML characters escaped.
+    pub fn to_go_json(&self) -> String {
+        let value = Value::Object(
+            self.0
+                .iter()
+                .map(|(k, v)| {
+                    let values = v.iter().map(|s| Value::String(s.clone())).collect();
+                    (k.clone(), Value::Array(values))
+                })
+                .collect(),
+        );
+        let mut out = String::new();
+        crate::gojson::write_json(&value, &mut out);
+        out
+    }
+}
+
 impl<K: AsRef<str>, V: Into<String>> FromIterator<(K, V)> for Headers {
     fn from_iter<T: IntoIterator<Item = (K, V)>>(iter: T) -> Self {
         let mut headers = Headers::new();

@@ -3,10 +3,11 @@
 //! An event flows `sink` → `trigger` → `interceptors` (→ `cel`) → `binding` → `template` →
 //! `resources`; the modules below are listed in that order, after the leaves every step shares
 //! and the loading side. Imports only point down the flow: nothing imports `sink` or `cli`, and
-//! only `sink` knows HTTP.
+//! only `sink` serves HTTP (`cloud_events` sends it, as `resources` talks to the API server).
 
 // Leaves shared by every step.
 pub mod api;
+pub mod cloud_events;
 pub mod event;
 pub mod gojson;
 pub mod kube_errors;

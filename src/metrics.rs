@@ -76,6 +76,28 @@ pub enum TriggerState {
     Broken,
 }
 
+/// `result` of `eventlistener_cloudevents_total` (src/cloud_events.rs).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum CloudEventResult {
+    /// The receiver answered 2xx.
+    Sent,
+    /// Every attempt failed.
+    Failed,
+    /// The queue was full: never sent.
+    Dropped,
+}
+
+impl CloudEventResult {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Dropped => "dropped",
+        }
+    }
+}
+
 impl ReceivedStatus {
     /// The label value.
     pub fn as_str(self) -> &'static str {
@@ -133,7 +155,13 @@ macro_rules! encode_as_str {
     )*};
 }
 
-encode_as_str!(ReceivedStatus, Outcome, Rejection, TriggerState);
+encode_as_str!(
+    ReceivedStatus,
+    Outcome,
+    Rejection,
+    TriggerState,
+    CloudEventResult
+);
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
@@ -162,6 +190,11 @@ struct ReasonLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: CloudEventResult,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     state: TriggerState,
 }
@@ -181,6 +214,7 @@ pub struct Metrics {
     config_generation: Gauge,
     config_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     triggers: Family<StateLabels, Gauge>,
+    cloud_events: Family<ResultLabels, Counter>,
 }
 
 impl fmt::Debug for Metrics {
@@ -272,6 +306,13 @@ impl Metrics {
             "Triggers of the configuration in service, by state",
             triggers.clone(),
         );
+        let cloud_events = Family::default();
+        registry.register(
+            "eventlistener_cloudevents",
+            "CloudEvents about events (cloudEventURI), by result: sent, failed after every \
+             retry, dropped because the queue was full",
+            cloud_events.clone(),
+        );
         Self {
             registry,
             event_received,
@@ -285,6 +326,7 @@ impl Metrics {
             config_generation,
             config_age,
             triggers,
+            cloud_events,
         }
     }
 
@@ -342,6 +384,13 @@ impl Metrics {
     pub fn rejected(&self, reason: Rejection) {
         self.requests_rejected
             .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// One CloudEvent sent, failed or dropped.
+    pub fn cloud_event(&self, result: CloudEventResult) {
+        self.cloud_events
+            .get_or_create(&ResultLabels { result })
             .inc();
     }
 

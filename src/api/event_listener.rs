@@ -34,6 +34,10 @@ pub struct EventListenerSpec {
     /// `triggerGroups`, kept to report it as not supported yet.
     #[serde(default)]
     pub trigger_groups: Option<serde_json::Value>,
+    /// `cloudEventURI`: where to send the CloudEvents about each event (reference §8.5; upstream
+    /// passes it to the sink as `--cloudevent-uri`).
+    #[serde(default, rename = "cloudEventURI")]
+    pub cloud_event_uri: Option<String>,
 }
 
 /// One entry of `spec.triggers`: either `triggerRef` or an inline trigger (§1.3).

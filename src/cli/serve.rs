@@ -118,6 +118,11 @@ pub struct ServeArgs {
     /// `0.0.0.0:$METRICS_PROMETHEUS_PORT` when that (upstream's) variable is set.
     #[arg(long, value_name = "ADDR", env = "EL_METRICS_ADDRESS")]
     pub metrics_address: Option<SocketAddr>,
+    /// Where to send CloudEvents about each event (upstream's `--cloudevent-uri`, reference
+    /// §8.5): an absolute http URL that replaces the EventListener's `spec.cloudEventURI`.
+    /// Without either, none are sent.
+    #[arg(long = "cloudevent-uri", value_name = "URL", env = "EL_CLOUDEVENT_URI")]
+    pub cloudevent_uri: Option<String>,
     /// PEM certificate chain for HTTPS (with `--tls-key`; upstream `--tls-cert`, env TLS_CERT).
     /// Read again whenever it changes, so a rotated certificate is served without a restart.
     #[arg(long, value_name = "PATH", env = "TLS_CERT")]
@@ -236,6 +241,13 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "serve needs manifests or an EventListener to follow: -f PATH (files, no cluster needed), \
          or --listener NAME (read and followed from the cluster)"
     );
+    let cloudevent_uri = args
+        .cloudevent_uri
+        .as_deref()
+        .filter(|uri| !uri.is_empty())
+        .map(crate::cloud_events::check_uri)
+        .transpose()
+        .context("--cloudevent-uri")?;
     let sink = args
         .sink
         .clone()
@@ -287,6 +299,18 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         limits: InflightLimits::new(args.max_inflight_events, args.max_inflight_body_bytes),
         notices,
         ..AppState::new(listener, creator)
+    };
+    // Started whether or not a URI is known now: in cluster mode an edit can add one.
+    let state = AppState {
+        cloud_events: Some(
+            crate::cloud_events::CloudEvents::start(
+                cloudevent_uri,
+                crate::cloud_events::QUEUE_CAPACITY,
+                Arc::clone(&state.metrics),
+            )
+            .context("cannot set up the CloudEvents client")?,
+        ),
+        ..state
     };
     let metrics = crate::sink::metrics_router(state.clone());
     tokio::spawn(async move {

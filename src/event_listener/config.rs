@@ -25,6 +25,9 @@ pub struct Listener {
     /// missing or invalid (the others serve). Always empty in file mode, which refuses a
     /// broken configuration at load instead.
     pub broken: Vec<ResolveError>,
+    /// `spec.cloudEventURI`, checked to be an absolute `http` URL: where the
+    /// CloudEvents about each event go (unless `--cloudevent-uri` says otherwise), or `None`.
+    pub cloud_event_uri: Option<Arc<str>>,
 }
 
 /// The EventListener the server runs now, shared by every request. In file mode it never
@@ -217,6 +220,7 @@ impl ListenerHandle {
             triggers: Vec::new(),
             cel_body_paths: Arc::default(),
             broken: Vec::new(),
+            cloud_event_uri: None,
         }
     }
 }

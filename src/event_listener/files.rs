@@ -56,6 +56,16 @@ pub enum LoadError {
         /// `--namespace`.
         flag: String,
     },
+    /// `spec.cloudEventURI` is not an absolute `http` URL.
+    #[error("EventListener {name}: spec.cloudEventURI {uri:?}: {source}")]
+    CloudEventUri {
+        /// EventListener name.
+        name: String,
+        /// The value.
+        uri: String,
+        /// Why it cannot be used.
+        source: crate::cloud_events::UriError,
+    },
     /// A Secret manifest is unusable.
     #[error("{origin}: {source}")]
     Secret {
@@ -209,6 +219,16 @@ impl Listener {
             (None, Some(own)) if !own.is_empty() => own.to_owned(),
             _ => DEFAULT_NAMESPACE.to_owned(),
         };
+        let cloud_event_uri = match el.spec.cloud_event_uri.as_deref() {
+            None | Some("") => None,
+            Some(uri) => Some(crate::cloud_events::check_uri(uri).map_err(|source| {
+                LoadError::CloudEventUri {
+                    name: el.metadata.name.clone(),
+                    uri: uri.to_owned(),
+                    source,
+                }
+            })?),
+        };
 
         let secrets = match secrets {
             Some(store) => store,
@@ -244,6 +264,7 @@ impl Listener {
             uid: el.metadata.uid.clone().unwrap_or_default(),
             cel_body_paths: Arc::new(cel_body_paths(&triggers)),
             triggers: triggers.into_iter().map(Arc::new).collect(),
+            cloud_event_uri,
         })
     }
 }

@@ -486,6 +486,7 @@ mod tests {
             triggers: Vec::new(),
             cel_body_paths: Arc::default(),
             broken,
+            cloud_event_uri: None,
         }
     }
 

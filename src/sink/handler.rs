@@ -12,6 +12,7 @@ use tracing::Instrument as _;
 use super::AppState;
 use super::limits::Admission;
 use super::response::{self, RequestError};
+use crate::cloud_events::CloudEvent;
 use crate::event::{Event, Headers, NoticeKind, new_event_id};
 use crate::interceptors::SharedEvent;
 use crate::trigger::{EventOutcome, RunOptions, run_event};
@@ -96,9 +97,11 @@ pub(super) async fn handle_event(
     async move {
         let started = std::time::Instant::now();
         let in_flight = state.metrics.in_flight();
-        state.notify(NoticeKind::Started, &event_id, None);
-        let response = answer_event(&state, &event_id, uri, headers, body).await;
-        state.notify(NoticeKind::Done, &event_id, None);
+        let listener = state.listener.current();
+        let progress = Progress::new(&state, &event_id, listener.as_deref(), &headers);
+        progress.started();
+        let response = answer_event(&state, listener, &progress, uri, headers, body).await;
+        progress.done();
         drop(in_flight);
         let elapsed = started.elapsed();
         state
@@ -115,110 +118,201 @@ pub(super) async fn handle_event(
     .await
 }
 
-/// One event's answer, telling [`AppState::notices`] of failures and of each trigger that
-/// created everything.
+/// Who hears of one event's steps: [`AppState::notices`] (upstream's per-event Kubernetes
+/// Events) and, when the EventListener has a `cloudEventURI`, [`AppState::cloud_events`]
+/// (reference §8.5).
+struct Progress<'a> {
+    state: &'a AppState,
+    event_id: &'a str,
+    cloud: Option<CloudTarget>,
+}
+
+/// Where one event's CloudEvents go, and what they say.
+struct CloudTarget {
+    uri: Arc<str>,
+    namespace: String,
+    name: String,
+    /// The request's headers as Go marshals an `http.Header`: the data of most types.
+    headers: bytes::Bytes,
+}
+
+impl<'a> Progress<'a> {
+    /// Before the configuration is loaded, only `--cloudevent-uri` names a target, and the
+    /// EventListener is named as the server was told (`--listener`, `--namespace`).
+    fn new(
+        state: &'a AppState,
+        event_id: &'a str,
+        listener: Option<&crate::event_listener::Listener>,
+        headers: &HeaderMap,
+    ) -> Self {
+        let cloud = state.cloud_events.as_ref().and_then(|events| {
+            let uri = events.target(listener.and_then(|l| l.cloud_event_uri.as_ref()))?;
+            let (namespace, name) = match listener {
+                Some(l) => (l.namespace.clone(), l.name.clone()),
+                None => {
+                    let l = state.listener.placeholder();
+                    (l.namespace, l.name)
+                }
+            };
+            Some(CloudTarget {
+                uri,
+                namespace,
+                name,
+                headers: request_headers(headers).to_go_json().into(),
+            })
+        });
+        Self {
+            state,
+            event_id,
+            cloud,
+        }
+    }
+
+    fn report(&self, kind: NoticeKind, message: Option<String>, with_headers: bool) {
+        if let (Some(events), Some(target)) = (&self.state.cloud_events, &self.cloud) {
+            events.send(CloudEvent::new(
+                Arc::clone(&target.uri),
+                kind,
+                self.event_id,
+                &target.namespace,
+                &target.name,
+                with_headers.then(|| target.headers.clone()),
+            ));
+        }
+        self.state.notify(kind, self.event_id, message);
+    }
+
+    fn started(&self) {
+        self.report(NoticeKind::Started, None, true);
+    }
+
+    /// The request was refused before any trigger ran.
+    fn refused(&self, error: &RequestError) {
+        self.report(NoticeKind::Failed, Some(error.to_string()), true);
+    }
+
+    /// The triggers did not finish within the event deadline.
+    fn timed_out(&self) {
+        self.report(
+            NoticeKind::Failed,
+            Some(RequestError::Timeout.to_string()),
+            false,
+        );
+    }
+
+    /// One per trigger that created everything (upstream: per trigger whose resources were all
+    /// created), naming the trigger.
+    fn successful(&self, reports: &[crate::trigger::TriggerReport]) {
+        if self.state.notices.is_none() && self.cloud.is_none() {
+            return;
+        }
+        for report in reports {
+            if matches!(report.outcome, crate::trigger::TriggerOutcome::Created(_)) {
+                self.report(
+                    NoticeKind::Successful,
+                    Some(format!("trigger {}", report.trigger.name)),
+                    true,
+                );
+            }
+        }
+    }
+
+    fn done(&self) {
+        self.report(NoticeKind::Done, None, false);
+    }
+}
+
+/// One event's answer.
 async fn answer_event(
     state: &AppState,
-    event_id: &str,
+    listener: Option<Arc<crate::event_listener::Listener>>,
+    progress: &Progress<'_>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let event_id = event_id.to_owned();
-    {
-        let Some(listener) = state.listener.current() else {
-            state.notify(
-                NoticeKind::Failed,
-                &event_id,
-                Some(RequestError::NotReady.to_string()),
-            );
-            return response::request_error(
-                &state.listener.placeholder(),
-                &event_id,
-                &RequestError::NotReady,
-            );
-        };
-        // The body must arrive within the event deadline too: a sender trickling it would
-        // otherwise hold the connection and its buffer forever.
-        let read = tokio::time::timeout(
-            state.event_timeout,
-            read_event(state, &event_id, &uri, &headers, body),
+    let event_id = progress.event_id;
+    let Some(listener) = listener else {
+        progress.refused(&RequestError::NotReady);
+        return response::request_error(
+            &state.listener.placeholder(),
+            event_id,
+            &RequestError::NotReady,
         );
-        let (event, admission) = match read.await.unwrap_or(Err(RequestError::BodyTimeout)) {
-            Ok(read) => read,
-            Err(e) => {
-                tracing::info!(error = %e, "event rejected");
-                if let Some(reason) = e.rejection() {
-                    state.metrics.rejected(reason);
-                }
-                state.notify(NoticeKind::Failed, &event_id, Some(e.to_string()));
-                return response::request_error(&listener, &event_id, &e);
+    };
+    let framing = response::Framing::of(&headers);
+    // The body must arrive within the event deadline too: a sender trickling it would
+    // otherwise hold the connection and its buffer forever.
+    let read = tokio::time::timeout(
+        state.event_timeout,
+        read_event(state, event_id, &uri, &headers, body),
+    );
+    let (event, admission) = match read.await.unwrap_or(Err(RequestError::BodyTimeout)) {
+        Ok(read) => read,
+        Err(e) => {
+            tracing::info!(error = %e, "event rejected");
+            if let Some(reason) = e.rejection() {
+                state.metrics.rejected(reason);
             }
-        };
-        tracing::debug!(url = %event.request_url(), "event received");
-        let shared = Arc::new(SharedEvent::with_body_paths(
-            Arc::new(event),
-            Arc::clone(&listener.cel_body_paths),
-        ));
-        let options = RunOptions {
-            concurrent: true,
-            deadline: Some(state.event_timeout),
-            explain: false,
-            metrics: Some(Arc::clone(&state.metrics)),
-        };
-        // This runs in the event's own task (`in_flight::event`): a sender hanging up does not
-        // cut the work, and a panic there is answered 500.
-        let outcome = run_event(
-            Arc::clone(&listener),
-            Arc::clone(&shared),
-            Arc::clone(&state.creator),
-            options,
-        )
-        .await;
-        // The event's budgets are given back when its work ends.
-        drop(admission);
-        match outcome {
-            EventOutcome::Finished(reports) => {
-                response::record_event(&state.metrics, &reports);
-                notify_successful(state, &event_id, &reports);
-                let detail = response::Detail {
-                    enabled: state.response_detail,
-                    authenticated: shared.authenticated(),
-                };
-                response::event_response(&listener, &event_id, &reports, detail)
+            progress.refused(&e);
+            return response::request_error(&listener, event_id, &e);
+        }
+    };
+    tracing::debug!(url = %event.request_url(), "event received");
+    let shared = Arc::new(SharedEvent::with_body_paths(
+        Arc::new(event),
+        Arc::clone(&listener.cel_body_paths),
+    ));
+    let options = RunOptions {
+        concurrent: true,
+        deadline: Some(state.event_timeout),
+        explain: false,
+        metrics: Some(Arc::clone(&state.metrics)),
+    };
+    // This runs in the event's own task (`in_flight::event`): a sender hanging up does not
+    // cut the work, and a panic there is answered 500.
+    let outcome = run_event(
+        Arc::clone(&listener),
+        Arc::clone(&shared),
+        Arc::clone(&state.creator),
+        options,
+    )
+    .await;
+    // The event's budgets are given back when its work ends.
+    drop(admission);
+    match outcome {
+        EventOutcome::Finished(reports) => {
+            response::record_event(&state.metrics, &reports);
+            progress.successful(&reports);
+            let detail = response::Detail {
+                enabled: state.response_detail,
+                authenticated: shared.authenticated(),
+            };
+            response::event_response(&listener, event_id, &reports, detail, framing)
+        }
+        EventOutcome::TimedOut(reports) => {
+            response::record_event(&state.metrics, &reports);
+            if let Some(reason) = RequestError::Timeout.rejection() {
+                state.metrics.rejected(reason);
             }
-            EventOutcome::TimedOut(reports) => {
-                response::record_event(&state.metrics, &reports);
-                if let Some(reason) = RequestError::Timeout.rejection() {
-                    state.metrics.rejected(reason);
-                }
-                notify_successful(state, &event_id, &reports);
-                state.notify(
-                    NoticeKind::Failed,
-                    &event_id,
-                    Some(RequestError::Timeout.to_string()),
-                );
-                response::request_error(&listener, &event_id, &RequestError::Timeout)
-            }
+            progress.successful(&reports);
+            progress.timed_out();
+            response::request_error(&listener, event_id, &RequestError::Timeout)
         }
     }
 }
 
-/// One [`NoticeKind::Successful`] per trigger that created everything (upstream: per trigger
-/// whose resources were all created), naming the trigger.
-fn notify_successful(state: &AppState, event_id: &str, reports: &[crate::trigger::TriggerReport]) {
-    if state.notices.is_none() {
-        return;
-    }
-    for report in reports {
-        if matches!(report.outcome, crate::trigger::TriggerOutcome::Created(_)) {
-            state.notify(
-                NoticeKind::Successful,
-                event_id,
-                Some(format!("trigger {}", report.trigger.name)),
-            );
+/// The request's headers as events see them: Go-canonical names, every value, without `Host`
+/// and `Transfer-Encoding` (which Go's server takes out of `Request.Header`).
+fn request_headers(headers: &HeaderMap) -> Headers {
+    let mut event_headers = Headers::new();
+    for (name, value) in headers {
+        if name == axum::http::header::HOST || name == axum::http::header::TRANSFER_ENCODING {
+            continue;
         }
+        event_headers.append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
     }
+    event_headers
 }
 
 async fn read_event(
@@ -228,13 +322,7 @@ async fn read_event(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(Event, Admission), RequestError> {
-    let mut event_headers = Headers::new();
-    for (name, value) in headers {
-        if name == axum::http::header::HOST || name == axum::http::header::TRANSFER_ENCODING {
-            continue;
-        }
-        event_headers.append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
-    }
+    let event_headers = request_headers(headers);
     // Found before the body is read, so that every line of this event names it, refusals too.
     let delivery_id = state.delivery_ids.find(&event_headers)?.map(str::to_owned);
     if let Some(id) = &delivery_id {

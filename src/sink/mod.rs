@@ -63,6 +63,9 @@ pub struct AppState {
     /// or `None`. Sent with `try_send`: a full channel drops the notice (logged at debug), so the
     /// event path never waits on it.
     pub notices: Option<tokio::sync::mpsc::Sender<EventNotice>>,
+    /// Where each event's CloudEvents are queued (reference §8.5), or `None`: sent for
+    /// EventListeners with a `cloudEventURI`, or to `--cloudevent-uri` for all.
+    pub cloud_events: Option<crate::cloud_events::CloudEvents>,
     /// What `/metrics` exports ([`metrics_router`]); the event route records into it.
     pub metrics: Arc<crate::metrics::Metrics>,
 }
@@ -87,7 +90,7 @@ impl AppState {
 
 impl AppState {
     /// State with the defaults: [`DEFAULT_MAX_BODY_BYTES`], [`DEFAULT_EVENT_TIMEOUT`], response
-    /// detail on, a fresh (not draining) [`Drain`], no notices. Override fields with struct update syntax.
+    /// detail on, a fresh (not draining) [`Drain`], no notices and no CloudEvents. Override fields with struct update syntax.
     pub fn new(listener: ListenerHandle, creator: Arc<dyn Creator>) -> Self {
         Self {
             listener,
@@ -99,6 +102,7 @@ impl AppState {
             limits: limits::InflightLimits::default(),
             drain: Drain::default(),
             notices: None,
+            cloud_events: None,
             metrics: Arc::default(),
         }
     }

@@ -188,13 +188,13 @@ pub fn record_event(metrics: &Metrics, reports: &[TriggerReport]) {
     }
 }
 
-fn json_response(
-    status: StatusCode,
+/// Tekton's answer body (reference §2.4), compact, without a trailing newline.
+fn json_body(
     listener: &Listener,
     event_id: &str,
     error_message: Option<&str>,
     triggers: Option<Vec<TriggerDetail<'_>>>,
-) -> Response {
+) -> String {
     let body = Body {
         event_listener: &listener.name,
         namespace: &listener.namespace,
@@ -203,7 +203,17 @@ fn json_response(
         error_message,
         triggers,
     };
-    let mut text = serde_json::to_string(&body).unwrap_or_default();
+    serde_json::to_string(&body).unwrap_or_default()
+}
+
+fn json_response(
+    status: StatusCode,
+    listener: &Listener,
+    event_id: &str,
+    error_message: Option<&str>,
+    triggers: Option<Vec<TriggerDetail<'_>>>,
+) -> Response {
+    let mut text = json_body(listener, event_id, error_message, triggers);
     text.push('\n');
     let mut response = (status, text).into_response();
     response.headers_mut().insert(
@@ -314,12 +324,51 @@ pub struct Detail {
     pub authenticated: bool,
 }
 
-/// The response once every trigger has finished (see the module table).
+/// How an accepted event's answer is framed (reference §2.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Tekton's JSON body, with a trailing newline.
+    Json,
+    /// The request was a CloudEvent (header `Ce-Specversion: 1.0` or `0.3`, or `Content-Type`
+    /// `application/cloudevents+json` or `application/cloudevents-batch+json`): the 202 is a
+    /// binary-mode CloudEvent of type `dev.tekton.event.triggers.accepted.v1` whose data is the
+    /// same JSON, without the newline, as upstream's SDK writes it.
+    CloudEvent,
+}
+
+impl Framing {
+    /// Reads the request's headers as upstream's CloudEvents SDK does.
+    pub fn of(headers: &axum::http::HeaderMap) -> Self {
+        let binary = headers
+            .get("ce-specversion")
+            .is_some_and(|v| v == "1.0" || v == "0.3");
+        let structured = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().trim())
+            .is_some_and(|media| {
+                media.eq_ignore_ascii_case("application/cloudevents+json")
+                    || media.eq_ignore_ascii_case("application/cloudevents-batch+json")
+            });
+        if binary || structured {
+            Self::CloudEvent
+        } else {
+            Self::Json
+        }
+    }
+}
+
+/// Upstream's `ce-type` of the answer to an incoming CloudEvent (reference §2.5).
+pub const ACCEPTED_EVENT_TYPE: &str = "dev.tekton.event.triggers.accepted.v1";
+
+/// The response once every trigger has finished (see the module table); a 202 framed as
+/// `framing` says.
 pub fn event_response(
     listener: &Listener,
     event_id: &str,
     reports: &[TriggerReport],
     detail_of: Detail,
+    framing: Framing,
 ) -> Response {
     let outcomes: Vec<&TriggerOutcome> = reports.iter().map(|r| &r.outcome).collect();
     let triggers = (detail_of.enabled && detail_of.authenticated)
@@ -359,9 +408,44 @@ pub fn event_response(
                 triggers,
             );
         }
+        Verdict::Accepted if framing == Framing::CloudEvent => {
+            return accepted_cloud_event(listener, event_id, triggers);
+        }
         Verdict::Accepted => (StatusCode::ACCEPTED, None),
     };
     json_response(status, listener, event_id, message, triggers)
+}
+
+/// 202 as a binary-mode CloudEvent (reference §2.5): `ce-source` the EventListener's name,
+/// `ce-subject` `<namespace>.<name> accepted <eventID>`.
+fn accepted_cloud_event(
+    listener: &Listener,
+    event_id: &str,
+    triggers: Option<Vec<TriggerDetail<'_>>>,
+) -> Response {
+    let text = json_body(listener, event_id, None, triggers);
+    let mut response = (StatusCode::ACCEPTED, text).into_response();
+    let subject = format!(
+        "{}.{} accepted {event_id}",
+        listener.namespace, listener.name
+    );
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert("ce-specversion", HeaderValue::from_static("1.0"));
+    headers.insert("ce-type", HeaderValue::from_static(ACCEPTED_EVENT_TYPE));
+    for (name, value) in [
+        ("ce-id", event_id),
+        ("ce-source", listener.name.as_str()),
+        ("ce-subject", subject.as_str()),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    }
+    response
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! objects read back from a dir sink.
 
 mod cli;
+mod cloud_events;
 mod connections;
 mod creation_failures;
 mod failure_answers;
