@@ -85,7 +85,7 @@ fn components(c: &mut Criterion) {
     });
     let paths = &generated.listener.cel_body_paths;
     group.bench_function("event_data_paths_read", |b| {
-        b.iter(|| EventData::for_paths(black_box(&event), paths))
+        b.iter(|| EventData::for_paths(black_box(&event), event.body(), paths))
     });
     group.bench_function("compile_filter", |b| {
         b.iter(|| Program::compile(black_box(&spec.filter)))

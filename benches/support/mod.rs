@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use eventlistener::event::{DeliveryIdPolicy, Event, Headers};
 use eventlistener::event_listener::{Listener, LoadOptions};
-use eventlistener::interceptors::SharedEvent;
 use eventlistener::interceptors::signature::sign_sha256;
 use eventlistener::resources::Creator;
 use eventlistener::template::ParamDecl;
@@ -97,10 +96,7 @@ pub(crate) async fn run_event(
     creator: &Arc<dyn Creator>,
     delivery: &Delivery,
 ) -> Vec<TriggerOutcome> {
-    let shared = Arc::new(SharedEvent::with_body_paths(
-        Arc::new(receive(delivery)),
-        Arc::clone(&listener.cel_body_paths),
-    ));
+    let shared = Arc::new(listener.share(Arc::new(receive(delivery))));
     let options = RunOptions {
         concurrent: false,
         ..RunOptions::default()

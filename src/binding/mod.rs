@@ -230,6 +230,18 @@ impl ParamTemplate {
         Ok(out)
     }
 
+    /// The parts of the body this value reads (see [`crate::event::BodyPaths`]): merged over
+    /// a listener's triggers, what each event builds of its body.
+    pub fn body_paths(&self) -> crate::event::BodyPaths {
+        let mut paths = crate::event::BodyPaths::none();
+        for part in &self.parts {
+            if let Part::Expression(path) = part {
+                path.add_body_paths(&mut paths);
+            }
+        }
+        paths
+    }
+
     /// The text as written (for messages).
     pub fn source(&self) -> &str {
         &self.source
@@ -308,11 +320,26 @@ mod tests {
             }
         }
 
+        /// Renders against the whole body, and checks that the body built from only the
+        /// template's [`ParamTemplate::body_paths`] renders the same value or error.
         fn render(&self, value: &str) -> Result<String, EvalError> {
-            match ParamTemplate::parse(value) {
-                Ok(t) => t.render(&self.doc(), None),
-                Err(e) => panic!("{value}: {e}"),
-            }
+            let t = ParamTemplate::parse(value).unwrap_or_else(|e| panic!("{value}: {e}"));
+            let whole = t.render(&self.doc(), None);
+            let bytes = serde_json::to_vec(&self.body).expect("serializable");
+            let pruned_body = t.body_paths().parse(&bytes).expect("parses");
+            let pruned = t.render(
+                &EventDocument {
+                    body: &pruned_body,
+                    ..self.doc()
+                },
+                None,
+            );
+            assert_eq!(
+                pruned.as_ref().map_err(ToString::to_string),
+                whole.as_ref().map_err(ToString::to_string),
+                "{value}: the pruned body renders otherwise"
+            );
+            whole
         }
 
         fn ok(&self, value: &str) -> String {
@@ -326,6 +353,37 @@ mod tests {
                 Err(e) => e.to_string(),
             }
         }
+    }
+
+    #[test]
+    fn body_paths_are_the_key_chains_read_whole_from_the_first_other_step() {
+        let t = ParamTemplate::parse(
+            "$(body.commits[0].id) $(body.x.y) $(header.a) $(body.a.*) $(body['k.l'].m) $(extensions.e)",
+        )
+        .unwrap();
+        let mut want = crate::event::BodyPaths::none();
+        for path in [&["commits"][..], &["x", "y"], &["a"], &["k.l", "m"]] {
+            want.add(path);
+        }
+        assert_eq!(t.body_paths(), want);
+        assert!(
+            ParamTemplate::parse("$(body)")
+                .unwrap()
+                .body_paths()
+                .is_whole()
+        );
+        assert!(
+            ParamTemplate::parse("$(body..sha)")
+                .unwrap()
+                .body_paths()
+                .is_whole()
+        );
+        assert_eq!(
+            ParamTemplate::parse("literal $(header.x)")
+                .unwrap()
+                .body_paths(),
+            crate::event::BodyPaths::none()
+        );
     }
 
     #[test]

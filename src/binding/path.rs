@@ -78,6 +78,27 @@ pub(super) struct RootCells {
 }
 
 impl Path {
+    /// Adds what this path reads of the body to `paths`: the chain of single keys it starts
+    /// with, read whole from the first step that is anything else (an index, a slice, a
+    /// wildcard, a union, `..`, a filter). Paths from other roots read none of the body.
+    pub(super) fn add_body_paths(&self, paths: &mut crate::event::BodyPaths) {
+        if self.root != Root::Body {
+            return;
+        }
+        let keys: Vec<&str> = self
+            .steps
+            .iter()
+            .map_while(|step| match step {
+                Step::Select(selectors) => match selectors.as_slice() {
+                    [Selector::Key(key)] => Some(key.as_str()),
+                    _ => None,
+                },
+                Step::Descend | Step::Filter(_) => None,
+            })
+            .collect();
+        paths.add(&keys);
+    }
+
     /// Parses the text between `$(` and `)` (non-empty).
     pub(super) fn parse(expression: &str) -> Result<Path, ParseError> {
         let (start, end) = match expression

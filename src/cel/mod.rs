@@ -243,15 +243,16 @@ impl EventData {
     /// `failed to parse the body as JSON`) is converted as it is, so `body.x` fails to evaluate.
     #[must_use]
     pub fn new(event: &Event) -> EventData {
-        Self::for_paths(event, &BodyPaths::whole())
+        Self::for_paths(event, event.body(), &BodyPaths::whole())
     }
 
-    /// As [`new`](Self::new), converting only the parts of the body in `paths`: enough for
+    /// As [`new`](Self::new), converting only the parts of `body` in `paths`: enough for
     /// every expression whose [`Program::body_paths`] were merged into `paths`, and much cheaper
-    /// when they read a few fields of a large payload.
+    /// when they read a few fields of a large payload. `body` is the event's body as built for
+    /// its readers: whole, or [`BodyPaths::parse`]d with at least `paths`.
     #[must_use]
-    pub fn for_paths(event: &Event, paths: &BodyPaths) -> EventData {
-        let body = match event.body() {
+    pub fn for_paths(event: &Event, body: &serde_json::Value, paths: &BodyPaths) -> EventData {
+        let body = match body {
             serde_json::Value::Null => Box::new(CelMap::default()) as Box<dyn Val>,
             body => paths.convert(body),
         };

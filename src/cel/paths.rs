@@ -13,7 +13,6 @@
 //! as the whole body does: a key on a path is present iff it is in the body, with the same
 //! value, so values, `has()` and `no such key` errors are the same.
 
-use std::collections::BTreeMap;
 use std::collections::HashMap;
 
 use ::cel::IdedExpr;
@@ -22,67 +21,10 @@ use ::cel::common::types::{CelMap, CelMapKey, CelString};
 use ::cel::common::value::Val;
 use serde_json::Value;
 
-/// The parts of the body that a set of expressions can read: nothing, everything, or a tree of
-/// object keys whose leaves are read whole. Merge the paths of every expression that will be
-/// evaluated against one [`super::EventData`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BodyPaths(Node);
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Node {
-    /// The value is read in full.
-    Whole,
-    /// Only these keys of the object are read (none: nothing is read).
-    Keys(BTreeMap<String, Node>),
-}
-
-impl Default for BodyPaths {
-    /// Nothing is read.
-    fn default() -> Self {
-        Self::none()
-    }
-}
+pub use crate::event::BodyPaths;
+use crate::event::paths::Node;
 
 impl BodyPaths {
-    /// Nothing of the body is read.
-    #[must_use]
-    pub fn none() -> Self {
-        Self(Node::Keys(BTreeMap::new()))
-    }
-
-    /// The whole body is read (the safe answer when the expressions are not known).
-    #[must_use]
-    pub fn whole() -> Self {
-        Self(Node::Whole)
-    }
-
-    /// True when the whole body is read.
-    #[must_use]
-    pub fn is_whole(&self) -> bool {
-        self.0 == Node::Whole
-    }
-
-    /// Adds everything `other` reads.
-    pub fn merge(&mut self, other: &BodyPaths) {
-        self.0.merge(&other.0);
-    }
-
-    /// Adds the read of `path` (field names under `body`; empty: the whole body).
-    fn add(&mut self, path: &[&str]) {
-        let mut node = &mut self.0;
-        for key in path {
-            match node {
-                Node::Whole => return,
-                Node::Keys(keys) => {
-                    node = keys
-                        .entry((*key).to_owned())
-                        .or_insert_with(|| Node::Keys(BTreeMap::new()));
-                }
-            }
-        }
-        *node = Node::Whole;
-    }
-
     /// The paths of `body` that `expression` reads.
     pub(crate) fn of(expression: &IdedExpr) -> Self {
         let mut paths = Self::none();
@@ -98,25 +40,6 @@ impl BodyPaths {
     /// the whole.
     pub(crate) fn convert(&self, body: &Value) -> Box<dyn Val + 'static> {
         convert(body, &self.0)
-    }
-}
-
-impl Node {
-    fn merge(&mut self, other: &Node) {
-        match (&mut *self, other) {
-            (Node::Whole, _) => {}
-            (_, Node::Whole) => *self = Node::Whole,
-            (Node::Keys(mine), Node::Keys(theirs)) => {
-                for (key, node) in theirs {
-                    match mine.get_mut(key) {
-                        Some(existing) => existing.merge(node),
-                        None => {
-                            mine.insert(key.clone(), node.clone());
-                        }
-                    }
-                }
-            }
-        }
     }
 }
 
@@ -319,8 +242,8 @@ mod tests {
         let mut checked = 0;
         for entry in fixtures {
             let path = entry.expect("entry").path();
-            let body: Value = serde_json::from_slice(&std::fs::read(&path).expect("read"))
-                .expect("fixture is JSON");
+            let bytes = std::fs::read(&path).expect("read");
+            let body: Value = serde_json::from_slice(&bytes).expect("fixture is JSON");
             let event = Event::new("id", "/", Headers::new(), b"{}", body);
             let whole = EventData::new(&event);
             let programs: Vec<Program> = expressions
@@ -332,7 +255,9 @@ mod tests {
                 union.merge(&program.body_paths());
             }
             assert!(!union.is_whole());
-            let pruned = EventData::for_paths(&event, &union);
+            // Built from only those paths, then converted: as the sink does.
+            let pruned_body = union.parse(&bytes).expect("parses");
+            let pruned = EventData::for_paths(&event, &pruned_body, &union);
             let ext = Extensions::new();
             for program in &programs {
                 let eval = |data| {

@@ -21,6 +21,9 @@ pub struct Listener {
     /// The parts of the body that its interceptors read as CEL data, all triggers merged:
     /// events convert only these (`SharedEvent::with_body_paths`).
     pub cel_body_paths: Arc<crate::cel::BodyPaths>,
+    /// The parts of the body that anything of its triggers reads, CEL and bindings merged:
+    /// events build only these into a tree (`SharedEvent::reading`).
+    pub body_paths: Arc<crate::event::BodyPaths>,
     /// Cluster mode only: the problems of the triggers left out because their references are
     /// missing or invalid (the others serve). Always empty in file mode, which refuses a
     /// broken configuration at load instead.
@@ -101,6 +104,16 @@ pub struct ListenerPublisher {
     current: watch::Sender<Option<Arc<Listener>>>,
     refused: watch::Sender<u64>,
     freshness: watch::Sender<Freshness>,
+}
+
+impl Listener {
+    /// `event` as its triggers share it: converting for CEL only what the CEL expressions read
+    /// ([`Self::cel_body_paths`]) and building of the body only what anything reads
+    /// ([`Self::body_paths`]).
+    pub fn share(&self, event: Arc<crate::event::Event>) -> crate::interceptors::SharedEvent {
+        crate::interceptors::SharedEvent::with_body_paths(event, Arc::clone(&self.cel_body_paths))
+            .reading(Arc::clone(&self.body_paths))
+    }
 }
 
 impl ListenerPublisher {
@@ -219,6 +232,7 @@ impl ListenerHandle {
             uid: String::new(),
             triggers: Vec::new(),
             cel_body_paths: Arc::default(),
+            body_paths: Arc::default(),
             broken: Vec::new(),
             cloud_event_uri: None,
         }

@@ -263,6 +263,7 @@ impl Listener {
             namespace,
             uid: el.metadata.uid.clone().unwrap_or_default(),
             cel_body_paths: Arc::new(cel_body_paths(&triggers)),
+            body_paths: Arc::new(body_paths(&triggers)),
             triggers: triggers.into_iter().map(Arc::new).collect(),
             cloud_event_uri,
         })
@@ -284,6 +285,15 @@ fn cel_body_paths(triggers: &[ResolvedTrigger]) -> crate::cel::BodyPaths {
     let mut paths = crate::cel::BodyPaths::none();
     for interceptor in triggers.iter().flat_map(|t| &t.interceptors) {
         paths.merge(&interceptor.cel_body_paths());
+    }
+    paths
+}
+
+/// What anything of the triggers reads of the body: their CEL expressions and binding params.
+fn body_paths(triggers: &[ResolvedTrigger]) -> crate::event::BodyPaths {
+    let mut paths = cel_body_paths(triggers);
+    for (_, param) in triggers.iter().flat_map(|t| &t.params) {
+        paths.merge(&param.body_paths());
     }
     paths
 }

@@ -485,6 +485,7 @@ mod tests {
             uid: String::new(),
             triggers: Vec::new(),
             cel_body_paths: Arc::default(),
+            body_paths: Arc::default(),
             broken,
             cloud_event_uri: None,
         }

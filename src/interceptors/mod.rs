@@ -39,6 +39,10 @@ pub struct SharedEvent {
     authenticated: std::sync::atomic::AtomicBool,
     /// The parts of the body converted for CEL; `None`: all of it.
     cel_paths: Option<Arc<crate::cel::BodyPaths>>,
+    /// The parts of the body anything reads, and the tree built of them on first use;
+    /// `None`: the whole body ([`Event::body`]).
+    read_paths: Option<Arc<crate::event::BodyPaths>>,
+    body: OnceLock<serde_json::Value>,
 }
 
 impl SharedEvent {
@@ -51,6 +55,8 @@ impl SharedEvent {
             signatures: signature::Verified::default(),
             authenticated: std::sync::atomic::AtomicBool::new(false),
             cel_paths: None,
+            read_paths: None,
+            body: OnceLock::new(),
         }
     }
 
@@ -61,6 +67,35 @@ impl SharedEvent {
         Self {
             cel_paths: Some(paths),
             ..Self::new(event)
+        }
+    }
+
+    /// The same, building only the parts of the body in `paths` when a reader asks for it
+    /// ([`Self::body`]): every part that CEL (as given to [`Self::with_body_paths`]) and the
+    /// bindings read (merged over the listener as
+    /// [`crate::event_listener::Listener::body_paths`]).
+    #[must_use]
+    pub fn reading(mut self, paths: Arc<crate::event::BodyPaths>) -> Self {
+        self.read_paths = Some(paths);
+        self
+    }
+
+    /// The body as its readers see it: the tree of the parts they read
+    /// ([`crate::event::BodyPaths::parse`]), or the whole body ([`Event::body`]), built on first
+    /// use (after the signature checks) and shared by every trigger.
+    pub fn body(&self) -> &serde_json::Value {
+        match &self.read_paths {
+            Some(paths) if !paths.is_whole() => self.body.get_or_init(|| {
+                let raw = self.event.raw_body();
+                tracing::debug!(bytes = raw.len(), pruned = true, "body parsed into a tree");
+                // The sink checked these bytes with the same parser; failing here would be a
+                // serde_json bug, answered as the whole body.
+                paths.parse(raw).unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "checked body failed to parse");
+                    self.event.body().clone()
+                })
+            }),
+            _ => self.event.body(),
         }
     }
 
@@ -111,7 +146,7 @@ impl SharedEvent {
     /// The event as CEL data, converted once.
     pub fn cel(&self) -> &crate::cel::EventData {
         self.cel.get_or_init(|| match &self.cel_paths {
-            Some(paths) => crate::cel::EventData::for_paths(&self.event, paths),
+            Some(paths) => crate::cel::EventData::for_paths(&self.event, self.body(), paths),
             None => crate::cel::EventData::new(&self.event),
         })
     }

@@ -14,7 +14,6 @@ use super::limits::Admission;
 use super::response::{self, RequestError};
 use crate::cloud_events::CloudEvent;
 use crate::event::{Event, Headers, NoticeKind, new_event_id};
-use crate::interceptors::SharedEvent;
 use crate::trigger::{EventOutcome, RunOptions, run_event};
 
 /// `/live`: 200 `ok` while the process serves (§2.1).
@@ -259,10 +258,7 @@ async fn answer_event(
         }
     };
     tracing::debug!(url = %event.request_url(), "event received");
-    let shared = Arc::new(SharedEvent::with_body_paths(
-        Arc::new(event),
-        Arc::clone(&listener.cel_body_paths),
-    ));
+    let shared = Arc::new(listener.share(Arc::new(event)));
     let options = RunOptions {
         concurrent: true,
         deadline: Some(state.event_timeout),

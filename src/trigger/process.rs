@@ -115,7 +115,7 @@ async fn run(
     };
 
     let document = EventDocument {
-        body: event.event().body(),
+        body: event.body(),
         header: event.binding_headers(),
         extensions: &extensions,
         event_id: event.event().event_id(),

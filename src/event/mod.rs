@@ -6,6 +6,8 @@
 //! §3.1, §5.1): headers are canonicalised as Go's `http.Header` does, `requestURL` is the
 //! request target (path and query), and the eventID is a random UUIDv4 per request (§2.9).
 
+pub(crate) mod paths;
+
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -13,6 +15,8 @@ use bytes::Bytes;
 use serde::de::IgnoredAny;
 
 use serde_json::{Map, Value};
+
+pub use paths::BodyPaths;
 
 /// Extensions added by interceptors and read by bindings as `$(extensions.…)`: a JSON object.
 pub type Extensions = Map<String, Value>;
