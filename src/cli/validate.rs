@@ -433,16 +433,17 @@ fn resolve_error(
                 let path = FieldPath::parse_prefix("spec.triggers");
                 report.object(Severity::Error, at, &path, e.to_string());
             }
-            None => report.push(Problem {
-                severity: Severity::Error,
-                file: String::new(),
-                line: None,
-                column: None,
-                kind: String::new(),
-                name: String::new(),
-                field: e.field.clone(),
-                message: e.to_string(),
-            }),
+            // Standalone Triggers: a problem of no one Trigger is placed at the first.
+            None => {
+                if let Some(first) = catalog.triggers.first() {
+                    let at = Place {
+                        origin: &first.origin,
+                        kind: "Trigger",
+                        name: &first.object.metadata.name,
+                    };
+                    report.object(Severity::Error, at, &FieldPath::default(), e.to_string());
+                }
+            }
         },
     }
 }
@@ -511,27 +512,49 @@ fn dry_render(t: &Loaded<crate::api::TriggerTemplate>) -> Result<(), String> {
     Ok(())
 }
 
+/// `-o json`: the whole report, keys in this order.
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    ok: bool,
+    problems: &'a [Problem],
+    counts: Counts,
+}
+
+/// Problems by severity and objects by kind.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Counts {
+    errors: usize,
+    warnings: usize,
+    event_listeners: usize,
+    triggers: usize,
+    trigger_bindings: usize,
+    cluster_trigger_bindings: usize,
+    trigger_templates: usize,
+    secrets: usize,
+}
+
 pub(super) fn run(args: &ValidateArgs) -> anyhow::Result<()> {
     let (catalog, report) = check(&args.files, args.namespace.as_deref());
     let errors = report.count(Severity::Error);
     let warnings = report.count(Severity::Warning);
     match args.output {
         Output::Json => {
-            let document = serde_json::json!({
-                "ok": errors == 0,
-                "problems": report.problems,
-                "counts": {
-                    "errors": errors,
-                    "warnings": warnings,
-                    "eventListeners": catalog.event_listeners.len(),
-                    "triggers": catalog.triggers.len(),
-                    "triggerBindings": catalog.trigger_bindings.len(),
-                    "clusterTriggerBindings": catalog.cluster_trigger_bindings.len(),
-                    "triggerTemplates": catalog.trigger_templates.len(),
-                    "secrets": catalog.secrets.len(),
+            let document = JsonReport {
+                ok: errors == 0,
+                problems: &report.problems,
+                counts: Counts {
+                    errors,
+                    warnings,
+                    event_listeners: catalog.event_listeners.len(),
+                    triggers: catalog.triggers.len(),
+                    trigger_bindings: catalog.trigger_bindings.len(),
+                    cluster_trigger_bindings: catalog.cluster_trigger_bindings.len(),
+                    trigger_templates: catalog.trigger_templates.len(),
+                    secrets: catalog.secrets.len(),
                 },
-            });
-            println!("{document:#}");
+            };
+            println!("{}", serde_json::to_string_pretty(&document)?);
         }
         Output::Text => {
             for p in &report.problems {

@@ -423,6 +423,36 @@ mod tests {
     }
 
     #[test]
+    fn unknown_fields_are_errors_in_files_with_their_position_but_not_through_add_document() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "apiVersion: triggers.tekton.dev/v1beta1\nkind: Trigger\nmetadata:\n  name: t\nspec:\n  bindngs: []\n";
+        let path = write(dir.path(), "t.yaml", text);
+        let (catalog, errors) = load_all(&[path]);
+        assert_eq!(catalog.triggers.len(), 1, "still read");
+        let [
+            Error::UnknownField {
+                unknown, position, ..
+            },
+        ] = errors.as_slice()
+        else {
+            panic!("{errors:?}");
+        };
+        assert_eq!(unknown.path.to_string(), "spec.bindngs");
+        assert_eq!(unknown.suggestion, Some("bindings"));
+        assert_eq!(position.map(|p| (p.line, p.column)), Some((6, 3)));
+        assert!(errors[0].to_string().contains("(line 6, column 3)"));
+        // Cluster mode reads objects through add_document: the API server has pruned them.
+        let mut catalog = Catalog::default();
+        let document: Value = serde_saphyr::from_str(text).unwrap();
+        let origin = Origin {
+            file: "cluster".into(),
+            document: 0,
+        };
+        add_document(&mut catalog, origin, document).unwrap();
+        assert_eq!(catalog.triggers.len(), 1);
+    }
+
+    #[test]
     fn list_items_are_read() {
         let mut catalog = Catalog::default();
         let origin = Origin {
