@@ -234,6 +234,27 @@ pub(super) async fn kube_config(why: &str) -> anyhow::Result<kube::Config> {
     }
 }
 
+/// Files mode: the manifests are checked as `validate` checks them, and any error refuses the
+/// start, each on its own line of stderr, as `validate` prints it. Warnings are logged. (Cluster
+/// mode does not come here: the API server has validated and pruned its objects.)
+fn refuse_broken_files(args: &ServeArgs) -> anyhow::Result<()> {
+    use super::validate::{Severity, check};
+    let (_, report) = check(&args.files, args.namespace.as_deref());
+    for p in &report.problems {
+        match p.severity {
+            Severity::Error => eprintln!("{p}"),
+            Severity::Warning => tracing::warn!(problem = %p, "manifest warning"),
+        }
+    }
+    let errors = report.count(Severity::Error);
+    anyhow::ensure!(
+        errors == 0,
+        "{errors} error(s) in the manifests (listed above; `eventlistener validate -f` lists \
+         them too): not serving"
+    );
+    Ok(())
+}
+
 pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let cluster = args.files.is_empty();
     anyhow::ensure!(
@@ -256,6 +277,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (listener, status, notices) = if cluster {
         follow_cluster_config(&args).await?
     } else {
+        refuse_broken_files(&args)?;
         let listener = ListenerHandle::fixed(Listener::load(&LoadOptions {
             paths: args.files.clone(),
             listener: args.listener.clone(),

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{Catalog, Error, Loaded, Origin, is_manifest_file};
+use super::positions::{FieldPath, FilePositions, Position, Segment};
+use super::{Catalog, Error, Loaded, Origin, is_manifest_file, schema};
 use crate::api::{KnownKind, Manifest};
 
 /// Reads every path (file or directory, recursively, in name order) into one [`Catalog`].
@@ -82,14 +83,27 @@ fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, Error> {
 }
 
 /// Reads one file (JSON when it ends in `.json`, else multi-document YAML) into `catalog`.
+/// Keys a known kind does not have are errors too (the object is still read).
 fn load_file(path: &Path, catalog: &mut Catalog, errors: &mut Vec<Error>) {
-    let documents = match read_documents(path) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(source) => {
+            errors.push(Error::Read {
+                path: path.to_owned(),
+                source,
+            });
+            return;
+        }
+    };
+    let documents = match read_documents(path, &text) {
         Ok(documents) => documents,
         Err(e) => {
             errors.push(e);
             return;
         }
     };
+    // Read again with positions only when a message needs them.
+    let mut positions: Option<FilePositions> = None;
     for (index, document) in documents.into_iter().enumerate() {
         if document.is_null() {
             continue;
@@ -98,29 +112,95 @@ fn load_file(path: &Path, catalog: &mut Catalog, errors: &mut Vec<Error>) {
             file: path.to_owned(),
             document: index + 1,
         };
+        let mut unknown = Vec::new();
+        unknown_fields(&origin, &document, &FieldPath::default(), &mut unknown);
+        for mut e in unknown {
+            if let Error::UnknownField {
+                unknown, position, ..
+            } = &mut e
+            {
+                let positions = positions.get_or_insert_with(|| FilePositions::read(&text));
+                *position = positions.locate(origin.document, &unknown.path);
+            }
+            errors.push(e);
+        }
         if let Err(e) = add_document(catalog, origin, document) {
             errors.push(e);
         }
     }
 }
 
-fn read_documents(path: &Path) -> Result<Vec<Value>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let syntax = |format: &'static str, message: String| Error::Syntax {
+/// The unknown keys of `document` (at `prefix` in its file) when it is a known kind, or of each
+/// item of a `List`.
+fn unknown_fields(origin: &Origin, document: &Value, prefix: &FieldPath, out: &mut Vec<Error>) {
+    let text = |key: &str| {
+        document
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let (api_version, kind) = (text("apiVersion"), text("kind"));
+    if kind == "List" {
+        if let Some(Value::Array(items)) = document.get("items") {
+            for (i, item) in items.iter().enumerate() {
+                let at = prefix.join(&FieldPath(vec![
+                    Segment::Key("items".to_owned()),
+                    Segment::Index(i),
+                ]));
+                unknown_fields(origin, item, &at, out);
+            }
+        }
+        return;
+    }
+    let Some(known) = Manifest::kind_of(api_version, kind) else {
+        return;
+    };
+    let name = document
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    for mut unknown in schema::unknown_fields(known, document) {
+        unknown.path = prefix.join(&unknown.path);
+        out.push(Error::UnknownField {
+            origin: origin.clone(),
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            unknown,
+            position: None,
+        });
+    }
+}
+
+fn read_documents(path: &Path, text: &str) -> Result<Vec<Value>, Error> {
+    let syntax = |format: &'static str, message: String, position| Error::Syntax {
         path: path.to_owned(),
         format,
         message,
+        position,
     };
     if path.extension().is_some_and(|e| e == "json") {
-        let document = serde_json::from_str(&text).map_err(|e| syntax("JSON", e.to_string()))?;
+        let document = serde_json::from_str(text).map_err(|e| {
+            let at = Position {
+                line: e.line() as u64,
+                column: e.column() as u64,
+            };
+            syntax("JSON", e.to_string(), Some(at).filter(|p| p.line > 0))
+        })?;
         Ok(vec![document])
     } else {
-        serde_saphyr::from_multiple_with_options(&text, crate::api::yaml_options())
+        serde_saphyr::from_multiple_with_options(text, crate::api::yaml_options()).map_err(|e| {
+            let at = e.location().map(|l| Position {
+                line: l.line(),
+                column: l.column(),
+            });
             // Only the first line: the rest is a snippet of the file, which may hold a secret.
-            .map_err(|e| syntax("YAML", first_line(&e.to_string())))
+            syntax(
+                "YAML",
+                first_line(&e.to_string()),
+                at.filter(|p| p.line > 0),
+            )
+        })
     }
 }
 
@@ -340,6 +420,36 @@ mod tests {
         let catalog = load(&[path]).unwrap();
         let param = &catalog.trigger_bindings[0].object.spec.params[0];
         assert_eq!((param.name.as_str(), param.value.as_str()), ("n", "on"));
+    }
+
+    #[test]
+    fn unknown_fields_are_errors_in_files_with_their_position_but_not_through_add_document() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "apiVersion: triggers.tekton.dev/v1beta1\nkind: Trigger\nmetadata:\n  name: t\nspec:\n  bindngs: []\n";
+        let path = write(dir.path(), "t.yaml", text);
+        let (catalog, errors) = load_all(&[path]);
+        assert_eq!(catalog.triggers.len(), 1, "still read");
+        let [
+            Error::UnknownField {
+                unknown, position, ..
+            },
+        ] = errors.as_slice()
+        else {
+            panic!("{errors:?}");
+        };
+        assert_eq!(unknown.path.to_string(), "spec.bindngs");
+        assert_eq!(unknown.suggestion, Some("bindings"));
+        assert_eq!(position.map(|p| (p.line, p.column)), Some((6, 3)));
+        assert!(errors[0].to_string().contains("(line 6, column 3)"));
+        // Cluster mode reads objects through add_document: the API server has pruned them.
+        let mut catalog = Catalog::default();
+        let document: Value = serde_saphyr::from_str(text).unwrap();
+        let origin = Origin {
+            file: "cluster".into(),
+            document: 0,
+        };
+        add_document(&mut catalog, origin, document).unwrap();
+        assert_eq!(catalog.triggers.len(), 1);
     }
 
     #[test]

@@ -9,6 +9,8 @@
 
 pub mod cluster;
 mod files;
+pub mod positions;
+pub mod schema;
 
 use std::path::{Path, PathBuf};
 
@@ -66,6 +68,8 @@ pub enum Error {
         format: &'static str,
         /// The parser's message, with line and column.
         message: String,
+        /// Where the parser stopped, when it says.
+        position: Option<positions::Position>,
     },
     /// A document is not an object with `apiVersion` and `kind`.
     #[error("{origin}: {message}")]
@@ -88,6 +92,23 @@ pub enum Error {
         field: String,
         /// What is wrong.
         message: String,
+    },
+    /// A key that the kind does not have (files only: serde would ignore it, so a misspelled
+    /// field would silently mean "not set").
+    #[error("{origin}: {kind} {name:?}: unknown field `{}` at {}{}{}", unknown.key, unknown.path,
+        position.map(|p| format!(" (line {}, column {})", p.line, p.column)).unwrap_or_default(),
+        unknown.suggestion.map(|s| format!(", did you mean `{s}`?")).unwrap_or_default())]
+    UnknownField {
+        /// Where.
+        origin: Origin,
+        /// The object's kind.
+        kind: String,
+        /// The object's `metadata.name`.
+        name: String,
+        /// The key, its path and the closest known name.
+        unknown: schema::UnknownField,
+        /// Where the key is in the file.
+        position: Option<positions::Position>,
     },
     /// A path given with `-f` holds no manifest file.
     #[error("{}: no *.yaml, *.yml or *.json files found", path.display())]

@@ -195,7 +195,7 @@ async fn validate_refuses_manifests_without_an_event_listener() {
     let (ok, out, err) = run_tool(&["validate", "-f", &path]).await;
     assert!(!ok, "{out}{err}");
     assert!(
-        format!("{out}{err}").contains(&format!("{path}: no EventListener")),
+        format!("{out}{err}").contains(&format!("{path}: error: no EventListener")),
         "{out}{err}"
     );
 }
@@ -262,7 +262,189 @@ spec:
     );
     assert!(out.contains("TriggerBinding b: param x"), "{out}");
     assert!(out.contains("$(tt.params.y) is not declared"), "{out}");
-    assert!(out.contains("broken.yaml (document"), "{out}");
+    assert!(out.contains("broken.yaml:"), "{out}");
+}
+
+/// The default config copied to a temporary directory, with its first `bindings:` misspelled
+/// `bindngs:`; and the `line:column` of that key.
+fn config_with_a_typo() -> (tempfile::TempDir, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo_path("config")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let el = dir.path().join("eventlistener.yaml");
+    let text = std::fs::read_to_string(&el).unwrap();
+    let typo = text.replacen("bindings:", "bindngs:", 1);
+    assert_ne!(typo, text, "config/eventlistener.yaml has bindings");
+    std::fs::write(&el, &typo).unwrap();
+    let (line, column) = typo
+        .lines()
+        .enumerate()
+        .find_map(|(i, l)| l.find("bindngs:").map(|c| (i + 1, c + 1)))
+        .unwrap();
+    let at = format!("{}:{line}:{column}", el.display());
+    (
+        dir,
+        at,
+        "unknown field `bindngs`, did you mean `bindings`?".to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn validate_names_an_unknown_field_with_its_position_and_the_closest_name() {
+    let (dir, at, message) = config_with_a_typo();
+    let (ok, out, err) = run_tool(&["validate", "-f", dir.path().to_str().unwrap()]).await;
+    assert!(!ok, "{out}{err}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("bindngs"))
+        .unwrap_or_else(|| panic!("no line names bindngs:\n{out}"));
+    assert_eq!(
+        line,
+        format!("{at}: error: EventListener chespirito-github-el: {message}")
+    );
+    assert_eq!(out.matches("bindngs").count(), 1, "reported once: {out}");
+}
+
+#[tokio::test]
+async fn serve_refuses_an_unknown_field_with_the_validate_message_and_does_not_listen() {
+    let (dir, at, message) = config_with_a_typo();
+    let (code, stderr) = serve_without_a_cluster(&[
+        "-f",
+        dir.path().to_str().unwrap(),
+        "--address",
+        "127.0.0.1:0",
+        "--metrics-address",
+        "127.0.0.1:0",
+    ])
+    .await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{at}: error: EventListener chespirito-github-el: {message}"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("listening"), "{stderr}");
+}
+
+#[tokio::test]
+async fn validate_json_output_lists_each_problem_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let trigger = serde_json::json!({
+        "apiVersion": "triggers.tekton.dev/v1beta1",
+        "kind": "Trigger",
+        "metadata": {"name": "t"},
+        "spec": {
+            "bindings": [{"name": "x", "value": "$(body.x)"}],
+            "template": {"spec": {
+                "params": [{"name": "x"}],
+                "resourcetemplates": [{"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"generateName": "c-"}, "data": {"x": "$(tt.params.x)"}}]
+            }},
+            "interceptors": [{"ref": {"name": "cel", "knd": "ClusterInterceptor"},
+                "params": [{"name": "filter", "value": "true"}]}]
+        }
+    });
+    let el = serde_json::json!({
+        "apiVersion": "triggers.tekton.dev/v1beta1",
+        "kind": "EventListener",
+        "metadata": {"name": "el"},
+        "spec": {"triggers": [{"triggerRef": "t"}]}
+    });
+    let text = format!(
+        "{{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [\n{el},\n{trigger}\n]}}\n"
+    );
+    let path = write_temp(&dir, "manifests.json", &text);
+    let column = text.lines().nth(2).unwrap().find("\"knd\"").unwrap() + 1;
+    let (ok, out, err) = run_tool(&["validate", "-o", "json", "-f", &path]).await;
+    assert!(!ok, "{out}{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&out).expect("stdout is one JSON document");
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["counts"]["errors"], 1, "{report:#}");
+    let problems = report["problems"].as_array().unwrap();
+    let unknown = problems
+        .iter()
+        .find(|p| p["message"].as_str().unwrap().contains("knd"))
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(
+        unknown,
+        &serde_json::json!({
+            "severity": "error",
+            "file": path,
+            "line": 3,
+            "column": column,
+            "kind": "Trigger",
+            "name": "t",
+            "field": "items[1].spec.interceptors[0].ref.knd",
+            "message": "unknown field `knd`, did you mean `kind`?",
+        })
+    );
+}
+
+#[tokio::test]
+async fn validate_warns_of_a_template_param_no_binding_supplies_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_temp(
+        &dir,
+        "el.yaml",
+        r#"apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata:
+  name: el
+spec:
+  triggers:
+    - name: t
+      bindings:
+        - name: a
+          value: $(body.a)
+      template:
+        ref: tt
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata:
+  name: tt
+spec:
+  params:
+    - name: a
+    - name: b
+    - name: c
+      default: x
+  resourcetemplates:
+    - apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        generateName: c-
+      data:
+        a: $(tt.params.a) $(tt.params.b) $(tt.params.c)
+"#,
+    );
+    for output in ["text", "json"] {
+        let (ok, out, err) = run_tool(&["validate", "-o", output, "-f", &path]).await;
+        assert!(ok, "warnings only: exit 0\n{out}{err}");
+        assert_eq!(out.matches("$(tt.params.b)").count(), 1, "{out}");
+        assert!(
+            !out.contains("param a:") && !out.contains("param c:"),
+            "{out}"
+        );
+        if output == "text" {
+            let warning = out.lines().next().unwrap();
+            assert!(
+                warning.starts_with(&format!("{path}:11:7: warning: EventListener el: trigger t: TriggerTemplate tt param b: no binding supplies it")),
+                "{out}"
+            );
+            assert!(out.contains("ok: 1 EventListener(s)"), "{out}");
+        } else {
+            let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(report["ok"], true);
+            assert_eq!(report["counts"]["warnings"], 1);
+            assert_eq!(report["problems"][0]["severity"], "warning");
+            assert_eq!(report["problems"][0]["field"], "spec.triggers[0].template");
+        }
+    }
 }
 
 /// `serve` run where there is no cluster, as a newcomer would: the binary with no kubeconfig.
