@@ -10,8 +10,8 @@
 #
 # Usage: scripts/image/build-oci.sh [--dev | --binary PATH] [--tag TAG] OUT
 #   OUT           the OCI layout directory to write (replaced); OUT.tar is written beside it
-#   --dev         the dev profile without debug info instead of release (cold on 2 cores: about
-#                 4 min instead of about 20; for checks, not for shipping)
+#   --dev         the dev profile without debug info instead of release (cold on 2 cores: 4 min
+#                 instead of 18; for checks, not for shipping)
 #   --binary PATH package this static binary instead of building one
 #   --tag TAG     the image's tag in the layout (default: the crate's version)
 # Push or load the result with any OCI tool, e.g. skopeo (Debian package):
