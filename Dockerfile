@@ -6,7 +6,10 @@
 #
 # Needs BuildKit (the cache mounts below), the default builder since Docker 23. Builds for the
 # architecture it runs on (use `docker buildx build --platform linux/arm64` for arm64).
-# The project's machines have no Docker engine: CI checks this file with hadolint only.
+# The project's machines have no Docker engine, so CI does not build this file: it lints it with
+# hadolint, and builds the same image with scripts/image/build-oci.sh (umoci, no engine, no base
+# image), which .ci/image-check compares with this file's final stage (USER, EXPOSE, ENTRYPOINT,
+# CMD) and runs with runc as 65532. Change those four here and in that script together.
 
 FROM rust:1.95-slim-bookworm AS build
 # musl-gcc: for dependencies that compile C for the musl target (ring, the cryptography under
