@@ -75,7 +75,12 @@ apt_install "${packages[@]}"
 # 1. The static binary, as Dockerfile's build stage makes it (stripped; release unless --dev).
 if [ -z "$binary" ]; then
   target="$(uname -m)-unknown-linux-musl"
-  rustup target list --installed | grep -qx "$target" || rustup target add "$target"
+  if ! rustup target list --installed | grep -qx "$target" && ! rustup target add "$target"; then
+    # The one download that is not a package registry: a machine that cannot reach rustup's
+    # server cannot build a static binary at all. Exit 3 says exactly that (.ci/run reports it).
+    log "cannot add the rustup target $target: static.rust-lang.org not reachable?"
+    exit 3
+  fi
   target_dir=${CARGO_TARGET_DIR:-$root/target}
   if [ "$profile" = release ]; then
     (cd "$root" && cargo build --release --locked --bin eventlistener --target "$target" \
