@@ -24,6 +24,7 @@ PORT=${PORT:-18080}
 CONFIG=${CONFIG:-config/}
 SINK=${SINK:-null}
 FIXTURE=${FIXTURE:-fixtures/github/pull_request.opened.json}
+EVENT=${EVENT:-pull_request}
 SECRET=${SECRET:-chespirito-dev-webhook-secret}
 OUT=${OUT:-target/load}
 # NICE=-10 runs the server and oha ahead of other work on a shared machine (root only); the
@@ -135,7 +136,7 @@ oha_run() { # NAME ARGS...: one bounded oha run, JSON saved as $OUT/NAME.json, o
   local name=$1; shift
   local TIMEFORMAT='%U %S'
   { time timeout $((DURATION + 30)) nice -n "$NICE" "$OHA" --no-tui --output-format json -c "$CONNECTIONS" \
-    -m POST -T application/json -H "X-GitHub-Event: pull_request" \
+    -m POST -T application/json -H "X-GitHub-Event: $EVENT" \
     -H "X-GitHub-Delivery: 72d3162e-cc78-11e3-81ab-4c9367dc0958" -H "X-Hub-Signature-256: $SIG" \
     -D "$FIXTURE" "$@" "$URL" > "$OUT/$name.json"; } 2> "$OUT/$name.cpu"
 }
@@ -174,7 +175,7 @@ phase saturation -z "${DURATION}s" -w
 {
   echo "load test $(date -u +%Y-%m-%dT%H:%MZ): $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "server: $SERVER serve -f $CONFIG --sink $SINK (RUST_LOG=$RUST_LOG, log in $OUT/server.log), nice $NICE for the server and oha"
-  echo "payload: $FIXTURE ($(wc -c < "$FIXTURE") bytes), $CONNECTIONS connections, ${DURATION} s per phase, oha $("$OHA" --version | cut -d' ' -f2)"
+  echo "payload: $FIXTURE ($(wc -c < "$FIXTURE") bytes, X-GitHub-Event: $EVENT), $CONNECTIONS connections, ${DURATION} s per phase, oha $("$OHA" --version | cut -d' ' -f2)"
   echo
   echo "start to ready: $ready_ms; idle RSS: $(mb "$idle_rss") MB; floor (HMAC-SHA256 + one validating scan of this payload, one core): $FLOOR_US µs"
 

@@ -3,6 +3,14 @@
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
+// glibc's malloc unless a feature picks another (BENCHMARKS.md, "Allocators").
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[cfg(all(feature = "jemalloc", not(feature = "mimalloc")))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = eventlistener::cli::Cli::parse();

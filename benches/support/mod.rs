@@ -252,6 +252,23 @@ pub(crate) struct Generated {
 /// as `serve -f DIR` would.
 pub(crate) fn generate(triggers: usize) -> Generated {
     let dir = tempfile::tempdir().expect("temp dir");
+    let specs = write_manifests(triggers, dir.path());
+    let listener = Listener::load(&LoadOptions {
+        paths: vec![dir.path().to_owned()],
+        ..LoadOptions::default()
+    })
+    .expect("generated manifests load");
+    assert_eq!(listener.triggers.len(), triggers);
+    Generated {
+        listener: Arc::new(listener),
+        specs,
+        _dir: dir,
+    }
+}
+
+/// Writes the manifests [`generate`] loads into `dir/bench.yaml` (EventListener `bench-el`):
+/// only the last trigger's filter matches the fixture's repository.
+pub(crate) fn write_manifests(triggers: usize, dir: &std::path::Path) -> Vec<TriggerSpec> {
     let specs = trigger_specs(triggers);
     let mut documents = vec![json!({
         "apiVersion": "v1", "kind": "Secret",
@@ -305,18 +322,8 @@ pub(crate) fn generate(triggers: usize) -> Generated {
     }));
     // One JSON document per line is also YAML: one file, loaded as `-f` loads any file.
     let text: String = documents.iter().map(|d| format!("---\n{d}\n")).collect();
-    std::fs::write(dir.path().join("bench.yaml"), text).expect("write manifests");
-    let listener = Listener::load(&LoadOptions {
-        paths: vec![dir.path().to_owned()],
-        ..LoadOptions::default()
-    })
-    .expect("generated manifests load");
-    assert_eq!(listener.triggers.len(), triggers);
-    Generated {
-        listener: Arc::new(listener),
-        specs,
-        _dir: dir,
-    }
+    std::fs::write(dir.join("bench.yaml"), text).expect("write manifests");
+    specs
 }
 
 /// A current-thread tokio runtime: the benches time one core.
