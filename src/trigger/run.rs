@@ -5,20 +5,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 use super::{Explanation, ProcessContext, ResolvedTrigger, TriggerOutcome, process_explained};
 use crate::event_listener::Listener;
-use crate::interceptors::SharedEvent;
+use crate::interceptors::{SharedEvent, StopReason};
 use crate::resources::Creator;
 
 /// How [`run_event`] runs the triggers.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Every trigger in its own task, all at once (the server: a trigger keeps running if the
-    /// sender hangs up). `false`: one after the other on the calling task, in order (the local
-    /// tools, whose output order must be stable, and the single-core benchmarks).
+    /// Every trigger at once, polled together on the calling task (the server, which runs each
+    /// event in a task of its own so that a trigger keeps running if the sender hangs up).
+    /// `false`: one after the other, in order (the local tools, whose output order must be
+    /// stable, and the single-core benchmarks).
     pub concurrent: bool,
     /// Deadline for all triggers together; when it passes, the triggers still running are
     /// cancelled and [`EventOutcome::TimedOut`] is returned. `None`: no deadline.
@@ -63,7 +63,7 @@ pub enum EventOutcome {
 
 /// Runs `event` through every trigger of `listener`, creating with `creator`, and returns every
 /// trigger's outcome. Each trigger's outcome is logged (one line, with the trigger name and
-/// outcome) in the caller's span. A trigger task that panics is logged and reported as
+/// outcome) in the caller's span. A trigger that panics is logged and reported as
 /// [`TriggerOutcome::Failed`] with [`super::Error::Internal`].
 pub async fn run_event(
     listener: Arc<Listener>,
@@ -120,48 +120,53 @@ async fn run_concurrently(
     options: &RunOptions,
     reports: &mut Vec<(usize, TriggerReport)>,
 ) {
-    // Dropping the JoinSet (on the deadline) cancels the triggers still running.
-    let mut tasks = JoinSet::new();
-    let mut indexes = std::collections::HashMap::with_capacity(listener.triggers.len());
-    for (index, trigger) in listener.triggers.iter().enumerate() {
-        let (listener, trigger, event, creator, options) = (
-            Arc::clone(listener),
-            Arc::clone(trigger),
-            Arc::clone(event),
-            Arc::clone(creator),
-            options.clone(),
-        );
-        let span = tracing::info_span!("trigger", trigger = %trigger.name);
-        let task = tasks.spawn(
-            async move {
-                let report = run_one(&listener, trigger, &event, creator.as_ref(), &options).await;
-                (index, report)
-            }
-            .instrument(span),
-        );
-        indexes.insert(task.id(), index);
-    }
-    while let Some(joined) = tasks.join_next_with_id().await {
-        match joined {
-            Ok((_, done)) => reports.push(done),
-            Err(e) => {
+    use futures::FutureExt as _;
+    use futures::StreamExt as _;
+    // Polled together on the event's own task (`sink::in_flight` gives each event one): a
+    // trigger waiting on the API server does not hold the others, and nothing is spawned per
+    // trigger (a task per trigger cost ~5 µs each, 5 ms per event at 1,000 triggers; measured,
+    // BENCHMARKS.md). Dropping the set (on the deadline) cancels the triggers still running.
+    let mut running: futures::stream::FuturesUnordered<_> = listener
+        .triggers
+        .iter()
+        .enumerate()
+        .map(|(index, trigger)| {
+            let span = tracing::info_span!("trigger", trigger = %trigger.name);
+            let run = run_one(
+                listener,
+                Arc::clone(trigger),
+                event,
+                creator.as_ref(),
+                options,
+            );
+            std::panic::AssertUnwindSafe(run)
+                .catch_unwind()
+                .map(move |result| (index, result))
+                .instrument(span)
+        })
+        .collect();
+    while let Some((index, result)) = running.next().await {
+        match result {
+            Ok(report) => reports.push((index, report)),
+            Err(panic) => {
                 // A bug in this listener, not in the event: reported as an internal failure of
                 // that trigger so the sender is told (500), never silently dropped.
-                let Some((index, trigger)) = indexes
-                    .get(&e.id())
-                    .and_then(|&i| listener.triggers.get(i).map(|t| (i, t)))
-                else {
-                    tracing::error!(error = %e, "trigger task failed");
+                let Some(trigger) = listener.triggers.get(index) else {
                     continue;
                 };
-                tracing::error!(trigger = %trigger.name, error = %e, "trigger task panicked");
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".to_owned());
+                tracing::error!(trigger = %trigger.name, error = %message, "trigger panicked");
                 reports.push((
                     index,
                     TriggerReport {
                         trigger: Arc::clone(trigger),
                         outcome: TriggerOutcome::Failed {
                             created: Vec::new(),
-                            error: super::Error::Internal(e.to_string()),
+                            error: super::Error::Internal(format!("trigger panicked: {message}")),
                         },
                         explanation: Explanation::default(),
                     },
@@ -212,6 +217,19 @@ fn log_outcome(outcome: &TriggerOutcome) {
                 tracing::info!(outcome = "created", created = %names.join(","), "trigger created resources");
             }
         }
+        // A filtered trigger is the usual case, not news: at debug, or a listener of 1,000
+        // triggers writes 1,000 lines per event (1 GB in 5 s under load, BENCHMARKS.md).
+        TriggerOutcome::Stopped {
+            interceptor,
+            reason: StopReason::Filtered,
+            message,
+        } => tracing::debug!(
+            outcome = "stopped",
+            interceptor = %interceptor,
+            reason = StopReason::Filtered.as_str(),
+            message = %message,
+            "interceptor stopped trigger processing"
+        ),
         TriggerOutcome::Stopped {
             interceptor,
             reason,

@@ -26,7 +26,8 @@ fn fields(line: &Value) -> serde_json::Map<String, Value> {
 async fn json_lines_name_the_event_the_delivery_and_each_triggers_outcome() {
     let mut server = spawn_serve(
         &[&SERVE_CONFIG[..], &["--log-format", "json"]].concat(),
-        &[("RUST_LOG", "info")],
+        // Filtered triggers say so at debug (a line per trigger per event is too many at info).
+        &[("RUST_LOG", "info,eventlistener=debug")],
     )
     .await;
     let delivery = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
@@ -62,12 +63,16 @@ async fn json_lines_name_the_event_the_delivery_and_each_triggers_outcome() {
                 f.get("trigger").and_then(Value::as_str) == Some(trigger)
                     && f.contains_key("outcome")
             })
-            .map(|f| f["outcome"].clone())
+            .map(|f| (f["outcome"].clone(), f["level"].clone()))
     };
-    assert_eq!(outcome("pr-trigger"), Some(Value::from("created")), "{log}");
+    assert_eq!(
+        outcome("pr-trigger"),
+        Some((Value::from("created"), Value::from("INFO"))),
+        "{log}"
+    );
     assert_eq!(
         outcome("push-main-trigger"),
-        Some(Value::from("stopped")),
+        Some((Value::from("stopped"), Value::from("DEBUG"))),
         "{log}"
     );
     let answered: Vec<_> = of_event
