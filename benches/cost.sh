@@ -9,12 +9,12 @@
 #   SERVER=/tmp/eventlistener-before benches/cost.sh   # another build, same matrix
 #   CONFIGS=config/ SIZES=25k benches/cost.sh          # a subset
 #
-# Payloads: small = GitHub's `ping` example (7 KB; filtered by every trigger: no ping trigger) and
-# a `pull_request` `opened` cut down to the fields the configurations read plus `sender` and the
-# repository owner (2 KB,
-# creating); 25k = the real 25 KB `pull_request` `opened` (creating) and `closed` unmerged
-# (filtered); 1m = those two with a 1 MiB `pull_request.body`, re-signed. Everything else as
-# load.sh (127.0.0.1, bounded runs).
+# Payloads: small = GitHub's `ping` example (7 KB; filtered by every trigger: no ping trigger)
+# and a `pull_request` `opened` cut down to the fields the configurations read plus `sender` and
+# the repository owner (2.3 KB, creating); 25k = the real 25 KB `pull_request` `opened` (creating)
+# and `closed` unmerged (filtered); 1m = those two with a 1 MiB `pull_request.body` (load.sh signs
+# each payload). Everything else as load.sh (127.0.0.1, bounded runs). Cells write their server
+# logs under OUT (RUST_LOG=info: tens of MB per cell).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
