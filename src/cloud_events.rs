@@ -137,23 +137,15 @@ impl CloudEvents {
     /// Starts the task that sends, in order, what [`Self::send`] queues, holding at most
     /// `capacity` ([`QUEUE_CAPACITY`] in `serve`) waiting. `uri_override` (`--cloudevent-uri`)
     /// replaces every EventListener's `cloudEventURI`. Must run inside a Tokio runtime; the
-    /// task ends when every clone is dropped.
-    ///
-    /// # Errors
-    /// When the HTTP client cannot be built.
-    pub fn start(
-        uri_override: Option<Arc<str>>,
-        capacity: usize,
-        metrics: Arc<Metrics>,
-    ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .timeout(ATTEMPT_TIMEOUT)
-            .build()?;
+    /// task ends when every clone is dropped. The HTTP client is built on the first CloudEvent,
+    /// so a listener that sends none never loads it (idle memory, BENCHMARKS.md).
+    pub fn start(uri_override: Option<Arc<str>>, capacity: usize, metrics: Arc<Metrics>) -> Self {
         let (queue, mut receiver) = mpsc::channel::<CloudEvent>(capacity.max(1));
         let sender_metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
+            let mut client: Option<reqwest::Client> = None;
             while let Some(event) = receiver.recv().await {
-                let result = match deliver(&client, &event).await {
+                let result = match deliver(&mut client, &event).await {
                     Ok(()) => CloudEventResult::Sent,
                     Err(e) => {
                         tracing::warn!(
@@ -169,11 +161,11 @@ impl CloudEvents {
                 sender_metrics.cloud_event(result);
             }
         });
-        Ok(Self {
+        Self {
             queue,
             uri_override,
             metrics,
-        })
+        }
     }
 
     /// Where this EventListener's CloudEvents go: `--cloudevent-uri`, else its
@@ -212,7 +204,18 @@ impl DeliveryError {
     }
 }
 
-async fn deliver(client: &reqwest::Client, event: &CloudEvent) -> Result<(), DeliveryError> {
+async fn deliver(
+    client: &mut Option<reqwest::Client>,
+    event: &CloudEvent,
+) -> Result<(), DeliveryError> {
+    let client = match client {
+        Some(client) => client,
+        None => client.insert(
+            reqwest::Client::builder()
+                .timeout(ATTEMPT_TIMEOUT)
+                .build()?,
+        ),
+    };
     let mut wait = FIRST_BACKOFF;
     let mut retries = 0;
     loop {
@@ -312,11 +315,10 @@ mod tests {
             .unwrap();
         rt.block_on(async {
             let own: Arc<str> = Arc::from("http://own/");
-            let plain = CloudEvents::start(None, 1, Arc::default()).unwrap();
+            let plain = CloudEvents::start(None, 1, Arc::default());
             assert_eq!(plain.target(Some(&own)).as_deref(), Some("http://own/"));
             assert_eq!(plain.target(None), None);
-            let flagged =
-                CloudEvents::start(Some(Arc::from("http://flag/")), 1, Arc::default()).unwrap();
+            let flagged = CloudEvents::start(Some(Arc::from("http://flag/")), 1, Arc::default());
             assert_eq!(flagged.target(Some(&own)).as_deref(), Some("http://flag/"));
             assert_eq!(flagged.target(None).as_deref(), Some("http://flag/"));
         });

@@ -324,14 +324,11 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     // Started whether or not a URI is known now: in cluster mode an edit can add one.
     let state = AppState {
-        cloud_events: Some(
-            crate::cloud_events::CloudEvents::start(
-                cloudevent_uri,
-                crate::cloud_events::QUEUE_CAPACITY,
-                Arc::clone(&state.metrics),
-            )
-            .context("cannot set up the CloudEvents client")?,
-        ),
+        cloud_events: Some(crate::cloud_events::CloudEvents::start(
+            cloudevent_uri,
+            crate::cloud_events::QUEUE_CAPACITY,
+            Arc::clone(&state.metrics),
+        )),
         ..state
     };
     let metrics = crate::sink::metrics_router(state.clone());

@@ -101,7 +101,7 @@ impl Receiver {
 /// `config/` in-process, sending CloudEvents to `uri` through a queue of `capacity`.
 async fn start_sending(uri: &str, capacity: usize) -> (crate::support::Running, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::new());
-    let events = CloudEvents::start(Some(Arc::from(uri)), capacity, Arc::clone(&metrics)).unwrap();
+    let events = CloudEvents::start(Some(Arc::from(uri)), capacity, Arc::clone(&metrics));
     let running_metrics = Arc::clone(&metrics);
     let running = start_configured(&[repo_path("config")], None, move |state| AppState {
         cloud_events: Some(events),
