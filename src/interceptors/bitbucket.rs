@@ -51,7 +51,11 @@ impl Bitbucket {
                 ));
             };
             let value = secret.value().await?;
-            if let Err(e) = request.event.verify_signature(value.expose(), header) {
+            if let Err(e) = request.event.verify_signature(
+                value.expose(),
+                header,
+                super::signature::Algorithms::AlsoSha1,
+            ) {
                 return Ok(Decision::stop(
                     StopReason::Unauthenticated,
                     format!("error validating signature: {e}"),
@@ -142,6 +146,27 @@ mod tests {
         )
         .await;
         assert_eq!(d, Decision::proceed());
+    }
+
+    /// Bitbucket Server may sign with `sha1=`; upstream's parser (go-github) accepts `sha1=`,
+    /// `sha256=` and `sha512=` in `X-Hub-Signature` (reference §4.3). Values computed with
+    /// `openssl dgst -hmac s3cret`.
+    #[tokio::test]
+    async fn sha1_and_sha512_signatures_are_accepted_as_upstream() {
+        for signature in [
+            "sha1=192b9e7bb68a95ba290d541a841ea484f8762261",
+            "sha512=1d5d239ce973fd26fa5606a36c2a374af1f4ee3469edf44b711c4429fa68847a9d566ae8553ff787d5801a5e45fb86d8c8bb9a183fd3a4cecec442b8702a7bed",
+        ] {
+            let d = decide(
+                &full(),
+                &[
+                    ("X-Hub-Signature", signature),
+                    ("X-Event-Key", "repo:refs_changed"),
+                ],
+            )
+            .await;
+            assert_eq!(d, Decision::proceed(), "{signature}");
+        }
     }
 
     #[tokio::test]

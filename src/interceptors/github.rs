@@ -90,7 +90,11 @@ impl GitHub {
                 ));
             };
             let secret = secret.value().await?;
-            if let Err(e) = request.event.verify_signature(secret.expose(), header) {
+            if let Err(e) = request.event.verify_signature(
+                secret.expose(),
+                header,
+                super::signature::Algorithms::Sha256OrSha512,
+            ) {
                 return Ok(Decision::stop(StopReason::Unauthenticated, e.to_string()));
             }
         }

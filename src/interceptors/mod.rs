@@ -119,10 +119,11 @@ impl SharedEvent {
         &self,
         secret: &[u8],
         header: &str,
+        algorithms: signature::Algorithms,
     ) -> Result<(), signature::SignatureError> {
         let verified = self
             .signatures
-            .verify(secret, self.event.raw_body(), header);
+            .verify(secret, self.event.raw_body(), header, algorithms);
         if verified.is_ok() {
             self.mark_authenticated();
         }

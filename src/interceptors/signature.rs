@@ -2,8 +2,10 @@
 //! (`<algorithm>=<hex>`), verified in constant time over the exact body bytes.
 //!
 //! Mirrors go-github's `ValidateSignature`/`messageMAC` used by upstream's github and bitbucket
-//! interceptors (reference §4.1, §4.3), with one deliberate difference: `sha1=` is refused in the
-//! `-256` header (upstream accepts it, an algorithm downgrade; reference §11 item 20).
+//! interceptors (reference §4.1, §4.3), with one deliberate difference: `sha1=` is refused in
+//! GitHub's `X-Hub-Signature-256` header (upstream accepts it, an algorithm downgrade; reference
+//! §11 item 20). Bitbucket's `X-Hub-Signature` takes `sha1=`, `sha256=` and `sha512=`, as
+//! upstream ([`Algorithms::AlsoSha1`]).
 
 use std::sync::{Mutex, PoisonError};
 
@@ -16,7 +18,7 @@ pub enum SignatureError {
     /// No `=` in the header value.
     #[error("error parsing signature {0:?}")]
     Malformed(String),
-    /// The algorithm prefix is not `sha256` or `sha512`.
+    /// The algorithm prefix is not one of the [`Algorithms`] accepted.
     #[error("unknown hash type prefix: {0:?}")]
     UnknownAlgorithm(String),
     /// The hex part does not decode.
@@ -32,12 +34,34 @@ pub enum SignatureError {
     Mismatch,
 }
 
+/// Which algorithm prefixes a signature header may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithms {
+    /// `sha256=` and `sha512=` (GitHub's `X-Hub-Signature-256`).
+    Sha256OrSha512,
+    /// Those and `sha1=` (Bitbucket's `X-Hub-Signature`, go-github's parser as upstream uses it).
+    AlsoSha1,
+}
+
 /// Verifies `header` (`sha256=<hex>` or `sha512=<hex>`) as the HMAC of `body` keyed with
 /// `secret`. The comparison is constant-time (`Mac::verify_slice`).
 ///
 /// # Errors
 /// [`SignatureError`] describing the first problem found.
 pub fn verify(secret: &[u8], body: &[u8], header: &str) -> Result<(), SignatureError> {
+    verify_with(secret, body, header, Algorithms::Sha256OrSha512)
+}
+
+/// [`verify`], accepting the prefixes `algorithms` names.
+///
+/// # Errors
+/// [`SignatureError`] describing the first problem found.
+pub fn verify_with(
+    secret: &[u8],
+    body: &[u8],
+    header: &str,
+    algorithms: Algorithms,
+) -> Result<(), SignatureError> {
     let (algorithm, hex_part) = header
         .split_once('=')
         .ok_or_else(|| SignatureError::Malformed(header.to_owned()))?;
@@ -48,6 +72,9 @@ pub fn verify(secret: &[u8], body: &[u8], header: &str) -> Result<(), SignatureE
     let verified = match algorithm {
         "sha256" => mac::<sha2::Sha256>(secret, body).verify_slice(&signature),
         "sha512" => mac::<sha2::Sha512>(secret, body).verify_slice(&signature),
+        "sha1" if algorithms == Algorithms::AlsoSha1 => {
+            mac::<sha1::Sha1>(secret, body).verify_slice(&signature)
+        }
         other => return Err(SignatureError::UnknownAlgorithm(other.to_owned())),
     };
     verified.map_err(|_| SignatureError::Mismatch)
@@ -60,29 +87,35 @@ pub fn verify(secret: &[u8], body: &[u8], header: &str) -> Result<(), SignatureE
 #[derive(Default)]
 pub(crate) struct Verified(Mutex<Vec<Answer>>);
 
-/// A secret, a header value and the verification's result for them.
-type Answer = (Vec<u8>, String, Result<(), SignatureError>);
+/// A secret, a header value, the algorithms accepted and the verification's result for them.
+type Answer = (Vec<u8>, String, Algorithms, Result<(), SignatureError>);
 
 impl Verified {
-    /// [`verify`], or its remembered answer for the same `secret` and `header`. `body` must be
-    /// the same on every call (the event's body).
+    /// [`verify_with`], or its remembered answer for the same `secret`, `header` and
+    /// `algorithms`. `body` must be the same on every call (the event's body).
     pub(crate) fn verify(
         &self,
         secret: &[u8],
         body: &[u8],
         header: &str,
+        algorithms: Algorithms,
     ) -> Result<(), SignatureError> {
         // The lock is held while hashing: a concurrent trigger with the same secret waits for
         // this answer instead of computing it again.
         let mut done = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let known = done
-            .iter()
-            .find(|(s, h, _)| bool::from(s.as_slice().ct_eq(secret)) && h == header);
-        if let Some((_, _, result)) = known {
+        let known = done.iter().find(|(s, h, a, _)| {
+            bool::from(s.as_slice().ct_eq(secret)) && h == header && *a == algorithms
+        });
+        if let Some((_, _, _, result)) = known {
             return result.clone();
         }
-        let result = verify(secret, body, header);
-        done.push((secret.to_vec(), header.to_owned(), result.clone()));
+        let result = verify_with(secret, body, header, algorithms);
+        done.push((
+            secret.to_vec(),
+            header.to_owned(),
+            algorithms,
+            result.clone(),
+        ));
         result
     }
 }
@@ -140,6 +173,29 @@ mod tests {
         );
     }
 
+    /// The same vector as HMAC-SHA1 (computed with `openssl dgst -sha1 -hmac`).
+    const SHA1_HEADER: &str = "sha1=01dc10d0c83e72ed246219cdd91669667fe2ca59";
+
+    #[test]
+    fn sha1_is_accepted_only_where_upstream_parses_it_for_bitbucket() {
+        assert_eq!(
+            verify_with(SECRET, BODY, SHA1_HEADER, Algorithms::AlsoSha1),
+            Ok(())
+        );
+        assert_eq!(
+            verify_with(SECRET, b"Hello, World?", SHA1_HEADER, Algorithms::AlsoSha1),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_with(SECRET, BODY, HEADER, Algorithms::AlsoSha1),
+            Ok(())
+        );
+        assert_eq!(
+            verify_with(SECRET, BODY, "md5=00", Algorithms::AlsoSha1),
+            Err(SignatureError::UnknownAlgorithm("md5".into()))
+        );
+    }
+
     #[test]
     fn sha512_is_accepted_and_sha1_refused() {
         let tag = mac::<sha2::Sha512>(SECRET, BODY).finalize().into_bytes();
@@ -148,11 +204,7 @@ mod tests {
             Ok(())
         );
         assert_eq!(
-            verify(
-                SECRET,
-                BODY,
-                "sha1=01dc10d0c83e72ed246219cdd91669667fe2ca59"
-            ),
+            verify(SECRET, BODY, SHA1_HEADER),
             Err(SignatureError::UnknownAlgorithm("sha1".into()))
         );
     }
@@ -161,17 +213,25 @@ mod tests {
     fn remembered_answers_match_fresh_ones() {
         let verified = Verified::default();
         for _ in 0..2 {
-            assert_eq!(verified.verify(SECRET, BODY, HEADER), Ok(()));
+            let strict = Algorithms::Sha256OrSha512;
+            assert_eq!(verified.verify(SECRET, BODY, HEADER, strict), Ok(()));
             assert_eq!(
-                verified.verify(b"another secret", BODY, HEADER),
+                verified.verify(b"another secret", BODY, HEADER, strict),
                 Err(SignatureError::Mismatch)
             );
             assert_eq!(
-                verified.verify(SECRET, BODY, "sha256=00"),
+                verified.verify(SECRET, BODY, "sha256=00", strict),
                 Err(SignatureError::Mismatch)
+            );
+            // The same sha1 value: refused for GitHub's header, accepted for Bitbucket's; one
+            // answer must not stand in for the other.
+            assert!(verified.verify(SECRET, BODY, SHA1_HEADER, strict).is_err());
+            assert_eq!(
+                verified.verify(SECRET, BODY, SHA1_HEADER, Algorithms::AlsoSha1),
+                Ok(())
             );
         }
-        assert_eq!(verified.0.lock().unwrap().len(), 3);
+        assert_eq!(verified.0.lock().unwrap().len(), 5);
     }
 
     #[test]
