@@ -236,10 +236,11 @@ pub(super) async fn kube_config(why: &str) -> anyhow::Result<kube::Config> {
 
 /// Files mode: the manifests are checked as `validate` checks them, and any error refuses the
 /// start, each on its own line of stderr, as `validate` prints it. Warnings are logged. (Cluster
-/// mode does not come here: the API server has validated and pruned its objects.)
-fn refuse_broken_files(args: &ServeArgs) -> anyhow::Result<()> {
+/// mode does not come here: the API server has validated and pruned its objects.) Returns the
+/// manifests as read, so that serve builds its listener without reading them again.
+fn refuse_broken_files(args: &ServeArgs) -> anyhow::Result<crate::manifest::Catalog> {
     use super::validate::{Severity, check};
-    let (_, report) = check(&args.files, args.namespace.as_deref());
+    let (catalog, report) = check(&args.files, args.namespace.as_deref());
     for p in &report.problems {
         match p.severity {
             Severity::Error => eprintln!("{p}"),
@@ -252,7 +253,7 @@ fn refuse_broken_files(args: &ServeArgs) -> anyhow::Result<()> {
         "{errors} error(s) in the manifests (listed above; `eventlistener validate -f` lists \
          them too): not serving"
     );
-    Ok(())
+    Ok(catalog)
 }
 
 pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -277,13 +278,17 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (listener, status, notices) = if cluster {
         follow_cluster_config(&args).await?
     } else {
-        refuse_broken_files(&args)?;
-        let listener = ListenerHandle::fixed(Listener::load(&LoadOptions {
-            paths: args.files.clone(),
-            listener: args.listener.clone(),
-            namespace: args.namespace.clone(),
-            require_trigger_service_account: false,
-        })?);
+        // The manifests as the check read them: read once, not again.
+        let catalog = refuse_broken_files(&args)?;
+        let listener = ListenerHandle::fixed(Listener::from_catalog(
+            &catalog,
+            &LoadOptions {
+                paths: args.files.clone(),
+                listener: args.listener.clone(),
+                namespace: args.namespace.clone(),
+                require_trigger_service_account: false,
+            },
+        )?);
         (listener, None, None)
     };
     // TLS files load before anything listens: asked for HTTPS, never serve plain HTTP.
