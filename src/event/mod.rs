@@ -9,14 +9,14 @@
 pub(crate) mod paths;
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use serde::de::IgnoredAny;
 
 use serde_json::{Map, Value};
 
-pub use paths::BodyPaths;
+pub use paths::{BodyPaths, Located};
 
 /// Extensions added by interceptors and read by bindings as `$(extensions.…)`: a JSON object.
 pub type Extensions = Map<String, Value>;
@@ -252,7 +252,7 @@ pub struct InvalidBody(pub String);
 /// # Errors
 /// [`InvalidBody`] with Go-like messages for empty bodies, syntax errors and non-objects.
 pub fn check_body(bytes: &[u8]) -> Result<(), InvalidBody> {
-    let Some(first) = bytes.iter().find(|b| !b.is_ascii_whitespace()) else {
+    let Some(first) = first_byte(bytes) else {
         return Err(InvalidBody("unexpected end of JSON input".into()));
     };
     serde_json::from_slice::<IgnoredAny>(bytes).map_err(|e| InvalidBody(e.to_string()))?;
@@ -266,6 +266,11 @@ pub fn check_body(bytes: &[u8]) -> Result<(), InvalidBody> {
     Err(InvalidBody(format!(
         "json: cannot unmarshal {go_type} into Go value of type map[string]interface {{}}"
     )))
+}
+
+/// The first byte of `bytes` that is not JSON whitespace.
+fn first_byte(bytes: &[u8]) -> Option<u8> {
+    bytes.iter().copied().find(|b| !b.is_ascii_whitespace())
 }
 
 /// [`check_body`], then the body as a tree (for tools and benchmarks that want it at once).
@@ -287,6 +292,8 @@ pub struct Event {
     raw_body: Bytes,
     /// The body as a tree, built on first use.
     body: OnceLock<Value>,
+    /// Where the parts that a set of readers reads lie ([`Self::from_body_reading`]).
+    located: Option<(Arc<BodyPaths>, Located)>,
 }
 
 impl Event {
@@ -306,6 +313,7 @@ impl Event {
             headers,
             raw_body: Bytes::copy_from_slice(raw_body.as_ref()),
             body: OnceLock::from(body),
+            located: None,
         }
     }
 
@@ -328,7 +336,61 @@ impl Event {
             headers,
             raw_body,
             body: OnceLock::new(),
+            located: None,
         })
+    }
+
+    /// As [`Self::from_body`], and in the same pass over the bytes notes where the parts
+    /// `paths` reads lie ([`BodyPaths::locate`]), so that readers given the same `paths`
+    /// ([`Self::located`]) build their tree from those parts alone instead of a second pass
+    /// over the body. Nothing is built: what is kept is bounded by `paths`, whatever the body
+    /// holds, and the body may be unauthenticated. When `paths` reads the whole body this is
+    /// [`Self::from_body`].
+    ///
+    /// # Errors
+    /// [`InvalidBody`] exactly as [`check_body`] returns it.
+    pub fn from_body_reading(
+        event_id: impl Into<String>,
+        request_url: impl Into<String>,
+        headers: Headers,
+        raw_body: Bytes,
+        paths: &Arc<BodyPaths>,
+    ) -> Result<Self, InvalidBody> {
+        let located = if paths.is_whole() {
+            None
+        } else {
+            match first_byte(&raw_body) {
+                // An object (or null): the one scan both validates and locates.
+                Some(b'{' | b'n') => match paths.locate(&raw_body) {
+                    Ok(located) => Some((Arc::clone(paths), located)),
+                    // Not JSON, or one of the few bodies the locating pass is stricter with:
+                    // judged by `check_body`, built later by the pruned parse.
+                    Err(_) => None,
+                },
+                _ => None,
+            }
+        };
+        if located.is_none() {
+            check_body(&raw_body)?;
+        }
+        Ok(Self {
+            event_id: event_id.into(),
+            delivery_id: None,
+            request_url: request_url.into(),
+            headers,
+            raw_body,
+            body: OnceLock::new(),
+            located,
+        })
+    }
+
+    /// What [`Self::from_body_reading`] located, if it was given exactly `paths` (the same
+    /// `Arc`): readers with other paths parse the body themselves.
+    pub fn located(&self, paths: &Arc<BodyPaths>) -> Option<&Located> {
+        self.located
+            .as_ref()
+            .filter(|(for_paths, _)| Arc::ptr_eq(for_paths, paths))
+            .map(|(_, located)| located)
     }
 
     /// The same event with the sender's delivery ID ([`DeliveryIdPolicy::find`]).
@@ -507,6 +569,61 @@ mod tests {
         assert!(check_body(b"{\"a\":").is_err());
         assert!(check_body(b"{} x").is_err());
         assert!(check_body(b"nul").is_err());
+    }
+
+    #[test]
+    fn receiving_with_paths_judges_every_body_as_check_body_does() {
+        let mut declared = BodyPaths::none();
+        declared.add(&["a", "b"]);
+        declared.add(&["c"]);
+        let declared = Arc::new(declared);
+        for body in [
+            &b""[..],
+            b"  \n",
+            b"[1]",
+            b"\"x\"",
+            b"true",
+            b"-1.5",
+            b"{\"a\":",
+            b"{} x",
+            b"nul",
+            b"null",
+            b"{\"z\":[1,}",
+            b"{\"a\":1e400}",
+            b"{\"c\":1e400}",
+            b"{\"a\":{\"b\":\"\\ud83d\\ude00\"},\"c\":[1,{\"d\":2}]}",
+        ] {
+            let received =
+                Event::from_body_reading("id", "/", Headers::new(), Bytes::from(body), &declared);
+            assert_eq!(
+                received.as_ref().err(),
+                check_body(body).err().as_ref(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let body = Bytes::from_static(b"{\"a\":{\"b\":1,\"x\":2},\"c\":\"y\"}");
+        let event =
+            Event::from_body_reading("id", "/", Headers::new(), body.clone(), &declared).unwrap();
+        let located = event.located(&declared).expect("located for its own paths");
+        assert_eq!(
+            located.build(&body),
+            Some(serde_json::json!({"a": {"b": 1}, "c": "y"}))
+        );
+        let same_paths_other_arc = Arc::new((*declared).clone());
+        assert!(event.located(&same_paths_other_arc).is_none());
+        assert!(
+            Event::from_body_reading(
+                "id",
+                "/",
+                Headers::new(),
+                body,
+                &Arc::new(BodyPaths::whole())
+            )
+            .unwrap()
+            .located(&declared)
+            .is_none()
+        );
     }
 
     #[test]

@@ -14,8 +14,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Range;
 
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
 /// The parts of the body that a set of readers can read: nothing, everything, or a tree of
@@ -93,6 +95,176 @@ impl BodyPaths {
         let value = Pruned(&self.0).deserialize(&mut deserializer)?;
         deserializer.end()?;
         Ok(value)
+    }
+}
+
+impl BodyPaths {
+    /// Validates `bytes` (one pass, as [`super::check_body`]'s scan) and notes where the parts
+    /// these paths read lie, building nothing: [`Located::build`] makes the tree
+    /// [`Self::parse`] would, later, from those parts alone. What it holds is bounded by the
+    /// paths, not by the body (byte ranges, and the scalars met where an object was expected),
+    /// so it can run before any signature is checked.
+    ///
+    /// # Errors
+    /// serde_json's error for bytes that are not JSON, and for a few that [`super::check_body`]
+    /// accepts (a number out of range met where an object was expected): callers judge the body
+    /// with `check_body` when this fails.
+    pub fn locate(&self, bytes: &[u8]) -> Result<Located, serde_json::Error> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Located(Spot::Scalar(Value::Null)));
+        }
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let spot = Locate {
+            node: &self.0,
+            bytes,
+        }
+        .deserialize(&mut deserializer)?;
+        deserializer.end()?;
+        Ok(Located(spot))
+    }
+}
+
+/// Where the parts of one body that a [`BodyPaths`] reads lie ([`BodyPaths::locate`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located(Spot);
+
+/// One level of [`Located`].
+#[derive(Debug, Clone, PartialEq)]
+enum Spot {
+    /// A value read whole: its bytes in the body.
+    Raw(Range<usize>),
+    /// A scalar met where an object was expected, kept as it is (a read of a field of it fails).
+    Scalar(Value),
+    /// An object: each key on some path once, with its last occurrence, as a full parse keeps.
+    Object(Vec<(String, Spot)>),
+    /// An array met where an object was expected: [`Located::build`] leaves it to a full
+    /// pruned parse, so that nothing of it is built before the signature checks.
+    Array,
+}
+
+impl Located {
+    /// The tree [`BodyPaths::parse`] builds from the same bytes, made of the located parts
+    /// only; `None` when a part needs the pruned parse instead (an array met where an object
+    /// was expected, or a number out of range in a part read whole).
+    #[must_use]
+    pub fn build(&self, bytes: &[u8]) -> Option<Value> {
+        self.0.build(bytes)
+    }
+}
+
+impl Spot {
+    fn build(&self, bytes: &[u8]) -> Option<Value> {
+        match self {
+            Spot::Raw(range) => serde_json::from_slice(bytes.get(range.clone())?).ok(),
+            Spot::Scalar(value) => Some(value.clone()),
+            Spot::Object(entries) => {
+                let mut map = Map::new();
+                for (key, spot) in entries {
+                    map.insert(key.clone(), spot.build(bytes)?);
+                }
+                Some(Value::Object(map))
+            }
+            Spot::Array => None,
+        }
+    }
+}
+
+/// Locates one value as `node` reads it, in `bytes` (the whole input, for the offsets).
+struct Locate<'n, 'de> {
+    node: &'n Node,
+    bytes: &'de [u8],
+}
+
+impl<'de> DeserializeSeed<'de> for Locate<'_, 'de> {
+    type Value = Spot;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Spot, D::Error> {
+        match self.node {
+            Node::Whole => {
+                let raw = <&'de RawValue as serde::Deserialize>::deserialize(d)?.get();
+                let start = (raw.as_ptr() as usize)
+                    .checked_sub(self.bytes.as_ptr() as usize)
+                    .filter(|start| start + raw.len() <= self.bytes.len())
+                    .ok_or_else(|| D::Error::custom("raw value outside the body"))?;
+                Ok(Spot::Raw(start..start + raw.len()))
+            }
+            Node::Keys(keys) => d.deserialize_any(LocateVisitor {
+                keys,
+                bytes: self.bytes,
+            }),
+        }
+    }
+}
+
+/// An object keeps where its keys on a path are; a scalar is kept; an array is skipped.
+struct LocateVisitor<'n, 'de> {
+    keys: &'n BTreeMap<String, Node>,
+    bytes: &'de [u8],
+}
+
+impl<'de> Visitor<'de> for LocateVisitor<'_, 'de> {
+    type Value = Spot;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Spot, E> {
+        Ok(Spot::Scalar(Value::Bool(v)))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Spot, E> {
+        Ok(Spot::Scalar(Value::Number(v.into())))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Spot, E> {
+        Ok(Spot::Scalar(Value::Number(v.into())))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Spot, E> {
+        Ok(Spot::Scalar(
+            Number::from_f64(v).map_or(Value::Null, Value::Number),
+        ))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Spot, E> {
+        Ok(Spot::Scalar(Value::String(v.to_owned())))
+    }
+
+    fn visit_unit<E>(self) -> Result<Spot, E> {
+        Ok(Spot::Scalar(Value::Null))
+    }
+
+    fn visit_none<E>(self) -> Result<Spot, E> {
+        Ok(Spot::Scalar(Value::Null))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Spot, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Spot::Array)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Spot, A::Error> {
+        let mut entries: Vec<(String, Spot)> = Vec::new();
+        while let Some(wanted) = map.next_key_seed(KeySeed(self.keys))? {
+            match wanted {
+                Some((key, node)) => {
+                    let spot = map.next_value_seed(Locate {
+                        node,
+                        bytes: self.bytes,
+                    })?;
+                    // At most one entry per key of the node, whatever the body repeats.
+                    match entries.iter_mut().find(|(k, _)| *k == key) {
+                        Some(entry) => entry.1 = spot,
+                        None => entries.push((key, spot)),
+                    }
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Spot::Object(entries))
     }
 }
 
@@ -285,6 +457,52 @@ mod tests {
         );
     }
 
+    #[test]
+    fn located_parts_build_the_pruned_tree_without_a_second_pass() {
+        let body = br#"{"action":"opened","pull_request":{"head":{"sha":"abc","ref":"x"},"title":"t","big":[1,2,3]},"sender":{"login":"me"}, "n": null, "s": "text"}"#;
+        let declared = paths(&[
+            &["action"],
+            &["pull_request", "head"],
+            &["nope", "deeper"],
+            &["n", "x"],
+            &["s", "x"],
+        ]);
+        let located = declared.locate(body).unwrap();
+        assert_eq!(located.build(body), Some(declared.parse(body).unwrap()));
+        // The parts read whole are byte ranges of the body, not trees.
+        let Spot::Object(entries) = &located.0 else {
+            panic!("{located:?}")
+        };
+        assert!(entries.contains(&("action".to_owned(), Spot::Raw(10..18))));
+        // An array where an object was expected is left to the pruned parse.
+        let odd = br#"{"pull_request":[{"head":1}]}"#;
+        assert_eq!(declared.locate(odd).unwrap().build(odd), None);
+        assert!(
+            declared.locate(br#"{"a":[1,}"#).is_err(),
+            "skipped parts are validated"
+        );
+        assert!(declared.locate(br#"{} {}"#).is_err(), "trailing data");
+    }
+
+    #[test]
+    fn a_repeated_key_is_located_once_whatever_the_body_repeats() {
+        let mut body = String::from("{");
+        for i in 0..10_000 {
+            body.push_str(&format!(r#""pull_request":{{"head":{{"sha":"{i}"}}}},"#));
+        }
+        body.push_str(r#""action":"opened"}"#);
+        let declared = paths(&[&["pull_request", "head", "sha"], &["action"]]);
+        let located = declared.locate(body.as_bytes()).unwrap();
+        let Spot::Object(entries) = &located.0 else {
+            panic!("{located:?}")
+        };
+        assert_eq!(entries.len(), 2);
+        assert_eq!(
+            located.build(body.as_bytes()),
+            Some(json!({"pull_request": {"head": {"sha": "9999"}}, "action": "opened"}))
+        );
+    }
+
     fn json_value() -> impl Strategy<Value = Value> {
         let key = prop::sample::select(vec!["a", "b", "c", "a.b", "é"]);
         let leaf = prop_oneof![
@@ -336,6 +554,18 @@ mod tests {
                     } else {
                         prop_assert_eq!(p.is_some(), f.is_some(), "{:?}", prefix);
                     }
+                }
+            }
+            // The located parts build the same tree, or leave it to the pruned parse exactly
+            // when an array stands where a declared path expects an object.
+            let declared_paths = paths(&list);
+            match declared_paths.locate(&bytes).unwrap().build(&bytes) {
+                Some(tree) => prop_assert_eq!(tree, pruned),
+                None => {
+                    let array_on_the_way = declared.iter().any(|path| {
+                        (0..path.len()).any(|end| at(&pruned, &path[..end]).is_some_and(Value::is_array))
+                    });
+                    prop_assert!(array_on_the_way);
                 }
             }
         }

@@ -88,6 +88,10 @@ impl SharedEvent {
             Some(paths) if !paths.is_whole() => self.body.get_or_init(|| {
                 let raw = self.event.raw_body();
                 tracing::debug!(bytes = raw.len(), pruned = true, "body parsed into a tree");
+                // Located when the event was received: only those parts are parsed now.
+                if let Some(tree) = self.event.located(paths).and_then(|l| l.build(raw)) {
+                    return tree;
+                }
                 // The sink checked these bytes with the same parser; failing here would be a
                 // serde_json bug, answered as the whole body.
                 paths.parse(raw).unwrap_or_else(|e| {

@@ -244,7 +244,7 @@ async fn answer_event(
     // otherwise hold the connection and its buffer forever.
     let read = tokio::time::timeout(
         state.event_timeout,
-        read_event(state, event_id, &uri, &headers, body),
+        read_event(state, &listener, event_id, &uri, &headers, body),
     );
     let (event, admission) = match read.await.unwrap_or(Err(RequestError::BodyTimeout)) {
         Ok(read) => read,
@@ -313,6 +313,7 @@ fn request_headers(headers: &HeaderMap) -> Headers {
 
 async fn read_event(
     state: &AppState,
+    listener: &crate::event_listener::Listener,
     event_id: &str,
     uri: &Uri,
     headers: &HeaderMap,
@@ -351,10 +352,17 @@ async fn read_event(
     let url = uri
         .path_and_query()
         .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
-    // One validating scan, no tree and no copy: the tree is built only when a trigger reads the
-    // body, after its signature check.
-    let event = Event::from_body(event_id, url, event_headers, bytes.into())
-        .map_err(|e| RequestError::InvalidBody(e.0))?
-        .with_delivery_id(delivery_id);
+    // One validating scan, no tree and no copy: the same scan notes where the parts the
+    // listener reads lie, and they are built only when a trigger reads the body, after its
+    // signature check.
+    let event = Event::from_body_reading(
+        event_id,
+        url,
+        event_headers,
+        bytes.into(),
+        &listener.body_paths,
+    )
+    .map_err(|e| RequestError::InvalidBody(e.0))?
+    .with_delivery_id(delivery_id);
     Ok((event, admission))
 }
