@@ -450,7 +450,14 @@ impl Event {
 
 /// A new random eventID (UUIDv4, hyphenated lower case), as upstream's `template.UUID`.
 pub fn new_event_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    new_uuid().to_string()
+}
+
+/// A random UUIDv4 (RFC 9562 §5.4) from the thread's own CSPRNG (`rand::rng()`, seeded and
+/// reseeded from the OS), not a `getrandom` system call per UUID as `Uuid::new_v4` makes: one
+/// is made per event and per trigger that creates.
+pub fn new_uuid() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
 }
 
 /// One step of one event, as upstream reports it in Kubernetes Events and CloudEvents
@@ -569,6 +576,18 @@ mod tests {
         assert!(check_body(b"{\"a\":").is_err());
         assert!(check_body(b"{} x").is_err());
         assert!(check_body(b"nul").is_err());
+    }
+
+    #[test]
+    fn event_ids_are_distinct_version_4_uuids() {
+        let ids: std::collections::BTreeSet<String> = (0..1000).map(|_| new_event_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            let uuid = uuid::Uuid::parse_str(id).unwrap();
+            assert_eq!(uuid.get_version(), Some(uuid::Version::Random));
+            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122);
+            assert_eq!(id, &uuid.hyphenated().to_string());
+        }
     }
 
     #[test]

@@ -148,7 +148,7 @@ async fn run(
             trigger: &trigger.name,
             delivery_id,
         });
-    let uid = idempotency.map_or_else(|| uuid::Uuid::new_v4().to_string(), |k| k.uid());
+    let uid = idempotency.map_or_else(|| crate::event::new_uuid().to_string(), |k| k.uid());
     let objects = match trigger.template.render(&values, &uid) {
         Ok(objects) => objects,
         Err(e) => return failed(e.into()),
