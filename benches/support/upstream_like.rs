@@ -206,7 +206,7 @@ async fn run_trigger(
 
     // Template and creation, as ours.
     let uid = eventlistener::event::new_event_id();
-    let objects = template.render(&values, &uid).expect("template renders");
+    let objects = template.render(&values, &uid);
     let ctx = CreateContext {
         event_listener: "bench-el",
         event_id,

@@ -174,6 +174,20 @@ pub(super) fn check(files: &[PathBuf], namespace: Option<&str>) -> (Catalog, Rep
     for e in &load_errors {
         load_error(&mut report, e);
     }
+    for file in &catalog.skipped {
+        report.push(Problem {
+            severity: Severity::Warning,
+            file: file.display().to_string(),
+            line: None,
+            column: None,
+            kind: String::new(),
+            name: String::new(),
+            field: String::new(),
+            message: "skipped: not a Kubernetes object (no apiVersion or kind), e.g. an example \
+                      payload; only files named on their own must be manifests"
+                .into(),
+        });
+    }
     if catalog.event_listeners.is_empty() && load_errors.is_empty() {
         let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
         report.push(Problem {
@@ -449,8 +463,8 @@ fn resolve_error(
 }
 
 /// A warning for each template param of each trigger that no binding supplies and that has no
-/// default: upstream renders it as the literal `$(tt.params.NAME)`; this listener fails the
-/// event instead (the runtime's `MissingParam`) when a resource template uses it.
+/// default: it is rendered as the literal `$(tt.params.NAME)`, as upstream renders it, which is
+/// seldom what the author meant.
 fn unsupplied_params(
     report: &mut Report,
     catalog: &Catalog,
@@ -473,8 +487,8 @@ fn unsupplied_params(
             }
             let message = format!(
                 "trigger {}: TriggerTemplate {template} param {p}: no binding supplies it and it \
-                 has no default; upstream renders it literally as $(tt.params.{p}), this \
-                 listener fails the event where a resource template uses it",
+                 has no default, so it is rendered literally as $(tt.params.{p}), as upstream \
+                 renders it",
                 trigger.name,
                 p = param.name
             );
@@ -494,9 +508,7 @@ fn dry_render(t: &Loaded<crate::api::TriggerTemplate>) -> Result<(), String> {
         .filter(|p| p.default.is_none())
         .map(|p| (p.name.clone(), format!("dry-run-{}", p.name)))
         .collect();
-    let objects = template
-        .render(&values, "dry-run-uid")
-        .map_err(|e| e.to_string())?;
+    let objects = template.render(&values, "dry-run-uid");
     let ctx = CreateContext {
         event_listener: "validate",
         event_id: "validate",

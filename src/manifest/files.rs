@@ -10,7 +10,11 @@ use super::{Catalog, Error, Loaded, Origin, is_manifest_file, schema};
 use crate::api::{KnownKind, Manifest};
 
 /// Reads every path (file or directory, recursively, in name order) into one [`Catalog`].
-/// Documents of other kinds are skipped with a debug log; `kind: List` items are read.
+/// Documents of other kinds are skipped with a debug log; `kind: List` items are read. A file
+/// found in a directory whose documents are none of them Kubernetes objects (no `apiVersion`,
+/// `kind` or `metadata`: an example payload next to the manifests) is skipped with a warning
+/// and listed in
+/// [`Catalog::skipped`]; the same file named as a path is an error.
 ///
 /// # Errors
 /// The first unreadable file, syntax error, or document with a bad field, naming file, document
@@ -40,8 +44,9 @@ pub fn load_all(paths: &[PathBuf]) -> (Catalog, Vec<Error>) {
                 continue;
             }
         };
+        let walked = path.is_dir();
         for file in files {
-            load_file(&file, &mut catalog, &mut errors);
+            load_file(&file, walked, &mut catalog, &mut errors);
         }
     }
     (catalog, errors)
@@ -83,8 +88,9 @@ fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, Error> {
 }
 
 /// Reads one file (JSON when it ends in `.json`, else multi-document YAML) into `catalog`.
-/// Keys a known kind does not have are errors too (the object is still read).
-fn load_file(path: &Path, catalog: &mut Catalog, errors: &mut Vec<Error>) {
+/// Keys a known kind does not have are errors too (the object is still read). `walked`: the
+/// file was found in a directory, so it may be skipped as not a manifest.
+fn load_file(path: &Path, walked: bool, catalog: &mut Catalog, errors: &mut Vec<Error>) {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(source) => {
@@ -102,6 +108,12 @@ fn load_file(path: &Path, catalog: &mut Catalog, errors: &mut Vec<Error>) {
             return;
         }
     };
+    let holds_data = documents.iter().any(|d| !d.is_null());
+    if walked && holds_data && !documents.iter().any(is_kubernetes_object) {
+        tracing::warn!(file = %path.display(), "skipping a file that holds no Kubernetes object (no apiVersion or kind)");
+        catalog.skipped.push(path.to_owned());
+        return;
+    }
     // Read again with positions only when a message needs them.
     let mut positions: Option<FilePositions> = None;
     for (index, document) in documents.into_iter().enumerate() {
@@ -128,6 +140,16 @@ fn load_file(path: &Path, catalog: &mut Catalog, errors: &mut Vec<Error>) {
             errors.push(e);
         }
     }
+}
+
+/// True for a document that means to be a Kubernetes object: it has `apiVersion`, `kind` or
+/// `metadata` (one with `metadata` but no `kind` is a broken manifest, not a payload).
+fn is_kubernetes_object(document: &Value) -> bool {
+    document.as_object().is_some_and(|map| {
+        ["apiVersion", "kind", "metadata"]
+            .iter()
+            .any(|key| map.contains_key(*key))
+    })
 }
 
 /// The unknown keys of `document` (at `prefix` in its file) when it is a known kind, or of each
@@ -407,6 +429,42 @@ mod tests {
             load(&[dir.path().join("nope.yaml")]),
             Err(Error::Read { .. })
         ));
+    }
+
+    #[test]
+    fn payload_files_next_to_manifests_in_a_directory_are_skipped_but_not_when_named() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "tb.yaml",
+            "apiVersion: triggers.tekton.dev/v1beta1\nkind: TriggerBinding\nmetadata:\n  name: b\nspec:\n  params: []\n",
+        );
+        let payload = write(
+            dir.path(),
+            "payload.json",
+            r#"{"action": "opened", "pull_request": {"number": 1}}"#,
+        );
+        let list = write(dir.path(), "list.json", "[1, 2]");
+        let broken = write(dir.path(), "sub/broken.yaml", "metadata:\n  name: x\n");
+        let (catalog, errors) = load_all(&[dir.path().to_owned()]);
+        assert_eq!(catalog.trigger_bindings.len(), 1);
+        assert_eq!(catalog.skipped, vec![list, payload.clone()]);
+        // A document with metadata but no kind means to be a manifest: still an error.
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].to_string().contains("broken.yaml"),
+            "{}",
+            errors[0]
+        );
+        std::fs::remove_file(broken).unwrap();
+        assert!(load(&[dir.path().to_owned()]).is_ok());
+        // Named on its own, a payload is not a manifest.
+        assert!(
+            load(&[payload])
+                .unwrap_err()
+                .to_string()
+                .contains("missing apiVersion or kind")
+        );
     }
 
     #[test]

@@ -137,6 +137,10 @@ pub struct Catalog {
     /// a trigger that references one is reported with the reason ([`Catalog::missing`]). Always
     /// empty from files, which refuse such a document at load.
     pub undecodable: Vec<Undecodable>,
+    /// Files found in a directory that hold no Kubernetes object (no document has `apiVersion`
+    /// or `kind`), such as example payloads kept next to the manifests: left out, and reported
+    /// as warnings. A file named on its own is never skipped.
+    pub skipped: Vec<PathBuf>,
 }
 
 /// An object in the cluster that does not decode as its kind.

@@ -12,15 +12,14 @@
 //! the same object.
 //!
 //! Differences from upstream, on purpose:
-//! - a placeholder whose param has neither a binding value nor a default is an error
-//!   ([`Error::MissingParam`]); upstream leaves `$(tt.params.x)` in the created object (§6.1);
 //! - object and array params are inserted as their JSON text, inside the string (upstream makes
 //!   the document invalid unless `triggers.tekton.dev/old-escape-quotes` is set); that annotation
 //!   is therefore not needed and is ignored;
 //! - values are inserted in one pass, so a value holding `$(tt.params.y)` or `$(uid)` is never
 //!   substituted again (upstream's result depends on map order, §6.2).
 //!
-//! Kept from upstream: every value has `$(` rewritten to `$$(` (§6.3), so a payload cannot smuggle
+//! Kept from upstream: a placeholder whose param has neither a binding value nor a default stays
+//! literally `$(tt.params.x)` in the created object (§6.1; `validate` warns of it); every value has `$(` rewritten to `$$(` (§6.3), so a payload cannot smuggle
 //! a Tekton variable reference into the created PipelineRun; `$(uid)` is one value per trigger
 //! invocation, shared by all resource templates of that invocation (§6.4).
 
@@ -58,12 +57,6 @@ pub enum Error {
     /// Two params of `spec.params` share a name.
     #[error("spec.params: duplicate param name {name}")]
     DuplicateParam {
-        /// Param name.
-        name: String,
-    },
-    /// A param used by a resource template has no value from the bindings and no default.
-    #[error("param {name} has no value: no binding gives it and it has no default")]
-    MissingParam {
         /// Param name.
         name: String,
     },
@@ -163,11 +156,10 @@ impl CompiledTemplate {
     }
 
     /// Renders every resource template. `values` are the params resolved from the bindings
-    /// (`name`, logical value); they win over defaults (§6.1). `uid` replaces `$(uid)`.
-    ///
-    /// # Errors
-    /// [`Error::MissingParam`] when a used param has neither a value nor a default.
-    pub fn render(&self, values: &[(String, String)], uid: &str) -> Result<Vec<Value>, Error> {
+    /// (`name`, logical value); they win over defaults (§6.1); a param with neither stays
+    /// literally `$(tt.params.NAME)`, as upstream leaves it. `uid` replaces `$(uid)`. Cannot
+    /// fail: what could be wrong with a template was found by [`Self::compile`].
+    pub fn render(&self, values: &[(String, String)], uid: &str) -> Vec<Value> {
         let resolved: Vec<Option<String>> = self
             .params
             .iter()
@@ -203,26 +195,21 @@ struct RenderContext<'a> {
 }
 
 impl RenderContext<'_> {
-    fn node(&self, node: &Node) -> Result<Value, Error> {
-        Ok(match node {
+    fn node(&self, node: &Node) -> Value {
+        match node {
             Node::Json(v) => v.clone(),
-            Node::Text(t) => Value::String(self.text(t)?),
-            Node::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|n| self.node(n))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Node::Text(t) => Value::String(self.text(t)),
+            Node::Array(items) => Value::Array(items.iter().map(|n| self.node(n)).collect()),
             Node::Object(entries) => Value::Object(
                 entries
                     .iter()
-                    .map(|(k, v)| Ok((self.text(k)?, self.node(v)?)))
-                    .collect::<Result<_, Error>>()?,
+                    .map(|(k, v)| (self.text(k), self.node(v)))
+                    .collect(),
             ),
-        })
+        }
     }
 
-    fn text(&self, text: &Text) -> Result<String, Error> {
+    fn text(&self, text: &Text) -> String {
         let mut out = String::new();
         for part in &text.0 {
             match part {
@@ -230,19 +217,16 @@ impl RenderContext<'_> {
                 Part::Uid => out.push_str(self.uid),
                 Part::Param(i) => match self.values.get(*i).and_then(Option::as_deref) {
                     Some(v) => out.push_str(v),
+                    // Upstream leaves the placeholder as it was written (§6.1).
                     None => {
-                        return Err(Error::MissingParam {
-                            name: self
-                                .params
-                                .get(*i)
-                                .map(|p| p.name.clone())
-                                .unwrap_or_default(),
-                        });
+                        out.push_str(PLACEHOLDER_PREFIX);
+                        out.push_str(self.params.get(*i).map_or("", |p| p.name.as_str()));
+                        out.push(')');
                     }
                 },
             }
         }
-        Ok(out)
+        out
     }
 }
 
@@ -278,21 +262,17 @@ mod tests {
             &[pipeline_run()],
         )
         .unwrap();
-        let out = t
-            .render(&[("title".into(), "Fix".into())], "uid-1")
-            .unwrap();
+        let out = t.render(&[("title".into(), "Fix".into())], "uid-1");
         assert_eq!(out[0]["spec"]["params"][0]["value"], "main");
         assert_eq!(out[0]["spec"]["params"][1]["value"], "PR: Fix");
         assert_eq!(out[0]["metadata"]["labels"]["run"], "uid-1");
-        let out = t
-            .render(
-                &[
-                    ("title".into(), "x".into()),
-                    ("revision".into(), "abc".into()),
-                ],
-                "u",
-            )
-            .unwrap();
+        let out = t.render(
+            &[
+                ("title".into(), "x".into()),
+                ("revision".into(), "abc".into()),
+            ],
+            "u",
+        );
         assert_eq!(out[0]["spec"]["params"][0]["value"], "abc");
     }
 
@@ -304,15 +284,13 @@ mod tests {
         )
         .unwrap();
         let hostile = "a \"quote\", a \\ backslash,\nnewline\"}, \"kind\": \"Secret";
-        let out = t
-            .render(
-                &[
-                    ("title".into(), hostile.into()),
-                    ("revision".into(), "r".into()),
-                ],
-                "u",
-            )
-            .unwrap();
+        let out = t.render(
+            &[
+                ("title".into(), hostile.into()),
+                ("revision".into(), "r".into()),
+            ],
+            "u",
+        );
         assert_eq!(out[0]["kind"], "PipelineRun");
         assert_eq!(
             out[0]["spec"]["params"][1]["value"],
@@ -330,18 +308,16 @@ mod tests {
             &[pipeline_run()],
         )
         .unwrap();
-        let out = t
-            .render(
-                &[
-                    (
-                        "title".into(),
-                        "$(tt.params.revision) $(uid) $(params.x)".into(),
-                    ),
-                    ("revision".into(), "r".into()),
-                ],
-                "u",
-            )
-            .unwrap();
+        let out = t.render(
+            &[
+                (
+                    "title".into(),
+                    "$(tt.params.revision) $(uid) $(params.x)".into(),
+                ),
+                ("revision".into(), "r".into()),
+            ],
+            "u",
+        );
         assert_eq!(
             out[0]["spec"]["params"][1]["value"],
             "PR: $$(tt.params.revision) $$(uid) $$(params.x)"
@@ -349,18 +325,18 @@ mod tests {
     }
 
     #[test]
-    fn param_without_value_or_default_is_an_error() {
+    fn param_without_value_or_default_stays_literal_as_upstream_leaves_it() {
         let t = CompiledTemplate::compile(
             vec![decl("revision", None), decl("title", Some("t"))],
             &[pipeline_run()],
         )
         .unwrap();
+        let out = t.render(&[], "u");
         assert_eq!(
-            t.render(&[], "u").unwrap_err(),
-            Error::MissingParam {
-                name: "revision".into()
-            }
+            out[0]["spec"]["params"][0]["value"],
+            "$(tt.params.revision)"
         );
+        assert_eq!(out[0]["spec"]["params"][1]["value"], "PR: t");
     }
 
     #[test]
@@ -396,7 +372,7 @@ mod tests {
                      "data": {"$(tt.params.k)": "$(params.k) $(tt.params.k", "n": 3}})],
         )
         .unwrap();
-        let out = t.render(&[], "u").unwrap();
+        let out = t.render(&[], "u");
         assert_eq!(out[0]["data"]["key"], "$(params.k) $(tt.params.k");
         assert_eq!(out[0]["data"]["n"], 3);
     }

@@ -149,10 +149,7 @@ async fn run(
             delivery_id,
         });
     let uid = idempotency.map_or_else(|| crate::event::new_uuid().to_string(), |k| k.uid());
-    let objects = match trigger.template.render(&values, &uid) {
-        Ok(objects) => objects,
-        Err(e) => return failed(e.into()),
-    };
+    let objects = trigger.template.render(&values, &uid);
     let mut created = Vec::with_capacity(objects.len());
     for (index, object) in objects.into_iter().enumerate() {
         let create_ctx = CreateContext {

@@ -21,3 +21,4 @@ mod logs;
 mod metrics;
 mod support;
 mod tls;
+mod upstream_compat;
