@@ -31,9 +31,9 @@ pub struct EventListenerSpec {
     /// Labels selected Triggers must have (§2.6).
     #[serde(default)]
     pub label_selector: Option<LabelSelector>,
-    /// `triggerGroups`, kept to report it as not supported yet.
+    /// `triggerGroups` (§2.6): interceptors run once for a group of selected Triggers.
     #[serde(default)]
-    pub trigger_groups: Option<serde_json::Value>,
+    pub trigger_groups: Vec<EventListenerTriggerGroup>,
     /// `cloudEventURI`: where to send the CloudEvents about each event (reference §8.5; upstream
     /// passes it to the sink as `--cloudevent-uri`).
     #[serde(default, rename = "cloudEventURI")]
@@ -62,6 +62,36 @@ pub struct EventListenerTrigger {
     /// Service account whose rights create the resources.
     #[serde(default)]
     pub service_account_name: Option<String>,
+}
+
+/// One entry of `spec.triggerGroups` (reference §1.2, §2.6; upstream
+/// `event_listener_types.go` `EventListenerTriggerGroup`): an interceptor chain run once per
+/// event, whose extensions every Trigger its selector selects starts from.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EventListenerTriggerGroup {
+    /// Group name (in logs, and in the interceptors' `trigger_id`).
+    #[serde(default)]
+    pub name: String,
+    /// The group's interceptor chain; upstream's webhook requires at least one.
+    #[serde(default)]
+    pub interceptors: Vec<TriggerInterceptor>,
+    /// Which Triggers belong to the group.
+    #[serde(default)]
+    pub trigger_selector: TriggerGroupSelector,
+}
+
+/// `triggerGroups[].triggerSelector`: the same two selectors as the EventListener's, with the
+/// same meaning (§2.6); both empty selects nothing.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggerGroupSelector {
+    /// Namespaces to select Triggers from.
+    #[serde(default)]
+    pub namespace_selector: Option<NamespaceSelector>,
+    /// Labels selected Triggers must have.
+    #[serde(default)]
+    pub label_selector: Option<LabelSelector>,
 }
 
 /// `namespaceSelector`: `matchNames`, where exactly `["*"]` means every namespace.

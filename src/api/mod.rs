@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 
 pub use event_listener::{
-    EventListener, EventListenerSpec, EventListenerTrigger, LabelSelector,
-    LabelSelectorRequirement, NamespaceSelector,
+    EventListener, EventListenerSpec, EventListenerTrigger, EventListenerTriggerGroup,
+    LabelSelector, LabelSelectorRequirement, NamespaceSelector, TriggerGroupSelector,
 };
 pub use secret::Secret;
 pub use trigger::{

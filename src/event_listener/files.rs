@@ -280,11 +280,15 @@ enum Mode {
     LeaveBrokenOut,
 }
 
-/// The union of what every interceptor of every trigger reads as CEL data.
+/// The union of what every interceptor of every trigger (and of its trigger group) reads as CEL
+/// data.
 fn cel_body_paths(triggers: &[ResolvedTrigger]) -> crate::cel::BodyPaths {
     let mut paths = crate::cel::BodyPaths::none();
-    for interceptor in triggers.iter().flat_map(|t| &t.interceptors) {
-        paths.merge(&interceptor.cel_body_paths());
+    for trigger in triggers {
+        let group = trigger.group.iter().flat_map(|g| &g.interceptors);
+        for interceptor in trigger.interceptors.iter().chain(group) {
+            paths.merge(&interceptor.cel_body_paths());
+        }
     }
     paths
 }
@@ -366,6 +370,49 @@ spec:
         .unwrap();
         assert_eq!(l.namespace, "ci");
         assert_eq!(l.triggers[0].namespace, "ci");
+    }
+
+    #[test]
+    fn a_trigger_group_needs_an_interceptor_and_a_selector_and_selects_by_label() {
+        let trigger = |name: &str, labels: &str| {
+            format!(
+                "---\napiVersion: triggers.tekton.dev/v1beta1\nkind: Trigger\nmetadata:\n  name: {name}\n  labels: {labels}\nspec:\n  bindings:\n    - ref: b\n  template:\n    ref: t\n"
+            )
+        };
+        let group = |body: &str| {
+            format!(
+                "{BINDING_AND_TEMPLATE}{}{}---\napiVersion: triggers.tekton.dev/v1beta1\nkind: EventListener\nmetadata:\n  name: el\nspec:\n  triggerGroups:\n    - name: g\n{body}",
+                trigger("in", "{team: a}"),
+                trigger("out", "{team: b}")
+            )
+        };
+        let err = load(&group("      interceptors: []\n"), LoadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "spec.triggerGroups[0].interceptors: a trigger group needs at least one interceptor"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("spec.triggerGroups[0].triggerSelector: a trigger group needs a labelSelector or a namespaceSelector"),
+            "{err}"
+        );
+        let l = load(
+            &group("      interceptors:\n        - cel:\n            filter: body.sha != ''\n      triggerSelector:\n        labelSelector:\n          matchLabels: {team: a}\n"),
+            LoadOptions::default(),
+        )
+        .unwrap();
+        let names: Vec<(&str, Option<&str>)> = l
+            .triggers
+            .iter()
+            .map(|t| (t.name.as_str(), t.group.as_ref().map(|g| g.name.as_str())))
+            .collect();
+        assert_eq!(names, [("in", Some("g"))]);
+        // What the group's CEL reads is built for the events too.
+        assert!(!l.cel_body_paths.is_whole());
+        assert_ne!(*l.cel_body_paths, crate::cel::BodyPaths::none());
     }
 
     #[test]

@@ -224,7 +224,7 @@ impl Decision {
 }
 
 /// Failures to decide, at event time.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// A secret could not be read (upstream: `error getting secret: …`).
     #[error("error getting secret: {0}")]

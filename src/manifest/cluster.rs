@@ -270,22 +270,34 @@ fn wanted(namespace: &str, event_listener: Option<&Value>) -> BTreeSet<Target> {
             Scope::All,
         ),
     ]);
-    let names: Vec<&str> = event_listener
-        .and_then(|el| el["spec"]["namespaceSelector"]["matchNames"].as_array())
-        .map(|names| names.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    // The EventListener's namespaceSelector and each trigger group's.
+    let selectors = event_listener.into_iter().flat_map(|el| {
+        let groups = el["spec"]["triggerGroups"].as_array().into_iter().flatten();
+        std::iter::once(&el["spec"]["namespaceSelector"])
+            .chain(groups.map(|g| &g["triggerSelector"]["namespaceSelector"]))
+    });
     let mut scopes = BTreeSet::from([own]);
-    match names.as_slice() {
-        ["*"] => {
-            scopes = BTreeSet::from([Scope::All]);
-        }
-        names => scopes.extend(
-            names
-                .iter()
-                // "*" among other names is a literal name (§2.6), which no namespace has.
-                .filter(|n| !n.is_empty() && **n != "*")
-                .map(|n| Scope::Namespace((*n).to_owned())),
-        ),
+    for selector in selectors {
+        let names: Vec<&str> = selector["matchNames"]
+            .as_array()
+            .map(|names| names.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        match names.as_slice() {
+            ["*"] => scopes.insert(Scope::All),
+            names => {
+                scopes.extend(
+                    names
+                        .iter()
+                        // "*" among other names is a literal name (§2.6), which no namespace has.
+                        .filter(|n| !n.is_empty() && **n != "*")
+                        .map(|n| Scope::Namespace((*n).to_owned())),
+                );
+                false
+            }
+        };
+    }
+    if scopes.contains(&Scope::All) {
+        scopes = BTreeSet::from([Scope::All]);
     }
     for scope in scopes {
         for (kind, plural) in TRIGGER_KINDS {
@@ -452,6 +464,26 @@ mod tests {
                 .any(|(k, s)| *s == ns("*") || (*k == "Trigger" && *s == Scope::All)),
             "{mixed:?}"
         );
+        // Trigger groups select Triggers too: their namespaces are watched as well.
+        let grouped = scopes(Some(json!({"spec": {
+            "namespaceSelector": {"matchNames": ["a"]},
+            "triggerGroups": [
+                {"name": "g", "triggerSelector": {"namespaceSelector": {"matchNames": ["g1"]}}},
+                {"name": "h", "triggerSelector": {"labelSelector": {"matchLabels": {"x": "y"}}}}
+            ]
+        }})));
+        for n in ["a", "ci", "g1"] {
+            assert!(grouped.contains(&("Trigger", ns(n))), "{n}: {grouped:?}");
+        }
+        assert_eq!(grouped.len(), 11, "{grouped:?}");
+        let group_all = scopes(Some(json!({"spec": {"triggerGroups": [
+            {"name": "g", "triggerSelector": {"namespaceSelector": {"matchNames": ["*"]}}}
+        ]}})));
+        assert!(
+            group_all.contains(&("Trigger", Scope::All)),
+            "{group_all:?}"
+        );
+        assert!(!group_all.contains(&("Trigger", ns("ci"))), "{group_all:?}");
     }
 
     #[test]

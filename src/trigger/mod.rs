@@ -33,6 +33,23 @@ pub struct ResolvedTrigger {
     pub template: CompiledTemplate,
     /// `serviceAccountName`, kept for the Kubernetes creator.
     pub service_account: Option<String>,
+    /// The trigger group that selected it, whose chain runs first (once per event, for all its
+    /// Triggers); `None` for the EventListener's own triggers.
+    pub group: Option<Arc<TriggerGroup>>,
+}
+
+/// One `triggerGroups` entry, built (reference §2.6, upstream `pkg/sink/sink.go`
+/// processTriggerGroups): its interceptor chain runs once per event; when it continues, each of
+/// its Triggers runs with the chain's extensions as its starting extensions (and the original
+/// body); when it stops or fails, none of them runs.
+#[derive(Debug)]
+pub struct TriggerGroup {
+    /// The group's name (`triggerGroups[N]` when it has none).
+    pub name: String,
+    /// Its interceptor chain, in order.
+    pub interceptors: Vec<Arc<dyn Interceptor>>,
+    /// Its index in `spec.triggerGroups`: one per-event result per index.
+    pub index: usize,
 }
 
 /// How one trigger ended for one event: exactly one of these per trigger.

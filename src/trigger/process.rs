@@ -51,7 +51,7 @@ pub async fn process(
     event: &SharedEvent,
     ctx: ProcessContext<'_>,
 ) -> TriggerOutcome {
-    run(trigger, event, ctx, None).await
+    run(trigger, event, ctx, Extensions::new(), None).await
 }
 
 /// [`process`], also recording each step in `explanation`.
@@ -61,13 +61,15 @@ pub async fn process_explained(
     ctx: ProcessContext<'_>,
     explanation: &mut Explanation,
 ) -> TriggerOutcome {
-    run(trigger, event, ctx, Some(explanation)).await
+    run(trigger, event, ctx, Extensions::new(), Some(explanation)).await
 }
 
-async fn run(
+/// [`process`] starting from `extensions` (a trigger group's, §2.6) instead of none.
+pub(super) async fn run(
     trigger: &ResolvedTrigger,
     event: &SharedEvent,
     ctx: ProcessContext<'_>,
+    extensions: Extensions,
     mut explanation: Option<&mut Explanation>,
 ) -> TriggerOutcome {
     let failed = |error| TriggerOutcome::Failed {
@@ -80,7 +82,7 @@ async fn run(
     let chain = run_chain_observed(
         &trigger.interceptors,
         event,
-        Extensions::new(),
+        extensions,
         |name, decision| {
             if let Some(metrics) = ctx.metrics {
                 metrics.interceptor_ran(name, mark.elapsed());

@@ -5,16 +5,16 @@
 use std::sync::Arc;
 
 use crate::api::{
-    EventListener, EventListenerTrigger, TriggerInterceptor, TriggerSpecBinding,
-    TriggerSpecTemplate,
+    EventListener, EventListenerTrigger, EventListenerTriggerGroup, LabelSelector,
+    NamespaceSelector, TriggerInterceptor, TriggerSpecBinding, TriggerSpecTemplate,
 };
 use crate::binding::ParamTemplate;
-use crate::interceptors::{self, BuildContext};
+use crate::interceptors::{self, BuildContext, Interceptor};
 use crate::manifest::{Catalog, namespace_of};
 use crate::secrets::SecretStore;
 use crate::template::CompiledTemplate;
 
-use super::ResolvedTrigger;
+use super::{ResolvedTrigger, TriggerGroup};
 
 /// A configuration problem in one trigger.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -90,19 +90,21 @@ pub fn resolve_each(
 ) -> (Vec<ResolvedTrigger>, Vec<ResolveError>) {
     let mut errors = Vec::new();
     let spec = &listener.spec;
-    if spec.trigger_groups.is_some() {
-        errors.push(ResolveError {
-            trigger: String::new(),
-            field: format!(
-                "EventListener {} spec.triggerGroups",
-                listener.metadata.name
-            ),
-            message: "not supported yet; list the triggers in spec.triggers or select them".into(),
-        });
-    }
     let mut resolved = Vec::new();
-    // Selected Triggers first, then spec.triggers, as upstream (§2.6).
-    match select(listener, namespace, catalog) {
+    // Selected Triggers first, then spec.triggers, then each group's, as upstream (§2.6).
+    let selected = select(
+        spec.namespace_selector.as_ref(),
+        spec.label_selector.as_ref(),
+        || {
+            format!(
+                "EventListener {} spec.labelSelector",
+                listener.metadata.name
+            )
+        },
+        namespace,
+        catalog,
+    );
+    match selected {
         Ok(selected) => {
             for t in selected {
                 let parts = TriggerParts::of(t, namespace);
@@ -123,32 +125,120 @@ pub fn resolve_each(
             Err(e) => errors.push(e),
         }
     }
+    for (index, group) in spec.trigger_groups.iter().enumerate() {
+        let (mut triggers, mut problems) =
+            resolve_group(listener, group, index, namespace, catalog, secrets);
+        resolved.append(&mut triggers);
+        errors.append(&mut problems);
+    }
     (resolved, errors)
 }
 
-/// The Triggers selected by `namespaceSelector` and `labelSelector` (§2.6): `matchNames` exactly
-/// `["*"]` is every namespace, other names are those namespaces, none with a `labelSelector` is
-/// the EventListener's namespace, and neither selector selects nothing. A Trigger selected twice
-/// runs twice, as upstream.
-fn select<'a>(
+/// The Triggers of one `triggerGroups` entry (§2.6), each carrying the group (whose chain runs
+/// once per event before them), and the problems of the group and of its Triggers. A group with
+/// a problem of its own (no interceptor, no selector, an interceptor that does not build; the
+/// checks of upstream's webhook) runs none of its Triggers.
+fn resolve_group(
     listener: &EventListener,
+    group: &EventListenerTriggerGroup,
+    index: usize,
+    namespace: &str,
+    catalog: &Catalog,
+    secrets: &Arc<dyn SecretStore>,
+) -> (Vec<ResolvedTrigger>, Vec<ResolveError>) {
+    let field = format!(
+        "EventListener {} spec.triggerGroups[{index}]",
+        listener.metadata.name
+    );
+    let mut errors = Vec::new();
+    let err = |at: String, message: String| ResolveError {
+        trigger: String::new(),
+        field: if at.is_empty() {
+            field.clone()
+        } else {
+            format!("{field}.{at}")
+        },
+        message,
+    };
+    if group.interceptors.is_empty() {
+        errors.push(err(
+            "interceptors".into(),
+            "a trigger group needs at least one interceptor".into(),
+        ));
+    }
+    let selector = &group.trigger_selector;
+    if selector.namespace_selector.is_none() && selector.label_selector.is_none() {
+        errors.push(err(
+            "triggerSelector".into(),
+            "a trigger group needs a labelSelector or a namespaceSelector".into(),
+        ));
+    }
+    let build_ctx = BuildContext {
+        namespace: namespace.to_owned(),
+        secrets: Arc::clone(secrets),
+    };
+    let chain = build_chain(&group.interceptors, &build_ctx, &err, &mut errors);
+    if !errors.is_empty() {
+        return (Vec::new(), errors);
+    }
+    let group = Arc::new(TriggerGroup {
+        name: if group.name.is_empty() {
+            format!("triggerGroups[{index}]")
+        } else {
+            group.name.clone()
+        },
+        interceptors: chain,
+        index,
+    });
+    let selected = select(
+        selector.namespace_selector.as_ref(),
+        selector.label_selector.as_ref(),
+        || format!("{field}.triggerSelector.labelSelector"),
+        namespace,
+        catalog,
+    );
+    let mut resolved = Vec::new();
+    match selected {
+        Ok(selected) => {
+            for t in selected {
+                let parts = TriggerParts::of(t, namespace);
+                match resolve_one(&parts, namespace, catalog, secrets) {
+                    Ok(mut t) => {
+                        t.group = Some(Arc::clone(&group));
+                        resolved.push(t);
+                    }
+                    Err(mut e) => errors.append(&mut e),
+                }
+            }
+        }
+        Err(e) => errors.push(e),
+    }
+    (resolved, errors)
+}
+
+/// The Triggers selected by `namespaceSelector` and `labelSelector` (§2.6), the EventListener's
+/// or a trigger group's: `matchNames` exactly `["*"]` is every namespace, other names are those
+/// namespaces, none with a `labelSelector` is the EventListener's namespace, and neither
+/// selector selects nothing. A Trigger selected twice runs twice, as upstream. `field` names the
+/// label selector in errors.
+fn select<'a>(
+    namespace_selector: Option<&NamespaceSelector>,
+    label_selector: Option<&LabelSelector>,
+    field: impl Fn() -> String,
     namespace: &str,
     catalog: &'a Catalog,
 ) -> Result<Vec<&'a crate::api::Trigger>, ResolveError> {
-    let spec = &listener.spec;
-    let names = spec
-        .namespace_selector
-        .as_ref()
+    let names = namespace_selector
         .map(|s| s.match_names.as_slice())
         .unwrap_or_default();
-    let namespaces: Option<Vec<&str>> = match (names, &spec.label_selector) {
+    let namespaces: Option<Vec<&str>> = match (names, label_selector) {
         ([], None) => return Ok(Vec::new()),
         ([all], _) if all == "*" => None,
         ([], Some(_)) => Some(vec![namespace]),
         (names, _) => Some(names.iter().map(String::as_str).collect()),
     };
-    let everything = crate::api::LabelSelector::default();
-    let labels = spec.label_selector.as_ref().unwrap_or(&everything);
+    let everything = LabelSelector::default();
+    let labels = label_selector.unwrap_or(&everything);
     let mut selected = Vec::new();
     let in_scope = |t: &&crate::manifest::Loaded<crate::api::Trigger>, ns: &str| {
         namespace_of(&t.object.metadata, namespace) == ns
@@ -167,10 +257,7 @@ fn select<'a>(
                 .matches(&t.object.metadata.labels)
                 .map_err(|message| ResolveError {
                     trigger: String::new(),
-                    field: format!(
-                        "EventListener {} spec.labelSelector",
-                        listener.metadata.name
-                    ),
+                    field: field(),
                     message,
                 })?;
             if matched {
@@ -179,6 +266,51 @@ fn select<'a>(
         }
     }
     Ok(selected)
+}
+
+/// Builds an interceptor chain as written, each problem added to `errors` (named by `err`,
+/// given the field under the chain, e.g. `interceptors[1].ref.kind`).
+fn build_chain(
+    interceptors: &[TriggerInterceptor],
+    build_ctx: &BuildContext,
+    err: &impl Fn(String, String) -> ResolveError,
+    errors: &mut Vec<ResolveError>,
+) -> Vec<Arc<dyn Interceptor>> {
+    let mut chain = Vec::new();
+    for (i, interceptor) in interceptors.iter().enumerate() {
+        let field = format!("interceptors[{i}]");
+        if interceptor.webhook.is_some() {
+            errors.push(err(
+                field,
+                "webhook interceptors are not supported yet".into(),
+            ));
+            continue;
+        }
+        let kind = interceptor
+            .reference
+            .as_ref()
+            .and_then(|r| r.kind.as_deref())
+            .unwrap_or_default();
+        if !kind.is_empty() && kind != "ClusterInterceptor" {
+            errors.push(err(
+                format!("{field}.ref.kind"),
+                format!("{kind} is not supported yet (only the built-in ClusterInterceptors)"),
+            ));
+            continue;
+        }
+        let Some((name, params)) = interceptor.normalized() else {
+            errors.push(err(
+                field,
+                "names no interceptor (ref.name, github, cel, …)".into(),
+            ));
+            continue;
+        };
+        match interceptors::build(&name, &params, build_ctx) {
+            Ok(built) => chain.push(built),
+            Err(e) => errors.push(err(field, e.to_string())),
+        }
+    }
+    chain
 }
 
 fn parts_of<'a>(
@@ -245,40 +377,7 @@ fn resolve_one(
         namespace: parts.namespace.clone(),
         secrets: Arc::clone(secrets),
     };
-    let mut chain = Vec::new();
-    for (i, interceptor) in parts.interceptors.iter().enumerate() {
-        let field = format!("interceptors[{i}]");
-        if interceptor.webhook.is_some() {
-            errors.push(err(
-                field,
-                "webhook interceptors are not supported yet".into(),
-            ));
-            continue;
-        }
-        let kind = interceptor
-            .reference
-            .as_ref()
-            .and_then(|r| r.kind.as_deref())
-            .unwrap_or_default();
-        if !kind.is_empty() && kind != "ClusterInterceptor" {
-            errors.push(err(
-                format!("{field}.ref.kind"),
-                format!("{kind} is not supported yet (only the built-in ClusterInterceptors)"),
-            ));
-            continue;
-        }
-        let Some((name, params)) = interceptor.normalized() else {
-            errors.push(err(
-                field,
-                "names no interceptor (ref.name, github, cel, …)".into(),
-            ));
-            continue;
-        };
-        match interceptors::build(&name, &params, &build_ctx) {
-            Ok(built) => chain.push(built),
-            Err(e) => errors.push(err(field, e.to_string())),
-        }
-    }
+    let chain = build_chain(parts.interceptors, &build_ctx, &err, &mut errors);
 
     // Bindings → params.
     let mut params: Vec<(String, ParamTemplate)> = Vec::new();
@@ -327,6 +426,7 @@ fn resolve_one(
             params,
             template,
             service_account: parts.service_account.clone(),
+            group: None,
         }),
         _ => Err(errors),
     }

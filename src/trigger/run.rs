@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use tracing::Instrument as _;
 
-use super::{Explanation, ProcessContext, ResolvedTrigger, TriggerOutcome, process_explained};
+use super::{Explanation, ProcessContext, ResolvedTrigger, TriggerGroup, TriggerOutcome};
+use crate::event::Extensions;
 use crate::event_listener::Listener;
-use crate::interceptors::{SharedEvent, StopReason};
+use crate::interceptors::{ChainOutcome, SharedEvent, StopReason, run_chain};
 use crate::resources::Creator;
 
 /// How [`run_event`] runs the triggers.
@@ -72,9 +73,10 @@ pub async fn run_event(
     options: RunOptions,
 ) -> EventOutcome {
     let mut reports: Vec<(usize, TriggerReport)> = Vec::with_capacity(listener.triggers.len());
+    let groups = GroupRuns::for_listener(&listener);
     let work = async {
         if options.concurrent {
-            run_concurrently(&listener, &event, &creator, &options, &mut reports).await;
+            run_concurrently(&listener, &event, &creator, &options, &groups, &mut reports).await;
         } else {
             for (index, trigger) in listener.triggers.iter().enumerate() {
                 let span = tracing::info_span!("trigger", trigger = %trigger.name);
@@ -84,6 +86,7 @@ pub async fn run_event(
                     &event,
                     creator.as_ref(),
                     &options,
+                    &groups,
                 )
                 .instrument(span)
                 .await;
@@ -118,6 +121,7 @@ async fn run_concurrently(
     event: &Arc<SharedEvent>,
     creator: &Arc<dyn Creator>,
     options: &RunOptions,
+    groups: &GroupRuns,
     reports: &mut Vec<(usize, TriggerReport)>,
 ) {
     use futures::FutureExt as _;
@@ -138,6 +142,7 @@ async fn run_concurrently(
                 event,
                 creator.as_ref(),
                 options,
+                groups,
             );
             std::panic::AssertUnwindSafe(run)
                 .catch_unwind()
@@ -182,6 +187,7 @@ async fn run_one(
     event: &SharedEvent,
     creator: &dyn Creator,
     options: &RunOptions,
+    groups: &GroupRuns,
 ) -> TriggerReport {
     let ctx = ProcessContext {
         event_listener: &listener.name,
@@ -190,16 +196,113 @@ async fn run_one(
         metrics: options.metrics.as_deref(),
     };
     let mut explanation = Explanation::default();
-    let outcome = if options.explain {
-        process_explained(&trigger, event, ctx, &mut explanation).await
-    } else {
-        super::process(&trigger, event, ctx).await
+    let start = match &trigger.group {
+        None => Ok(Extensions::new()),
+        Some(group) => groups.outcome(group, event).await.start(group),
+    };
+    let outcome = match start {
+        Ok(extensions) => {
+            let explanation = options.explain.then_some(&mut explanation);
+            super::process::run(&trigger, event, ctx, extensions, explanation).await
+        }
+        Err(outcome) => outcome,
     };
     log_outcome(&outcome);
     TriggerReport {
         trigger,
         outcome,
         explanation,
+    }
+}
+
+/// One event's trigger groups (§2.6): each group's chain runs once, when the first of its
+/// Triggers needs it, and every Trigger of the group shares the result.
+struct GroupRuns(Vec<tokio::sync::OnceCell<GroupOutcome>>);
+
+/// How a trigger group's chain ended for one event.
+#[derive(Debug, Clone)]
+enum GroupOutcome {
+    /// Its Triggers run, starting from these extensions.
+    Continue(Extensions),
+    /// An interceptor of the group stopped it: none of its Triggers runs.
+    Stopped {
+        interceptor: String,
+        reason: StopReason,
+        message: String,
+    },
+    /// An interceptor of the group could not decide: none of its Triggers runs.
+    Failed {
+        interceptor: String,
+        error: crate::interceptors::Error,
+    },
+}
+
+impl GroupRuns {
+    fn for_listener(listener: &Listener) -> Self {
+        let count = listener
+            .triggers
+            .iter()
+            .filter_map(|t| t.group.as_ref().map(|g| g.index + 1))
+            .max()
+            .unwrap_or(0);
+        Self((0..count).map(|_| tokio::sync::OnceCell::new()).collect())
+    }
+
+    async fn outcome(&self, group: &TriggerGroup, event: &SharedEvent) -> GroupOutcome {
+        match self.0.get(group.index) {
+            Some(cell) => cell.get_or_init(|| run_group(group, event)).await.clone(),
+            None => run_group(group, event).await,
+        }
+    }
+}
+
+impl GroupOutcome {
+    /// The extensions a Trigger of `group` starts from, or its outcome when the group stopped.
+    /// The interceptor is named `<group>/<interceptor>` in the Trigger's outcome.
+    fn start(self, group: &TriggerGroup) -> Result<Extensions, TriggerOutcome> {
+        match self {
+            GroupOutcome::Continue(extensions) => Ok(extensions),
+            GroupOutcome::Stopped {
+                interceptor,
+                reason,
+                message,
+            } => Err(TriggerOutcome::Stopped {
+                interceptor: format!("{}/{interceptor}", group.name),
+                reason,
+                message,
+            }),
+            GroupOutcome::Failed { interceptor, error } => Err(TriggerOutcome::Failed {
+                created: Vec::new(),
+                error: super::Error::Interceptor {
+                    interceptor: format!("{}/{interceptor}", group.name),
+                    source: error,
+                },
+            }),
+        }
+    }
+}
+
+/// Runs a group's chain once, logging how it ended (upstream logs a group's stop and errors).
+async fn run_group(group: &TriggerGroup, event: &SharedEvent) -> GroupOutcome {
+    match run_chain(&group.interceptors, event, Extensions::new()).await {
+        Ok(ChainOutcome::Continue(extensions)) => GroupOutcome::Continue(extensions),
+        Ok(ChainOutcome::Stopped {
+            interceptor,
+            reason,
+            message,
+            ..
+        }) => {
+            tracing::debug!(group = %group.name, interceptor = %interceptor, reason = reason.as_str(), message = %message, "interceptor stopped the trigger group");
+            GroupOutcome::Stopped {
+                interceptor,
+                reason,
+                message,
+            }
+        }
+        Err((_, interceptor, error)) => {
+            tracing::error!(group = %group.name, interceptor = %interceptor, error = %error, "trigger group failed");
+            GroupOutcome::Failed { interceptor, error }
+        }
     }
 }
 

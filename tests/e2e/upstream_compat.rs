@@ -110,3 +110,152 @@ async fn a_directory_with_payloads_next_to_the_manifests_loads_with_a_warning() 
     assert_eq!(reply.status, 202, "{}", reply.body);
     assert_eq!(listener.created().len(), 1);
 }
+
+/// A trigger group checks the signature and the event type once and adds an extension; the two
+/// Triggers it selects by label filter on the action and read the group's extension; a third
+/// Trigger, without the label, is not in the group and not selected by the EventListener.
+const TRIGGER_GROUP: &str = r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata:
+  name: grouped
+spec:
+  triggerGroups:
+    - name: github-prs
+      interceptors:
+        - ref:
+            name: github
+          params:
+            - name: secretRef
+              value:
+                secretName: gh
+                secretKey: token
+            - name: eventTypes
+              value: [pull_request]
+        - ref:
+            name: cel
+          params:
+            - name: overlays
+              value:
+                - key: short_sha
+                  expression: body.pull_request.head.sha.truncate(7)
+      triggerSelector:
+        labelSelector:
+          matchLabels:
+            group: prs
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: Trigger
+metadata:
+  name: opened
+  labels:
+    group: prs
+spec:
+  interceptors:
+    - ref:
+        name: cel
+      params:
+        - name: filter
+          value: body.action == 'opened'
+  bindings:
+    - name: short
+      value: $(extensions.short_sha)
+    - name: action
+      value: $(body.action)
+  template:
+    ref: run
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: Trigger
+metadata:
+  name: closed
+  labels:
+    group: prs
+spec:
+  interceptors:
+    - ref:
+        name: cel
+      params:
+        - name: filter
+          value: body.action == 'closed'
+  bindings:
+    - name: short
+      value: $(extensions.short_sha)
+    - name: action
+      value: $(body.action)
+  template:
+    ref: run
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: Trigger
+metadata:
+  name: outside
+spec:
+  bindings:
+    - name: short
+      value: outside
+    - name: action
+      value: outside
+  template:
+    ref: run
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata:
+  name: run
+spec:
+  params:
+    - name: short
+    - name: action
+  resourcetemplates:
+    - apiVersion: tekton.dev/v1
+      kind: PipelineRun
+      metadata:
+        generateName: pr-
+      spec:
+        pipelineRef:
+          name: build
+        params:
+          - name: short
+            value: $(tt.params.short)
+          - name: action
+            value: $(tt.params.action)
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: gh
+stringData:
+  token: s3cret
+"#;
+
+#[tokio::test]
+async fn a_trigger_group_runs_its_chain_for_the_triggers_it_selects() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("el.yaml");
+    std::fs::write(&config, TRIGGER_GROUP).unwrap();
+    let listener = start(&[config]).await;
+    let body = fixture("pull_request.opened");
+    let payload: Value = serde_json::from_slice(&body).unwrap();
+    let sha = payload["pull_request"]["head"]["sha"].as_str().unwrap();
+
+    let reply = deliver(&listener.url, "pull_request", &body, Some("s3cret")).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let created = listener.created();
+    assert_eq!(created.len(), 1, "{created:?}");
+    let run = &created[0];
+    assert_eq!(
+        run["metadata"]["labels"]["triggers.tekton.dev/trigger"],
+        "opened"
+    );
+    assert_eq!(run["spec"]["params"][0]["value"], &sha[..7]);
+    assert_eq!(run["spec"]["params"][1]["value"], "opened");
+
+    // The group's signature check stops every Trigger of the group.
+    let reply = deliver(&listener.url, "pull_request", &body, Some("wrong")).await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    // So does its event type filter.
+    let reply = deliver(&listener.url, "issues", &body, Some("s3cret")).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(listener.created().len(), 1);
+}
