@@ -223,3 +223,37 @@ async fn required_service_accounts_leave_out_foreign_triggers_without_one() {
         current.broken
     );
 }
+
+#[tokio::test]
+async fn a_trigger_group_selects_triggers_from_its_own_namespaces() {
+    let Some(server) = api_server() else {
+        return skipped("a_trigger_group_selects_triggers_from_its_own_namespaces");
+    };
+    let home = server.new_namespace("grp-home");
+    let (a, b) = (server.new_namespace("grp-a"), server.new_namespace("grp-b"));
+    trigger(server, &a, "build", json!({"team": "blue"}), None);
+    trigger(server, &b, "build", json!({"team": "blue"}), None);
+    // The group names only `b`: the listener must watch it although the EventListener itself
+    // selects nothing there.
+    event_listener(
+        server,
+        &home,
+        json!({"triggerGroups": [{
+            "name": "opened-only",
+            "interceptors": [{"ref": {"name": "cel"},
+                              "params": [{"name": "filter", "value": "body.action == 'opened'"}]}],
+            "triggerSelector": {"namespaceSelector": {"matchNames": [b]}}
+        }]}),
+    );
+    let (handle, url) = follow_listener(server, LISTENER, &home, false).await;
+    serving(&handle, &[format!("{b}/build")]).await;
+    let reply = deliver(&url, "pull_request", &fixture("pull_request.opened"), None).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(runs(server, &b), [format!("{b}.build")]);
+    assert!(runs(server, &a).is_empty());
+    // The group's filter stops its Triggers.
+    let closed = fixture("pull_request.closed.unmerged");
+    let reply = deliver(&url, "pull_request", &closed, None).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(runs(server, &b).len(), 1);
+}
