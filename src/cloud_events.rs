@@ -37,6 +37,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::event::NoticeKind;
+use crate::http_client::HttpClient;
 use crate::metrics::{CloudEventResult, Metrics};
 
 /// CloudEvents waiting to be sent, at most; more are dropped and counted.
@@ -58,25 +59,20 @@ pub enum UriError {
     #[error("not an absolute URL: {0}")]
     Parse(String),
     /// A URL of another scheme.
-    #[error("scheme {0:?} is not http")]
+    #[error("scheme {0:?} is not http or https")]
     Scheme(String),
-    /// An `https` URL: not supported yet.
-    #[error(
-        "https is not supported yet: use the receiver's plain http address (in a cluster, its Service's)"
-    )]
-    Https,
 }
 
-/// Checks that `uri` is an absolute `http` URL and returns it, for
-/// [`crate::event_listener::Listener::cloud_event_uri`] and `--cloudevent-uri`.
+/// Checks that `uri` is an absolute `http` or `https` URL and returns it, for
+/// [`crate::event_listener::Listener::cloud_event_uri`] and `--cloudevent-uri`. An `https`
+/// receiver must present a certificate the system's roots trust ([`crate::http_client`]).
 ///
 /// # Errors
 /// [`UriError`] naming what is wrong.
 pub fn check_uri(uri: &str) -> Result<Arc<str>, UriError> {
     let url = reqwest::Url::parse(uri).map_err(|e| UriError::Parse(e.to_string()))?;
     match url.scheme() {
-        "http" => Ok(Arc::from(uri)),
-        "https" => Err(UriError::Https),
+        "http" | "https" => Ok(Arc::from(uri)),
         other => Err(UriError::Scheme(other.to_owned())),
     }
 }
@@ -143,7 +139,7 @@ impl CloudEvents {
         let (queue, mut receiver) = mpsc::channel::<CloudEvent>(capacity.max(1));
         let sender_metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
-            let mut client: Option<reqwest::Client> = None;
+            let mut client: Option<HttpClient> = None;
             while let Some(event) = receiver.recv().await {
                 let result = match deliver(&mut client, &event).await {
                     Ok(()) => CloudEventResult::Sent,
@@ -187,16 +183,16 @@ impl CloudEvents {
 #[derive(Debug, thiserror::Error)]
 enum DeliveryError {
     #[error("{0}")]
-    Request(#[from] reqwest::Error),
+    Request(#[from] crate::http_client::Error),
     #[error("the receiver answered {0}")]
-    Status(reqwest::StatusCode),
+    Status(hyper::StatusCode),
 }
 
 impl DeliveryError {
     /// Whether another attempt may succeed, as upstream's SDK decides.
     fn retriable(&self) -> bool {
         match self {
-            Self::Request(e) => !e.is_builder(),
+            Self::Request(e) => e.is_retryable(),
             Self::Status(status) => {
                 matches!(status.as_u16(), 404 | 413 | 425 | 429 | 502 | 503 | 504)
             }
@@ -204,17 +200,10 @@ impl DeliveryError {
     }
 }
 
-async fn deliver(
-    client: &mut Option<reqwest::Client>,
-    event: &CloudEvent,
-) -> Result<(), DeliveryError> {
+async fn deliver(client: &mut Option<HttpClient>, event: &CloudEvent) -> Result<(), DeliveryError> {
     let client = match client {
         Some(client) => client,
-        None => client.insert(
-            reqwest::Client::builder()
-                .timeout(ATTEMPT_TIMEOUT)
-                .build()?,
-        ),
+        None => client.insert(HttpClient::with_system_roots()?),
     };
     let mut wait = FIRST_BACKOFF;
     let mut retries = 0;
@@ -232,25 +221,24 @@ async fn deliver(
     }
 }
 
-/// One POST in binary mode; any 2xx is delivered.
-async fn attempt(client: &reqwest::Client, event: &CloudEvent) -> Result<(), DeliveryError> {
-    let response = client
-        .post(&*event.target)
-        .header("ce-specversion", "1.0")
-        .header("ce-id", &event.id)
-        .header("ce-type", event.kind.event_type())
-        .header("ce-source", &event.source)
-        .header("ce-subject", &event.subject)
-        .header("ce-time", &event.time)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(event.data.clone())
-        .send()
+/// One POST in binary mode, bounded by [`ATTEMPT_TIMEOUT`]; any 2xx is delivered.
+async fn attempt(client: &HttpClient, event: &CloudEvent) -> Result<(), DeliveryError> {
+    let headers = [
+        ("ce-specversion", "1.0"),
+        ("ce-id", event.id.as_str()),
+        ("ce-type", event.kind.event_type()),
+        ("ce-source", event.source.as_str()),
+        ("ce-subject", event.subject.as_str()),
+        ("ce-time", event.time.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let answer = client
+        .post(&event.target, &headers, event.data.clone(), ATTEMPT_TIMEOUT)
         .await?;
-    let status = response.status();
-    if status.is_success() {
+    if answer.status.is_success() {
         Ok(())
     } else {
-        Err(DeliveryError::Status(status))
+        Err(DeliveryError::Status(answer.status))
     }
 }
 
@@ -261,10 +249,7 @@ mod tests {
     #[test]
     fn only_absolute_http_urls_are_targets() {
         assert!(check_uri("http://sink.ns.svc:8080/events").is_ok());
-        assert!(matches!(
-            check_uri("https://broker.example/"),
-            Err(UriError::Https)
-        ));
+        assert!(check_uri("https://broker.example/").is_ok());
         assert!(matches!(check_uri("sink:8080"), Err(UriError::Scheme(_))));
         assert!(matches!(check_uri("/relative"), Err(UriError::Parse(_))));
         assert!(matches!(
@@ -298,7 +283,7 @@ mod tests {
 
     #[test]
     fn retries_follow_upstreams_sdk() {
-        let status = |s: u16| DeliveryError::Status(reqwest::StatusCode::from_u16(s).unwrap());
+        let status = |s: u16| DeliveryError::Status(hyper::StatusCode::from_u16(s).unwrap());
         for s in [404, 413, 425, 429, 502, 503, 504] {
             assert!(status(s).retriable(), "{s}");
         }

@@ -10,6 +10,7 @@ pub mod api;
 pub mod cloud_events;
 pub mod event;
 pub mod gojson;
+pub mod http_client;
 pub mod kube_errors;
 pub mod metrics;
 pub mod raw_request;

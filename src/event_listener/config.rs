@@ -28,7 +28,7 @@ pub struct Listener {
     /// missing or invalid (the others serve). Always empty in file mode, which refuses a
     /// broken configuration at load instead.
     pub broken: Vec<ResolveError>,
-    /// `spec.cloudEventURI`, checked to be an absolute `http` URL: where the
+    /// `spec.cloudEventURI`, checked to be an absolute `http` or `https` URL: where the
     /// CloudEvents about each event go (unless `--cloudevent-uri` says otherwise), or `None`.
     pub cloud_event_uri: Option<Arc<str>>,
 }

@@ -56,7 +56,7 @@ pub enum LoadError {
         /// `--namespace`.
         flag: String,
     },
-    /// `spec.cloudEventURI` is not an absolute `http` URL.
+    /// `spec.cloudEventURI` is not an absolute `http` or `https` URL.
     #[error("EventListener {name}: spec.cloudEventURI {uri:?}: {source}")]
     CloudEventUri {
         /// EventListener name.

@@ -61,27 +61,70 @@ struct Receiver {
     got: mpsc::UnboundedReceiver<Received>,
 }
 
+/// The receiver's routes: every request is recorded on `send` and answered as `answers` says.
+fn receiver_app(send: mpsc::UnboundedSender<Received>, answers: Answers) -> axum::Router {
+    axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+        let send = send.clone();
+        let answers = answers.clone();
+        async move {
+            let _ = send.send(Received { headers, body });
+            match answers {
+                Answers::Statuses(statuses) => {
+                    let status = statuses.lock().unwrap().pop_front().unwrap_or(202);
+                    StatusCode::from_u16(status).unwrap()
+                }
+                Answers::Never => std::future::pending().await,
+            }
+        }
+    })
+}
+
 impl Receiver {
     async fn start(answers: Answers) -> Self {
         let (send, got) = mpsc::unbounded_channel();
-        let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
-            let send = send.clone();
-            let answers = answers.clone();
-            async move {
-                let _ = send.send(Received { headers, body });
-                match answers {
-                    Answers::Statuses(statuses) => {
-                        let status = statuses.lock().unwrap().pop_front().unwrap_or(202);
-                        StatusCode::from_u16(status).unwrap()
-                    }
-                    Answers::Never => std::future::pending().await,
-                }
-            }
-        });
+        let app = receiver_app(send, answers);
         let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/ce", tcp.local_addr().unwrap());
         tokio::spawn(axum::serve(tcp, app).into_future());
         Self { url, got }
+    }
+
+    /// The same receiver over HTTPS, with a certificate for 127.0.0.1 that only its own PEM
+    /// (returned) trusts.
+    async fn start_https(answers: Answers) -> (Self, String) {
+        use hyper_util::rt::TokioIo;
+        use hyper_util::service::TowerToHyperService;
+        use rustls::pki_types::PrivateKeyDer;
+        let generated =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("certificate");
+        let key = PrivateKeyDer::Pkcs8(generated.signing_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![generated.cert.der().clone()], key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let (send, got) = mpsc::unbounded_channel();
+        let app = receiver_app(send, answers);
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}/ce", tcp.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = tcp.accept().await {
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
+                        .await;
+                });
+            }
+        });
+        (Self { url, got }, generated.cert.pem())
     }
 
     /// The next `n` requests, in arrival order (bounded by [`TIMEOUT`]).
@@ -264,22 +307,68 @@ async fn serve_sends_to_the_event_listeners_cloud_event_uri() {
 }
 
 #[tokio::test]
+async fn an_https_receiver_gets_them_when_its_certificate_is_trusted() {
+    let (mut receiver, ca) = Receiver::start_https(Answers::Statuses(Arc::default())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    let url = receiver.url.clone();
+    let args = [&SERVE_CONFIG[..], &["--cloudevent-uri", &url]].concat();
+    // Trusted through SSL_CERT_FILE, as the system's roots are read.
+    let trusting = spawn_serve(&args, &[("SSL_CERT_FILE", ca_file.to_str().unwrap())]).await;
+    let ping = deliver(&trusting.url(), "ping", &fixture("ping"), Some(DEV_SECRET)).await;
+    assert_eq!(ping.status, 202, "{}", ping.body);
+    let got = receiver.take(2).await;
+    let types: Vec<&str> = got.iter().map(Received::ce_type).collect();
+    assert_eq!(types, ["started", "done"]);
+    assert_eq!(got[0].header("ce-id"), event_id(&ping));
+
+    // Not trusted: nothing is sent, both are counted failed, and the event is still answered.
+    let other = tempfile::NamedTempFile::new().unwrap();
+    let (_, other_ca) = Receiver::start_https(Answers::Statuses(Arc::default())).await;
+    std::fs::write(other.path(), other_ca).unwrap();
+    let doubting = spawn_serve(&args, &[("SSL_CERT_FILE", other.path().to_str().unwrap())]).await;
+    let ping = deliver(&doubting.url(), "ping", &fixture("ping"), Some(DEV_SECRET)).await;
+    assert_eq!(ping.status, 202, "{}", ping.body);
+    let metrics_url = format!("http://{}/metrics", doubting.metrics_addr);
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let text = reqwest::get(&metrics_url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("eventlistener_cloudevents_total{result=\"failed\"} 2") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never counted 2 failed: {text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), receiver.got.recv())
+            .await
+            .is_err(),
+        "the first receiver got nothing more"
+    );
+}
+
+#[tokio::test]
 async fn an_unusable_cloudevent_uri_refuses_to_start() {
-    let https = run_binary(
+    let ftp = run_binary(
         &[
             &["serve"][..],
             &SERVE_CONFIG,
-            &["--cloudevent-uri", "https://broker.example/"],
+            &["--cloudevent-uri", "ftp://broker.example/"],
         ]
         .concat(),
     )
     .await;
-    assert_ne!(https.code, Some(0));
+    assert_ne!(ftp.code, Some(0));
     assert!(
-        https.stderr.contains("--cloudevent-uri")
-            && https.stderr.contains("https is not supported"),
+        ftp.stderr.contains("--cloudevent-uri") && ftp.stderr.contains("is not http or https"),
         "{}",
-        https.stderr
+        ftp.stderr
     );
 }
 
