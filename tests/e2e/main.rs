@@ -19,5 +19,6 @@ mod kube_status;
 mod limits;
 mod logs;
 mod metrics;
+mod slack;
 mod support;
 mod tls;
