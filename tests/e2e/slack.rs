@@ -9,6 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+use crate::kube_cluster::follow_listener;
+use crate::support::api_server::{api_server, skipped};
 use crate::support::{Reply, TIMEOUT, run_binary, start};
 
 const SIGNING_SECRET: &str = "e2e-slack-signing-secret-4f1c";
@@ -259,4 +261,80 @@ async fn triggerrun_reads_a_form_request_file_as_the_annotated_listener_would() 
         "{}",
         out.stderr
     );
+}
+
+/// Waits (bounded) until the listener in service reads bodies as `payload_validation` says.
+async fn validating(
+    handle: &eventlistener::event_listener::ListenerHandle,
+    payload_validation: bool,
+) {
+    let mut served = handle.watch();
+    let found = tokio::time::timeout(
+        TIMEOUT,
+        served.wait_for(|l| {
+            l.as_ref().is_some_and(|l| {
+                l.triggers.len() == 2 && l.payload_validation == payload_validation
+            })
+        }),
+    )
+    .await;
+    assert!(
+        matches!(found, Ok(Ok(_))),
+        "never served with payload_validation={payload_validation}"
+    );
+}
+
+#[tokio::test]
+async fn kube_the_annotation_is_followed_in_cluster_mode() {
+    let Some(server) = api_server() else {
+        return skipped("kube_the_annotation_is_followed_in_cluster_mode");
+    };
+    let namespace = server.new_namespace("slack");
+    server.kubectl_stdin_ok(
+        &["apply", "-n", &namespace, "-f", "-"],
+        &config(Some("false")),
+    );
+    let (handle, url) = follow_listener(server, "slack-el", &namespace, false).await;
+    validating(&handle, false).await;
+    let timestamp = unix_now().to_string();
+    let signature = python_signature(SIGNING_SECRET, &timestamp, SLASH_COMMAND);
+    let reply = post_slack(&url, SLASH_COMMAND, &timestamp, &signature).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let list: Value = serde_json::from_str(&server.kubectl_ok(&[
+        "get",
+        "configmaps",
+        "-n",
+        &namespace,
+        "-o",
+        "json",
+    ]))
+    .expect("kubectl JSON");
+    let weather: Vec<&Value> = list["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|c| {
+                    c["metadata"]["name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with("weather-"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(weather.len(), 1, "{list}");
+    assert_eq!(weather[0]["data"]["zip"], "94070");
+
+    // The annotation changed to "true": the form body is refused again.
+    server.kubectl_ok(&[
+        "annotate",
+        "-n",
+        &namespace,
+        "--overwrite",
+        "eventlisteners.triggers.tekton.dev/slack-el",
+        "tekton.dev/payload-validation=true",
+    ]);
+    validating(&handle, true).await;
+    let reply = post_slack(&url, SLASH_COMMAND, &timestamp, &signature).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
 }
