@@ -89,8 +89,9 @@ impl SharedEvent {
     /// use (after the signature checks) and shared by every trigger.
     pub fn body(&self) -> &serde_json::Value {
         match &self.read_paths {
-            // Not JSON (received without validation): nothing to parse.
-            _ if self.event.json_error().is_some() => self.event.body(),
+            // Not a JSON object (received without validation): not JSON has no tree, and
+            // other JSON is built whole (the parts read are object keys).
+            _ if self.event.object_error().is_some() => self.event.body(),
             Some(paths) if !paths.is_whole() => self.body.get_or_init(|| {
                 let raw = self.event.raw_body();
                 tracing::debug!(bytes = raw.len(), pruned = true, "body parsed into a tree");
@@ -482,6 +483,10 @@ mod tests {
         assert!(json_form.cel_body_error().is_some());
         let array = received("application/json", "[1]");
         assert_eq!(array.binding_body(true), Ok(&json!([1])));
+        let mut some_paths = crate::event::BodyPaths::none();
+        some_paths.add(&["a"]);
+        let pruned = SharedEvent::new(Arc::clone(&array.event)).reading(Arc::new(some_paths));
+        assert_eq!(pruned.binding_body(false), Ok(&json!([1])), "read whole");
         assert!(array.cel_body_error().is_some());
         let validated = SharedEvent::new(Arc::new(
             Event::from_body("id", "/", Headers::new(), Bytes::from_static(b"{\"a\":1}")).unwrap(),
