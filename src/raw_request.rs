@@ -105,6 +105,15 @@ impl RawRequest {
     }
 }
 
+impl RawRequest {
+    /// The request as an event with a new eventID, its body taken as it is: for an
+    /// EventListener annotated `tekton.dev/payload-validation: "false"`, as the sink takes it
+    /// ([`Event::from_unvalidated_body`]).
+    pub fn into_unvalidated_event(self) -> Event {
+        Event::from_unvalidated_body(new_event_id(), self.target, self.headers, self.body.into())
+    }
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -127,6 +136,17 @@ mod tests {
         let event = r.into_event().unwrap();
         assert_eq!(event.body()["a"], 1);
         assert_eq!(event.request_url(), "/foo?x=1");
+    }
+
+    #[test]
+    fn without_validation_a_form_body_is_taken_as_sent() {
+        let file = b"POST /slack HTTP/1.1\nContent-Type: application/x-www-form-urlencoded\n\ntext=94070&command=%2Fweather";
+        let r = RawRequest::parse(file).unwrap();
+        assert!(matches!(r.clone().into_event(), Err(Error::Body(_))));
+        let event = r.into_unvalidated_event();
+        assert_eq!(event.raw_body(), b"text=94070&command=%2Fweather");
+        assert!(event.json_error().is_some());
+        assert_eq!(event.request_url(), "/slack");
     }
 
     #[test]

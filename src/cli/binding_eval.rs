@@ -65,7 +65,7 @@ fn read_bindings(files: &[PathBuf]) -> anyhow::Result<Vec<(String, String)>> {
 
 pub(super) fn run(args: &BindingEvalArgs) -> anyhow::Result<()> {
     let params = read_bindings(&args.bindings)?;
-    let event = read_request(&args.http_request)?;
+    let event = read_request(&args.http_request, true)?;
     let extensions = Extensions::new();
     let document = EventDocument {
         body: event.event().body(),

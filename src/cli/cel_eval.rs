@@ -38,7 +38,7 @@ pub(super) fn run(args: &CelEvalArgs) -> anyhow::Result<()> {
     let expression = std::fs::read_to_string(&args.expression)
         .with_context(|| format!("cannot read {}", args.expression.display()))?;
     let program = Program::compile(expression.trim_end())?;
-    let event = read_request(&args.http_request)?;
+    let event = read_request(&args.http_request, true)?;
     let secrets = if args.files.is_empty() {
         None
     } else {

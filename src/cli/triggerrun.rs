@@ -63,7 +63,7 @@ pub(super) async fn run(args: &TriggerRunArgs) -> anyhow::Result<()> {
     } else {
         Listener::from_catalog(&catalog, &options)?
     };
-    let event = read_request(&args.http_request)?;
+    let event = read_request(&args.http_request, listener.payload_validation)?;
     let creator = Arc::new(CollectCreator::new());
     let options = RunOptions {
         concurrent: false,

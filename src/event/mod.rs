@@ -5,7 +5,10 @@
 //! Mirrors what upstream's sink hands to interceptors and bindings (behaviour reference §2.1,
 //! §3.1, §5.1): headers are canonicalised as Go's `http.Header` does, `requestURL` is the
 //! request target (path and query), and the eventID is a random UUIDv4 per request (§2.9).
+//! Bodies are JSON objects unless the EventListener turns payload validation off (§1.2, §2.2,
+//! [`Event::from_unvalidated_body`]); [`form`] is how form-encoded bodies are then read (§3.4).
 
+pub mod form;
 pub(crate) mod paths;
 
 use std::collections::BTreeMap;
@@ -294,6 +297,18 @@ pub struct Event {
     body: OnceLock<Value>,
     /// Where the parts that a set of readers reads lie ([`Self::from_body_reading`]).
     located: Option<(Arc<BodyPaths>, Located)>,
+    /// Received without payload validation ([`Self::from_unvalidated_body`]): why the body is
+    /// not JSON, and why it is not a JSON object (or `null`). `None`: validated.
+    unvalidated: Option<BodyCheck>,
+}
+
+/// What [`Event::from_unvalidated_body`] found of a body it did not refuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BodyCheck {
+    /// `Err` when the body is not JSON at all (bindings cannot read it).
+    json: Result<(), InvalidBody>,
+    /// `Err` when it is not a JSON object or `null`, or empty (CEL cannot read it).
+    object: Result<(), InvalidBody>,
 }
 
 impl Event {
@@ -314,6 +329,7 @@ impl Event {
             raw_body: Bytes::copy_from_slice(raw_body.as_ref()),
             body: OnceLock::from(body),
             located: None,
+            unvalidated: None,
         }
     }
 
@@ -337,7 +353,58 @@ impl Event {
             raw_body,
             body: OnceLock::new(),
             located: None,
+            unvalidated: None,
         })
+    }
+
+    /// Builds an event from a received body without payload validation (the EventListener
+    /// annotation `tekton.dev/payload-validation: "false"`, reference §1.2, §2.2): any body is
+    /// accepted. One scan notes whether it is JSON ([`Self::json_error`]) and a JSON object
+    /// ([`Self::object_error`]); an empty or blank body is JSON (`null`) but not an object for
+    /// [`check_body`], and is read as `{}` by CEL and `null` by bindings, as upstream.
+    pub fn from_unvalidated_body(
+        event_id: impl Into<String>,
+        request_url: impl Into<String>,
+        headers: Headers,
+        raw_body: Bytes,
+    ) -> Self {
+        let object = check_body(&raw_body);
+        let json = match (&object, first_byte(&raw_body)) {
+            (Ok(()), _) | (Err(_), None) => Ok(()),
+            // Judged by the same scan's error: a syntax error, or valid JSON of another type.
+            (Err(e), Some(_)) if e.0.starts_with("json: cannot unmarshal") => Ok(()),
+            (Err(e), Some(_)) => Err(e.clone()),
+        };
+        let object = match first_byte(&raw_body) {
+            None => Ok(()),
+            Some(_) => object,
+        };
+        Self {
+            event_id: event_id.into(),
+            delivery_id: None,
+            request_url: request_url.into(),
+            headers,
+            raw_body,
+            body: OnceLock::new(),
+            located: None,
+            unvalidated: Some(BodyCheck { json, object }),
+        }
+    }
+
+    /// Why the body is not JSON, when it was received without validation and is not; bindings
+    /// then fail (upstream: `failed to unmarshal request body: …`).
+    pub fn json_error(&self) -> Option<&InvalidBody> {
+        self.unvalidated
+            .as_ref()
+            .and_then(|c| c.json.as_ref().err())
+    }
+
+    /// Why the body is not a JSON object (nor `null`, nor empty), when it was received without
+    /// validation; CEL then cannot read it (upstream: `failed to parse the body as JSON: …`).
+    pub fn object_error(&self) -> Option<&InvalidBody> {
+        self.unvalidated
+            .as_ref()
+            .and_then(|c| c.object.as_ref().err())
     }
 
     /// As [`Self::from_body`], and in the same pass over the bytes notes where the parts
@@ -381,6 +448,7 @@ impl Event {
             raw_body,
             body: OnceLock::new(),
             located,
+            unvalidated: None,
         })
     }
 
@@ -430,8 +498,12 @@ impl Event {
     /// (logged at debug level as `body parsed into a tree`) and shared afterwards. Only readers
     /// after the signature checks call this: an event that no trigger authenticates is never
     /// built into a tree (a tree costs up to ~17 times the body's size).
+    /// A body that is not JSON ([`Self::json_error`]) is `Value::Null` here.
     pub fn body(&self) -> &Value {
         self.body.get_or_init(|| {
+            if self.json_error().is_some() || first_byte(&self.raw_body).is_none() {
+                return Value::Null;
+            }
             tracing::debug!(bytes = self.raw_body.len(), "body parsed into a tree");
             // `from_body` checked the same bytes, and both parsers share serde_json's limits; a
             // failure here would be a serde_json bug, answered as an empty body.
@@ -643,6 +715,37 @@ mod tests {
             .located(&declared)
             .is_none()
         );
+    }
+
+    #[test]
+    fn unvalidated_bodies_are_taken_and_judged_for_each_reader() {
+        let receive = |body: &'static [u8]| {
+            Event::from_unvalidated_body("id", "/", Headers::new(), Bytes::from_static(body))
+        };
+        let form = receive(b"text=hi&user=ana");
+        assert_eq!(
+            form.json_error().map(ToString::to_string),
+            check_body(b"text=hi").err().map(|e| e.to_string())
+        );
+        assert!(form.object_error().is_some());
+        assert!(form.body().is_null(), "not JSON: no tree, no error");
+        let array = receive(b"[1, 2]");
+        assert_eq!(array.json_error(), None, "JSON, so bindings read it");
+        assert_eq!(
+            array.object_error().map(ToString::to_string).as_deref(),
+            Some("json: cannot unmarshal array into Go value of type map[string]interface {}")
+        );
+        assert_eq!(array.body()[1], 2);
+        for empty in [&b""[..], b" \n"] {
+            let event = Event::from_unvalidated_body("id", "/", Headers::new(), Bytes::from(empty));
+            assert_eq!((event.json_error(), event.object_error()), (None, None));
+            assert!(event.body().is_null());
+        }
+        let object = receive(b"{\"a\": 1}");
+        assert_eq!((object.json_error(), object.object_error()), (None, None));
+        assert_eq!(object.body()["a"], 1);
+        let validated = Event::from_body("id", "/", Headers::new(), Bytes::from_static(b"{}"));
+        assert_eq!(validated.unwrap().json_error(), None);
     }
 
     #[test]

@@ -31,6 +31,10 @@ pub struct Listener {
     /// `spec.cloudEventURI`, checked to be an absolute `http` or `https` URL: where the
     /// CloudEvents about each event go (unless `--cloudevent-uri` says otherwise), or `None`.
     pub cloud_event_uri: Option<Arc<str>>,
+    /// Whether bodies must be JSON objects (reference §1.2, §2.2): `false` when the
+    /// EventListener is annotated `tekton.dev/payload-validation: "false"` (the sink then takes
+    /// any body, e.g. Slack's form-encoded ones), else `true`.
+    pub payload_validation: bool,
 }
 
 /// The EventListener the server runs now, shared by every request. In file mode it never
@@ -235,6 +239,7 @@ impl ListenerHandle {
             body_paths: Arc::default(),
             broken: Vec::new(),
             cloud_event_uri: None,
+            payload_validation: true,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{DEFAULT_NAMESPACE, Listener};
+use super::{DEFAULT_NAMESPACE, Listener, PAYLOAD_VALIDATION_ANNOTATION};
 use crate::manifest::{self, Catalog, namespace_of};
 use crate::secrets::{ManifestSecrets, SecretStore};
 use crate::trigger::{ResolveError, ResolvedTrigger, resolve, resolve_each};
@@ -65,6 +65,17 @@ pub enum LoadError {
         uri: String,
         /// Why it cannot be used.
         source: crate::cloud_events::UriError,
+    },
+    /// The `tekton.dev/payload-validation` annotation is neither `"true"` nor `"false"`
+    /// (upstream's webhook refuses such an EventListener, `pkg/apis/triggers/validation.go`).
+    #[error(
+        "EventListener {name}: metadata.annotations: {PAYLOAD_VALIDATION_ANNOTATION} annotation must have value 'true' or 'false', not {value:?}"
+    )]
+    PayloadValidation {
+        /// EventListener name.
+        name: String,
+        /// The value found.
+        value: String,
     },
     /// A Secret manifest is unusable.
     #[error("{origin}: {source}")]
@@ -229,6 +240,7 @@ impl Listener {
                 }
             })?),
         };
+        let payload_validation = payload_validation(el, mode)?;
 
         let secrets = match secrets {
             Some(store) => store,
@@ -266,7 +278,36 @@ impl Listener {
             body_paths: Arc::new(body_paths(&triggers)),
             triggers: triggers.into_iter().map(Arc::new).collect(),
             cloud_event_uri,
+            payload_validation,
         })
+    }
+}
+
+/// The EventListener's `tekton.dev/payload-validation` annotation: only `"false"` turns the
+/// validation off, as upstream's controller reads it (`--payload-validation=false`). Any value
+/// but `"true"`/`"false"` is refused in [`Mode::Strict`], as upstream's webhook refuses the
+/// object; in cluster mode (where the API server already holds the object) it is logged and
+/// read as the controller reads it: validation on.
+fn payload_validation(el: &crate::api::EventListener, mode: Mode) -> Result<bool, LoadError> {
+    match el
+        .metadata
+        .annotations
+        .get(PAYLOAD_VALIDATION_ANNOTATION)
+        .map(String::as_str)
+    {
+        None | Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => {
+            let error = LoadError::PayloadValidation {
+                name: el.metadata.name.clone(),
+                value: other.to_owned(),
+            };
+            if mode == Mode::Strict {
+                return Err(error);
+            }
+            tracing::warn!(error = %error, "payload validation stays on");
+            Ok(true)
+        }
     }
 }
 
@@ -543,6 +584,64 @@ spec:
             .collect();
         names.sort_unstable();
         assert_eq!(names, [("a1", "ci"), ("a2", "other")]);
+    }
+
+    #[test]
+    fn the_payload_validation_annotation_turns_validation_off_with_false_only() {
+        let annotated = |value: &str| {
+            let listener = el("el", None, GOOD_TRIGGER).replace(
+                "  name: el\n",
+                &format!(
+                    "  name: el\n  annotations:\n    tekton.dev/payload-validation: {value:?}\n"
+                ),
+            );
+            format!("{BINDING_AND_TEMPLATE}{listener}")
+        };
+        let plain = format!("{BINDING_AND_TEMPLATE}{}", el("el", None, GOOD_TRIGGER));
+        assert!(
+            load(&plain, LoadOptions::default())
+                .unwrap()
+                .payload_validation
+        );
+        assert!(
+            load(&annotated("true"), LoadOptions::default())
+                .unwrap()
+                .payload_validation
+        );
+        assert!(
+            !load(&annotated("false"), LoadOptions::default())
+                .unwrap()
+                .payload_validation
+        );
+        let err = load(&annotated("False"), LoadOptions::default()).unwrap_err();
+        assert!(matches!(err, LoadError::PayloadValidation { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("must have value 'true' or 'false'"),
+            "{err}"
+        );
+
+        // Cluster mode reads it as upstream's controller does: only "false" turns it off.
+        let catalog_of = |yaml: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("all.yaml");
+            std::fs::write(&path, yaml).unwrap();
+            manifest::load(&[path]).unwrap()
+        };
+        let cluster = |yaml: &str| {
+            Listener::from_catalog_with_secrets(
+                &catalog_of(yaml),
+                &LoadOptions {
+                    listener: Some("el".into()),
+                    ..LoadOptions::default()
+                },
+                Arc::new(ManifestSecrets::new()),
+            )
+            .unwrap()
+            .payload_validation
+        };
+        assert!(!cluster(&annotated("false")));
+        assert!(cluster(&annotated("False")));
     }
 
     #[test]

@@ -18,5 +18,9 @@ pub use cluster::follow_cluster;
 pub use config::{Freshness, Listener, ListenerHandle, ListenerPublisher};
 pub use files::{LoadError, LoadOptions};
 
+/// The EventListener annotation that turns payload validation off with the value `"false"`
+/// (reference §1.2, upstream `triggers.PayloadValidationAnnotation`).
+pub const PAYLOAD_VALIDATION_ANNOTATION: &str = "tekton.dev/payload-validation";
+
 /// Namespace used when neither `--namespace` nor the EventListener names one.
 pub const DEFAULT_NAMESPACE: &str = "default";

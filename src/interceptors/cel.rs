@@ -82,6 +82,15 @@ impl Cel {
     }
 
     fn decide(&self, request: &InterceptorRequest<'_>) -> Decision {
+        // Only without payload validation can the body be other than a JSON object.
+        if let Some(e) = request.event.cel_body_error() {
+            return Decision::stop(
+                StopReason::InvalidRequest,
+                format!(
+                    "error making the evaluation context: failed to parse the body as JSON: {e}"
+                ),
+            );
+        }
         let vars = Vars {
             event: request.event.cel(),
             extensions: request.extensions,
@@ -237,6 +246,77 @@ mod tests {
             event: &shared,
             extensions: &ext,
         })
+    }
+
+    /// Decides for a body received as it is, without payload validation.
+    fn decide_unvalidated(cel: &Cel, content_type: &str, body: &str) -> Decision {
+        let headers: Headers = [("Content-Type", content_type)].into_iter().collect();
+        let event = Event::from_unvalidated_body(
+            "id",
+            "/",
+            headers,
+            bytes::Bytes::copy_from_slice(body.as_bytes()),
+        );
+        let shared = SharedEvent::new(Arc::new(event));
+        let ext = Extensions::new();
+        cel.decide(&InterceptorRequest {
+            event: &shared,
+            extensions: &ext,
+        })
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_json_object_stops_before_any_expression() {
+        let cel = build(json!({"filter": "true"})).unwrap();
+        for body in ["text=hi", "[1, 2]", "\"x\"", "{\"a\":"] {
+            let d = decide_unvalidated(&cel, "text/plain", body);
+            let Decision::Stop { reason, message } = &d else {
+                panic!("{body}: {d:?}")
+            };
+            assert_eq!(*reason, StopReason::InvalidRequest, "{body}");
+            assert!(
+                message.starts_with(
+                    "error making the evaluation context: failed to parse the body as JSON: "
+                ),
+                "{body}: {message}"
+            );
+        }
+        assert_eq!(
+            decide_unvalidated(&cel, "application/json", ""),
+            Decision::proceed(),
+            "an empty body is {{}}"
+        );
+        assert_eq!(
+            decide_unvalidated(&cel, "application/json", "{\"a\": 1}"),
+            Decision::proceed()
+        );
+    }
+
+    #[test]
+    fn a_form_body_is_read_as_its_converted_json() {
+        let cel = build(json!({
+            "filter": "body.command[0] == '/deploy'",
+            "overlays": [{"key": "target", "expression": "body.text[0]"}]
+        }))
+        .unwrap();
+        let form = crate::event::form::FORM_CONTENT_TYPE;
+        let d = decide_unvalidated(&cel, form, "command=%2Fdeploy&text=api");
+        let Decision::Continue { extensions } = d else {
+            panic!("{d:?}")
+        };
+        assert_eq!(extensions["target"], "api");
+        // One key is not converted: the raw text is not JSON.
+        let d = decide_unvalidated(&cel, form, "command=%2Fdeploy");
+        assert!(
+            matches!(
+                &d,
+                Decision::Stop {
+                    reason: StopReason::InvalidRequest,
+                    ..
+                }
+            ),
+            "{d:?}"
+        );
     }
 
     const FILTER: &str = "header.match('x-github-event', 'pull_request') && body.action in ['opened', 'synchronize']";

@@ -1,4 +1,4 @@
-//! What the secret-checking interceptors (github, gitlab, bitbucket) share: the `secretRef` param,
+//! What the secret-checking interceptors (github, gitlab, bitbucket, slack) share: the `secretRef` param,
 //! checked at config load and read per event through the [`SecretStore`], and the `eventTypes`
 //! rule (reference §4: the param present, even `[]`, means the event header must equal one entry).
 
@@ -28,14 +28,28 @@ impl SecretParam {
         params: &BTreeMap<&str, &serde_json::Value>,
         ctx: &BuildContext,
     ) -> Result<Option<Self>, BuildError> {
-        let Some(reference) = param::<SecretRef>(interceptor, params, "secretRef")? else {
+        Self::build_named(interceptor, "secretRef", params, ctx)
+    }
+
+    /// As [`Self::build`], for a `{secretName, secretKey}` param called `name` (slack's
+    /// `signingSecretRef`).
+    ///
+    /// # Errors
+    /// As [`Self::build`].
+    pub(crate) fn build_named(
+        interceptor: &str,
+        name: &str,
+        params: &BTreeMap<&str, &serde_json::Value>,
+        ctx: &BuildContext,
+    ) -> Result<Option<Self>, BuildError> {
+        let Some(reference) = param::<SecretRef>(interceptor, params, name)? else {
             return Ok(None);
         };
         if reference.secret_key.is_empty() {
             return Err(BuildError::Param {
                 interceptor: interceptor.into(),
-                param: "secretRef".into(),
-                message: format!("{interceptor} interceptor secretRef.secretKey is empty"),
+                param: name.into(),
+                message: format!("{interceptor} interceptor {name}.secretKey is empty"),
             });
         }
         if ctx.secrets.known_at_load() {

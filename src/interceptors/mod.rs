@@ -14,6 +14,7 @@ mod common;
 pub mod github;
 pub mod gitlab;
 pub mod signature;
+pub mod slack;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -43,6 +44,8 @@ pub struct SharedEvent {
     /// `None`: the whole body ([`Event::body`]).
     read_paths: Option<Arc<crate::event::BodyPaths>>,
     body: OnceLock<serde_json::Value>,
+    /// The form-encoded body converted to JSON, when the event is one (reference §3.4).
+    form: OnceLock<Option<serde_json::Value>>,
 }
 
 impl SharedEvent {
@@ -57,6 +60,7 @@ impl SharedEvent {
             cel_paths: None,
             read_paths: None,
             body: OnceLock::new(),
+            form: OnceLock::new(),
         }
     }
 
@@ -85,6 +89,9 @@ impl SharedEvent {
     /// use (after the signature checks) and shared by every trigger.
     pub fn body(&self) -> &serde_json::Value {
         match &self.read_paths {
+            // Not a JSON object (received without validation): not JSON has no tree, and
+            // other JSON is built whole (the parts read are object keys).
+            _ if self.event.object_error().is_some() => self.event.body(),
             Some(paths) if !paths.is_whole() => self.body.get_or_init(|| {
                 let raw = self.event.raw_body();
                 tracing::debug!(bytes = raw.len(), pruned = true, "body parsed into a tree");
@@ -100,6 +107,52 @@ impl SharedEvent {
                 })
             }),
             _ => self.event.body(),
+        }
+    }
+
+    /// The body as JSON of the parsed form, when the request is form-encoded as reference §3.4
+    /// says (`Content-Type` exactly `application/x-www-form-urlencoded`, more than one key):
+    /// what the interceptors of a trigger that has any, and the bindings after them, see instead
+    /// of the received body. Computed on first use, once per event for every trigger. Upstream
+    /// skips the conversion when the chain starts with a legacy webhook interceptor and there
+    /// are no extensions yet; this listener has no webhook interceptors, so it never skips.
+    pub fn form_body(&self) -> Option<&serde_json::Value> {
+        self.form
+            .get_or_init(|| {
+                crate::event::form::form_json(
+                    self.event.headers().get("Content-Type"),
+                    self.event.raw_body(),
+                )
+            })
+            .as_ref()
+    }
+
+    /// The body the bindings of a trigger read: the form JSON ([`Self::form_body`]) after an
+    /// interceptor chain (`after_interceptors`: the trigger has at least one), else the body.
+    ///
+    /// # Errors
+    /// The body is not JSON ([`Event::json_error`], only when received without validation):
+    /// upstream's bindings fail with `failed to unmarshal request body: …`.
+    pub fn binding_body(
+        &self,
+        after_interceptors: bool,
+    ) -> Result<&serde_json::Value, &crate::event::InvalidBody> {
+        if let Some(form) = self.form_body().filter(|_| after_interceptors) {
+            return Ok(form);
+        }
+        match self.event.json_error() {
+            Some(e) => Err(e),
+            None => Ok(self.body()),
+        }
+    }
+
+    /// Why CEL cannot read the body the interceptors see ([`Self::form_body`], else the body):
+    /// it is not a JSON object ([`Event::object_error`], only when received without
+    /// validation). Upstream's cel interceptor stops with `failed to parse the body as JSON: …`.
+    pub fn cel_body_error(&self) -> Option<&crate::event::InvalidBody> {
+        match self.form_body() {
+            Some(_) => None,
+            None => self.event.object_error(),
         }
     }
 
@@ -134,6 +187,24 @@ impl SharedEvent {
         verified
     }
 
+    /// [`signature::verify_slack_v0`] of the event's raw body (Slack signs the bytes it sent,
+    /// never the form JSON), recording the event as authenticated when it holds.
+    ///
+    /// # Errors
+    /// [`signature::SignatureError`] as `verify_slack_v0` returns it.
+    pub fn verify_slack_signature(
+        &self,
+        secret: &[u8],
+        timestamp: &str,
+        header: &str,
+    ) -> Result<(), signature::SignatureError> {
+        let verified = signature::verify_slack_v0(secret, timestamp, self.event.raw_body(), header);
+        if verified.is_ok() {
+            self.mark_authenticated();
+        }
+        verified
+    }
+
     /// Records that an interceptor accepted this event's signature or token (signature checks
     /// through [`Self::verify_signature`] record themselves).
     pub fn mark_authenticated(&self) {
@@ -150,10 +221,20 @@ impl SharedEvent {
 
     /// The event as CEL data, converted once.
     pub fn cel(&self) -> &crate::cel::EventData {
-        self.cel.get_or_init(|| match &self.cel_paths {
-            Some(paths) => crate::cel::EventData::for_paths(&self.event, self.body(), paths),
-            None => crate::cel::EventData::new(&self.event),
-        })
+        // CEL runs inside interceptor chains only: it sees the form JSON when there is one.
+        self.cel
+            .get_or_init(|| match (&self.cel_paths, self.form_body()) {
+                (Some(paths), form) => {
+                    let body = form.unwrap_or_else(|| self.body());
+                    crate::cel::EventData::for_paths(&self.event, body, paths)
+                }
+                (None, Some(form)) => crate::cel::EventData::for_paths(
+                    &self.event,
+                    form,
+                    &crate::cel::BodyPaths::whole(),
+                ),
+                (None, None) => crate::cel::EventData::new(&self.event),
+            })
     }
 }
 
@@ -235,7 +316,7 @@ pub enum Error {
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum BuildError {
     /// The interceptor name is not one this build knows.
-    #[error("interceptor {0:?} is not supported (built in: github, gitlab, bitbucket, cel)")]
+    #[error("interceptor {0:?} is not supported (built in: github, gitlab, bitbucket, slack, cel)")]
     Unsupported(String),
     /// A param has the wrong shape or value.
     #[error("interceptor {interceptor}: param {param}: {message}")]
@@ -305,6 +386,7 @@ pub fn build(
         "github" => &["secretRef", "eventTypes", "addChangedFiles", "githubOwners"],
         "gitlab" | "bitbucket" => &["secretRef", "eventTypes"],
         "cel" => &["filter", "overlays"],
+        "slack" => &["requestedFields", "signingSecretRef"],
         _ => &[],
     };
     let unknown = params.keys().find(|p| !known.contains(p));
@@ -320,6 +402,7 @@ pub fn build(
         "cel" => Arc::new(cel::Cel::build(&params, ctx)?),
         "gitlab" => Arc::new(gitlab::GitLab::build(&params, ctx)?),
         "bitbucket" => Arc::new(bitbucket::Bitbucket::build(&params, ctx)?),
+        "slack" => Arc::new(slack::Slack::build(&params, ctx)?),
         other => return Err(BuildError::Unsupported(other.to_owned())),
     })
 }
@@ -340,4 +423,75 @@ pub(crate) fn param<T: serde::de::DeserializeOwned>(
             })
         })
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use serde_json::json;
+
+    use super::*;
+    use crate::event::Headers;
+    use crate::event::form::FORM_CONTENT_TYPE;
+
+    fn received(content_type: &str, body: &'static str) -> SharedEvent {
+        let headers: Headers = [("Content-Type", content_type)].into_iter().collect();
+        let event =
+            Event::from_unvalidated_body("id", "/", headers, Bytes::from_static(body.as_bytes()));
+        SharedEvent::new(Arc::new(event))
+    }
+
+    #[test]
+    fn a_form_body_is_converted_once_for_chains_and_their_bindings_only() {
+        let event = received(FORM_CONTENT_TYPE, "b=2&a=1&a=3");
+        let form = event.form_body().expect("converted");
+        assert_eq!(form, &json!({"a": ["1", "3"], "b": ["2"]}));
+        assert!(
+            std::ptr::eq(form, event.form_body().unwrap()),
+            "computed once"
+        );
+        assert_eq!(event.binding_body(true), Ok(form));
+        let raw = event.binding_body(false).unwrap_err();
+        assert_eq!(
+            Some(raw),
+            event.event().json_error(),
+            "no interceptors: the raw body"
+        );
+        assert_eq!(event.cel_body_error(), None);
+        let program = crate::cel::Program::compile("body.a[1] + body.b[0]").unwrap();
+        let vars = crate::cel::Vars {
+            event: event.cel(),
+            extensions: &Extensions::new(),
+            secrets: None,
+        };
+        assert_eq!(
+            program.evaluate_json(&vars).unwrap(),
+            json!("32"),
+            "CEL reads the form"
+        );
+    }
+
+    #[test]
+    fn other_bodies_are_seen_as_received() {
+        let json_form = received("application/json", "b=2&a=1");
+        assert_eq!(
+            json_form.form_body(),
+            None,
+            "Content-Type must be the form one"
+        );
+        assert!(json_form.binding_body(true).is_err());
+        assert!(json_form.cel_body_error().is_some());
+        let array = received("application/json", "[1]");
+        assert_eq!(array.binding_body(true), Ok(&json!([1])));
+        let mut some_paths = crate::event::BodyPaths::none();
+        some_paths.add(&["a"]);
+        let pruned = SharedEvent::new(Arc::clone(&array.event)).reading(Arc::new(some_paths));
+        assert_eq!(pruned.binding_body(false), Ok(&json!([1])), "read whole");
+        assert!(array.cel_body_error().is_some());
+        let validated = SharedEvent::new(Arc::new(
+            Event::from_body("id", "/", Headers::new(), Bytes::from_static(b"{\"a\":1}")).unwrap(),
+        ));
+        assert_eq!(validated.binding_body(false), Ok(&json!({"a": 1})));
+        assert_eq!(validated.cel_body_error(), None);
+    }
 }

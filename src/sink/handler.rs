@@ -354,15 +354,19 @@ async fn read_event(
         .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
     // One validating scan, no tree and no copy: the same scan notes where the parts the
     // listener reads lie, and they are built only when a trigger reads the body, after its
-    // signature check.
-    let event = Event::from_body_reading(
-        event_id,
-        url,
-        event_headers,
-        bytes.into(),
-        &listener.body_paths,
-    )
-    .map_err(|e| RequestError::InvalidBody(e.0))?
+    // signature check. Without payload validation any body is taken (reference §2.2).
+    let event = if listener.payload_validation {
+        Event::from_body_reading(
+            event_id,
+            url,
+            event_headers,
+            bytes.into(),
+            &listener.body_paths,
+        )
+        .map_err(|e| RequestError::InvalidBody(e.0))?
+    } else {
+        Event::from_unvalidated_body(event_id, url, event_headers, bytes.into())
+    }
     .with_delivery_id(delivery_id);
     Ok((event, admission))
 }

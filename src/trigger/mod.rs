@@ -96,6 +96,10 @@ pub enum Error {
         /// Cause.
         source: crate::binding::EvalError,
     },
+    /// The body the bindings read is not JSON (only when received without payload validation;
+    /// upstream's text).
+    #[error("failed to unmarshal request body: {0}")]
+    Body(crate::event::InvalidBody),
     /// The template could not be rendered.
     #[error("template: {0}")]
     Template(#[from] crate::template::Error),
@@ -118,7 +122,9 @@ impl Error {
         match self {
             Error::Create { source, .. } => source.is_retryable(),
             Error::Interceptor { .. } => true,
-            Error::Binding { .. } | Error::Template(_) | Error::Internal(_) => false,
+            Error::Binding { .. } | Error::Body(_) | Error::Template(_) | Error::Internal(_) => {
+                false
+            }
         }
     }
 
@@ -126,7 +132,7 @@ impl Error {
     pub fn stage(&self) -> &'static str {
         match self {
             Error::Interceptor { .. } => "interceptor",
-            Error::Binding { .. } => "binding",
+            Error::Binding { .. } | Error::Body(_) => "binding",
             Error::Template(_) => "template",
             Error::Create { .. } => "create",
             Error::Internal(_) => "internal",

@@ -116,8 +116,12 @@ pub(super) async fn run(
         }
     };
 
+    let body = match event.binding_body(!trigger.interceptors.is_empty()) {
+        Ok(body) => body,
+        Err(e) => return failed(Error::Body(e.clone())),
+    };
     let document = EventDocument {
-        body: event.body(),
+        body,
         header: event.binding_headers(),
         extensions: &extensions,
         event_id: event.event().event_id(),

@@ -19,6 +19,7 @@ mod kube_status;
 mod limits;
 mod logs;
 mod metrics;
+mod slack;
 mod support;
 mod tls;
 mod upstream_compat;
