@@ -345,7 +345,17 @@ impl Event {
         raw_body: Bytes,
     ) -> Result<Self, InvalidBody> {
         check_body(&raw_body)?;
-        Ok(Self {
+        Ok(Self::received(event_id, request_url, headers, raw_body))
+    }
+
+    /// A received event whose tree is built on first use, nothing located, validated.
+    fn received(
+        event_id: impl Into<String>,
+        request_url: impl Into<String>,
+        headers: Headers,
+        raw_body: Bytes,
+    ) -> Self {
+        Self {
             event_id: event_id.into(),
             delivery_id: None,
             request_url: request_url.into(),
@@ -354,7 +364,7 @@ impl Event {
             body: OnceLock::new(),
             located: None,
             unvalidated: None,
-        })
+        }
     }
 
     /// Builds an event from a received body without payload validation (the EventListener
@@ -380,14 +390,8 @@ impl Event {
             Some(_) => object,
         };
         Self {
-            event_id: event_id.into(),
-            delivery_id: None,
-            request_url: request_url.into(),
-            headers,
-            raw_body,
-            body: OnceLock::new(),
-            located: None,
             unvalidated: Some(BodyCheck { json, object }),
+            ..Self::received(event_id, request_url, headers, raw_body)
         }
     }
 
@@ -441,14 +445,8 @@ impl Event {
             check_body(&raw_body)?;
         }
         Ok(Self {
-            event_id: event_id.into(),
-            delivery_id: None,
-            request_url: request_url.into(),
-            headers,
-            raw_body,
-            body: OnceLock::new(),
             located,
-            unvalidated: None,
+            ..Self::received(event_id, request_url, headers, raw_body)
         })
     }
 
