@@ -14,15 +14,14 @@
 //! Differences from upstream's environment, on purpose: optional syntax (`a.?b`) is off, as cel-go
 //! has it off unless asked; a map literal repeating a key keeps the last value (cel-go) rather than
 //! failing; `matches` goes through a regex cache (`functions::regex`); `compareSecret` goes through
-//! a macro and a hidden variable (`functions::secret`). Missing here: cel-go's `json.encode`
-//! (rejected at load like any unknown function).
+//! a macro and a hidden variable (`functions::secret`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use ::cel::common::ast::{CallExpr, Expr};
 use ::cel::common::functions::Function;
-use ::cel::common::types::{INT_TYPE, LIST_TYPE, MAP_TYPE, STRING_TYPE, Type};
+use ::cel::common::types::{DYN_TYPE, INT_TYPE, LIST_TYPE, MAP_TYPE, STRING_TYPE, Type};
 use ::cel::parser::{Macro, MacroExprHelper};
 use ::cel::{Context, DeclarationError, Env, IdedExpr, ParseError, ParseErrors, extensions};
 
@@ -54,7 +53,8 @@ pub(crate) struct Overload {
 /// The name internal to our `matches` rewrite; `@` keeps expressions from naming it.
 const CACHED_MATCHES: &str = "@matches";
 
-/// Every function we register: Tekton's, cel-go's sets, and the cached `matches`.
+/// Every function we register: Tekton's, cel-go's sets and `json.encode`, and the cached
+/// `matches`.
 static OVERLOADS: &[Overload] = &[
     // Tekton, upstream triggers.go:170-212, in its order.
     Overload {
@@ -176,6 +176,14 @@ static OVERLOADS: &[Overload] = &[
         style: Style::Global,
         params: &[LIST_TYPE, LIST_TYPE],
         function: sets::intersects,
+    },
+    // cel-go's encoders extension: `json.encode` (the crate has the base64 half).
+    Overload {
+        name: "json.encode",
+        id: "json_encode_dyn",
+        style: Style::Global,
+        params: &[DYN_TYPE],
+        function: json::encode,
     },
     // `matches` with a regex cache; the macros below route both call styles here.
     Overload {
@@ -444,6 +452,27 @@ fn rewrite_matches(
         target: target.take().map(Box::new),
         args: std::mem::take(args),
     }))))
+}
+
+/// Calls the `cel` crate's own global function `name` (one of [`BUILTINS`]) with `args`, for
+/// functions of ours that delegate to it.
+///
+/// # Errors
+///
+/// The function's own error, or `found no matching overload` when none takes `args`.
+pub(crate) fn call_stdlib<'b, 'v>(
+    name: &str,
+    args: Vec<::cel::common::value::CowVal<'b, 'v>>,
+) -> Result<::cel::common::value::CowVal<'b, 'v>, ::cel::ExecutionError> {
+    match environment().env.find_overload(name, &args) {
+        Some(function) => function(args),
+        None => Err(::cel::ExecutionError::no_such_overload(
+            name,
+            args.iter()
+                .map(|arg| arg.get_type().name().to_owned())
+                .collect(),
+        )),
+    }
 }
 
 impl Environment {

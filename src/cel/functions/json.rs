@@ -1,13 +1,18 @@
 //! Tekton's document functions `parseJSON`, `parseYAML` and `marshalJSON` (behaviour reference
 //! §4.5; upstream `pkg/interceptors/cel/triggers.go` `parseJSONString`, `parseYAMLString`,
-//! `marshalJSON`).
+//! `marshalJSON`), and cel-go's `json.encode` (Encoders extension, `ext/encoders.go`
+//! `jsonEncodeValue`), which the `cel` crate's encoders lack.
 
 use ::cel::ExecutionError;
-use ::cel::common::types::CelMap;
-use ::cel::common::value::CowVal;
-use serde_json::Value;
+use ::cel::common::types::{
+    CelBool, CelBytes, CelDouble, CelInt, CelMap, CelMapKey, CelString, CelUInt, Kind,
+};
+use ::cel::common::value::{CowVal, Val};
+use base64::Engine as _;
+use serde_json::{Map, Value};
 
 use super::{Args, Ret, str_arg, string_val, take};
+use crate::cel::env::call_stdlib;
 use crate::cel::value::{json_to_val, to_json};
 use crate::gojson::write_json;
 
@@ -92,6 +97,133 @@ pub(crate) fn marshal_json<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
     Ok(string_val(out))
 }
 
+/// `json.encode(value)`: any value as compact JSON, as cel-go converts it to a protobuf
+/// `google.protobuf.Value` and Go's `encoding/json` then writes it: keys sorted, `<>&` escaped,
+/// doubles in Go's shortest form (`1.0` → `1`, `1e21` → `1e+21`), `int` and `uint` as numbers
+/// only within ±(2^53 − 1) and as decimal strings beyond (`"9007199254740992"`), bytes as
+/// standard base64, timestamps and durations as `string()` writes them
+/// (`"2024-01-02T03:04:05.5Z"`, `"90s"`). Unlike an overlay, a `null` or `uint` result encodes.
+///
+/// # Errors
+///
+/// A non-finite double (`proto: google.protobuf.Value.number_value: invalid NaN value`), a map
+/// key that is not a string (`unsupported type conversion from 'int' to string`), or a type
+/// value (`type conversion not supported for 'type'`), worded as cel-go's.
+pub(crate) fn encode<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
+    let [value] = take(args)?;
+    let json = encodable(value.as_ref())
+        .map_err(|why| ExecutionError::function_error("json.encode", why))?;
+    let mut out = String::new();
+    write_json(&json, &mut out);
+    Ok(string_val(out))
+}
+
+/// The largest magnitude cel-go writes an `int` or `uint` as a JSON number (2^53 − 1, where every
+/// integer is still exact as a `float64`; cel-go `isJSONSafe`).
+const JSON_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// `value` as cel-go's `ConvertToNative(JSONValueType)` converts it (see [`encode`]).
+fn encodable(value: &dyn Val) -> Result<Value, String> {
+    let mismatch = || {
+        format!(
+            "type conversion not supported for '{}'",
+            value.get_type().name()
+        )
+    };
+    match value.get_type().kind() {
+        Kind::NullType => Ok(Value::Null),
+        Kind::Boolean => value
+            .downcast_ref::<CelBool>()
+            .map(|b| Value::Bool(*b.inner()))
+            .ok_or_else(mismatch),
+        Kind::Int => {
+            let i = *value.downcast_ref::<CelInt>().ok_or_else(mismatch)?.inner();
+            Ok(if i.unsigned_abs() <= JSON_SAFE_INTEGER {
+                Value::from(i)
+            } else {
+                Value::String(i.to_string())
+            })
+        }
+        Kind::UInt => {
+            let u = *value
+                .downcast_ref::<CelUInt>()
+                .ok_or_else(mismatch)?
+                .inner();
+            Ok(if u <= JSON_SAFE_INTEGER {
+                Value::from(u)
+            } else {
+                Value::String(u.to_string())
+            })
+        }
+        Kind::Double => {
+            let f = *value
+                .downcast_ref::<CelDouble>()
+                .ok_or_else(mismatch)?
+                .inner();
+            serde_json::Number::from_f64(f)
+                .map(Value::Number)
+                .ok_or_else(|| {
+                    let special = if f.is_nan() {
+                        "NaN"
+                    } else if f > 0.0 {
+                        "+Inf"
+                    } else {
+                        "-Inf"
+                    };
+                    format!("proto: google.protobuf.Value.number_value: invalid {special} value")
+                })
+        }
+        Kind::String => value
+            .downcast_ref::<CelString<'_>>()
+            .map(|s| Value::String(s.inner().to_owned()))
+            .ok_or_else(mismatch),
+        Kind::Bytes => value
+            .downcast_ref::<CelBytes<'_>>()
+            .map(|b| Value::String(base64::engine::general_purpose::STANDARD.encode(b.inner())))
+            .ok_or_else(mismatch),
+        // NB: cel-go writes these with its `string()` conversion; ours is the crate's, whose
+        // output for both matches cel-go's (RFC 3339 with the offset kept; seconds).
+        Kind::Timestamp | Kind::Duration => {
+            let text =
+                call_stdlib("string", vec![CowVal::Borrowed(value)]).map_err(|e| e.to_string())?;
+            text.downcast_ref::<CelString<'_>>()
+                .map(|s| Value::String(s.inner().to_owned()))
+                .ok_or_else(mismatch)
+        }
+        Kind::List => {
+            let iterable = value.as_iterable().ok_or_else(mismatch)?;
+            let mut items = iterable.iter();
+            let mut out = Vec::new();
+            while let Some(item) = items.next() {
+                out.push(encodable(item)?);
+            }
+            Ok(Value::Array(out))
+        }
+        Kind::Map => {
+            let map = value.downcast_ref::<CelMap<'_>>().ok_or_else(mismatch)?;
+            let mut out = Map::new();
+            for (key, item) in map.inner() {
+                let key = match key {
+                    CelMapKey::String(key) => key.inner().to_owned(),
+                    // NB: cel-go words the two failures differently; so do we.
+                    CelMapKey::Bool(_) => {
+                        return Err("type conversion error from bool to 'string'".to_owned());
+                    }
+                    other => {
+                        return Err(format!(
+                            "unsupported type conversion from '{}' to string",
+                            other.inner().get_type().name()
+                        ));
+                    }
+                };
+                out.insert(key, encodable(item.as_ref())?);
+            }
+            Ok(Value::Object(out))
+        }
+        _ => Err(mismatch()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::{eval, eval_err};
@@ -165,5 +297,95 @@ mod tests {
         );
         assert!(err.contains("failed to convert to native"), "{err}");
         assert!(eval_err("'x'.marshalJSON()", json!({})).contains("no matching overload"));
+    }
+
+    /// `json.encode(e)` as the JSON text it returns.
+    fn encoded(expression: &str) -> String {
+        match eval(
+            &format!("json.encode({expression})"),
+            json!({"n": 77, "tiny": 1e-7}),
+        ) {
+            Ok(serde_json::Value::String(text)) => text,
+            other => panic!("json.encode({expression}) gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_encode_sorts_keys_escapes_html_and_writes_go_numbers() {
+        // Each expected text is what cel-go's json.encode returned for the same expression.
+        let cases = [
+            (
+                "{'b': 1, 'a': [1, 2.5, 'x<>&'], 'c': {'z': null, 'y': true}}",
+                r#"{"a":[1,2.5,"x\u003c\u003e\u0026"],"b":1,"c":{"y":true,"z":null}}"#,
+            ),
+            (
+                "{'é': 1, 'Z': 2, 'a': 3, '': 5}",
+                r#"{"":5,"Z":2,"a":3,"é":1}"#,
+            ),
+            (r"'a\u2028\t\u0001é'", r#""a\u2028\t\u0001é""#),
+            ("body", r#"{"n":77,"tiny":1e-7}"#),
+            ("1.0", "1"),
+            ("-0.0", "-0"),
+            ("1e21", "1e+21"),
+            ("1e20", "100000000000000000000"),
+            ("0.000001", "0.000001"),
+            ("0.1 + 0.2", "0.30000000000000004"),
+            ("null", "null"),
+            ("[]", "[]"),
+            ("{}", "{}"),
+            ("b'\\xff\\x00'", r#""/wA=""#),
+        ];
+        for (expression, want) in cases {
+            assert_eq!(encoded(expression), want, "json.encode({expression})");
+        }
+    }
+
+    #[test]
+    fn json_encode_writes_integers_beyond_2_pow_53_as_strings() {
+        assert_eq!(encoded("9007199254740991"), "9007199254740991");
+        assert_eq!(encoded("-9007199254740991"), "-9007199254740991");
+        assert_eq!(encoded("9007199254740992"), r#""9007199254740992""#);
+        assert_eq!(encoded("-9007199254740992"), r#""-9007199254740992""#);
+        assert_eq!(encoded("3u"), "3");
+        assert_eq!(
+            encoded("[18446744073709551615u]"),
+            r#"["18446744073709551615"]"#
+        );
+    }
+
+    #[test]
+    fn json_encode_writes_timestamps_and_durations_as_strings() {
+        assert_eq!(
+            encoded("[timestamp('2024-01-02T03:04:05.120Z')]"),
+            r#"["2024-01-02T03:04:05.12Z"]"#
+        );
+        assert_eq!(encoded("duration('1h2m3.5s')"), r#""3723.5s""#);
+        assert_eq!(encoded("duration('-1ns')"), r#""-0.000000001s""#);
+    }
+
+    #[test]
+    fn json_encode_rejects_non_finite_numbers_non_string_keys_and_types() {
+        for (expression, want) in [
+            (
+                "json.encode([double('NaN')])",
+                "google.protobuf.Value.number_value: invalid NaN value",
+            ),
+            ("json.encode(double('-Infinity'))", "invalid -Inf value"),
+            (
+                "json.encode({'a': {2: 1}})",
+                "unsupported type conversion from 'int' to string",
+            ),
+            (
+                "json.encode({true: 1})",
+                "type conversion error from bool to 'string'",
+            ),
+            (
+                "json.encode(int)",
+                "type conversion not supported for 'type'",
+            ),
+        ] {
+            let err = eval_err(expression, json!({}));
+            assert!(err.contains(want), "{expression}: {err}");
+        }
     }
 }
