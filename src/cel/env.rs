@@ -14,7 +14,9 @@
 //! Differences from upstream's environment, on purpose: optional syntax (`a.?b`) is off, as cel-go
 //! has it off unless asked; a map literal repeating a key keeps the last value (cel-go) rather than
 //! failing; `matches` goes through a regex cache (`functions::regex`); `compareSecret` goes through
-//! a macro and a hidden variable (`functions::secret`).
+//! a macro and a hidden variable (`functions::secret`). Not a difference but a detour: `string(x)`
+//! is rewritten to `@string(x)`, which writes doubles and timestamps as cel-go does where the
+//! crate's own `string()` does not (`functions::conversions`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -25,7 +27,7 @@ use ::cel::common::types::{DYN_TYPE, INT_TYPE, LIST_TYPE, MAP_TYPE, STRING_TYPE,
 use ::cel::parser::{Macro, MacroExprHelper};
 use ::cel::{Context, DeclarationError, Env, IdedExpr, ParseError, ParseErrors, extensions};
 
-use super::functions::{header, json, lists, regex, secret, sets, strings, url};
+use super::functions::{conversions, header, json, lists, regex, secret, sets, strings, url};
 
 /// How a function is called: `f(x, y)` or `x.f(y)`. Upstream declares all of Tekton's functions
 /// as member functions only, so `truncate(s, 7)` is rejected and `s.truncate(7)` accepted.
@@ -52,6 +54,9 @@ pub(crate) struct Overload {
 
 /// The name internal to our `matches` rewrite; `@` keeps expressions from naming it.
 const CACHED_MATCHES: &str = "@matches";
+
+/// The name internal to our `string(x)` rewrite (see `functions/conversions.rs`).
+const GO_STRING: &str = "@string";
 
 /// Every function we register: Tekton's, cel-go's sets and `json.encode`, and the cached
 /// `matches`.
@@ -184,6 +189,15 @@ static OVERLOADS: &[Overload] = &[
         style: Style::Global,
         params: &[DYN_TYPE],
         function: json::encode,
+    },
+    // `string(x)` with cel-go's formatting of doubles and timestamps; the macro below routes
+    // every `string(x)` here.
+    Overload {
+        name: GO_STRING,
+        id: "string_go",
+        style: Style::Global,
+        params: &[DYN_TYPE],
+        function: conversions::string,
     },
     // `matches` with a regex cache; the macros below route both call styles here.
     Overload {
@@ -401,6 +415,7 @@ fn build() -> Result<Environment, DeclarationError> {
     }
     env.add_macro(Macro::receiver("matches", 1, rewrite_matches))?;
     env.add_macro(Macro::global("matches", 2, rewrite_matches))?;
+    env.add_macro(Macro::global("string", 1, rename(GO_STRING)))?;
     env.add_macro(Macro::receiver("compareSecret", 2, secret::rewrite))?;
     env.add_macro(Macro::receiver("compareSecret", 3, secret::rewrite))?;
 
@@ -447,11 +462,27 @@ fn rewrite_matches(
     target: &mut Option<IdedExpr>,
     args: &mut Vec<IdedExpr>,
 ) -> Result<Option<IdedExpr>, ParseError> {
-    Ok(Some(helper.next_expr(Expr::Call(CallExpr {
-        func_name: CACHED_MATCHES.to_owned(),
-        target: target.take().map(Box::new),
-        args: std::mem::take(args),
-    }))))
+    rename(CACHED_MATCHES)(helper, target, args)
+}
+
+/// A macro expander calling `to` instead, with the same target and arguments.
+fn rename(
+    to: &'static str,
+) -> impl Fn(
+    &mut MacroExprHelper<'_>,
+    &mut Option<IdedExpr>,
+    &mut Vec<IdedExpr>,
+) -> Result<Option<IdedExpr>, ParseError>
++ Send
++ Sync
++ 'static {
+    move |helper, target, args| {
+        Ok(Some(helper.next_expr(Expr::Call(CallExpr {
+            func_name: to.to_owned(),
+            target: target.take().map(Box::new),
+            args: std::mem::take(args),
+        }))))
+    }
 }
 
 /// Calls the `cel` crate's own global function `name` (one of [`BUILTINS`]) with `args`, for

@@ -11,6 +11,7 @@ use ::cel::common::value::{CowVal, Val};
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
+use super::conversions::special_string;
 use super::{Args, Ret, str_arg, string_val, take};
 use crate::cel::env::call_stdlib;
 use crate::cel::value::{json_to_val, to_json};
@@ -181,9 +182,12 @@ fn encodable(value: &dyn Val) -> Result<Value, String> {
             .downcast_ref::<CelBytes<'_>>()
             .map(|b| Value::String(base64::engine::general_purpose::STANDARD.encode(b.inner())))
             .ok_or_else(mismatch),
-        // NB: cel-go writes these with its `string()` conversion; ours is the crate's, whose
-        // output for both matches cel-go's (RFC 3339 with the offset kept; seconds).
-        Kind::Timestamp | Kind::Duration => {
+        // cel-go writes these with its `string()` conversion (RFC 3339 in the timestamp's own
+        // offset; seconds), as our `string()` does.
+        Kind::Timestamp => special_string(value)
+            .map(Value::String)
+            .ok_or_else(mismatch),
+        Kind::Duration => {
             let text =
                 call_stdlib("string", vec![CowVal::Borrowed(value)]).map_err(|e| e.to_string())?;
             text.downcast_ref::<CelString<'_>>()
@@ -358,6 +362,10 @@ mod tests {
         assert_eq!(
             encoded("[timestamp('2024-01-02T03:04:05.120Z')]"),
             r#"["2024-01-02T03:04:05.12Z"]"#
+        );
+        assert_eq!(
+            encoded("timestamp('2024-01-02T03:04:05+02:00')"),
+            r#""2024-01-02T03:04:05+02:00""#
         );
         assert_eq!(encoded("duration('1h2m3.5s')"), r#""3723.5s""#);
         assert_eq!(encoded("duration('-1ns')"), r#""-0.000000001s""#);
