@@ -16,7 +16,10 @@
 //! failing; `matches` goes through a regex cache (`functions::regex`); `compareSecret` goes through
 //! a macro and a hidden variable (`functions::secret`). Not a difference but a detour: `string(x)`
 //! is rewritten to `@string(x)`, which writes doubles and timestamps as cel-go does where the
-//! crate's own `string()` does not (`functions::conversions`).
+//! crate's own `string()` does not (`functions::conversions`), and `s.indexOf(t, n)` and
+//! `s.lastIndexOf(t, n)` to `@indexOf`/`@lastIndexOf`, which answer -1 for an offset past the end
+//! as cel-go does where the crate fails (`functions::strings`). The crate's overloads come first
+//! and cannot be replaced, hence the macros.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -198,6 +201,21 @@ static OVERLOADS: &[Overload] = &[
         style: Style::Global,
         params: &[DYN_TYPE],
         function: conversions::string,
+    },
+    // cel-go's `indexOf`/`lastIndexOf` with an offset; the macros below route them here.
+    Overload {
+        name: "@indexOf",
+        id: "string_index_of_string_int",
+        style: Style::Member,
+        params: &[STRING_TYPE, STRING_TYPE, INT_TYPE],
+        function: strings::index_of_offset,
+    },
+    Overload {
+        name: "@lastIndexOf",
+        id: "string_last_index_of_string_int",
+        style: Style::Member,
+        params: &[STRING_TYPE, STRING_TYPE, INT_TYPE],
+        function: strings::last_index_of_offset,
     },
     // `matches` with a regex cache; the macros below route both call styles here.
     Overload {
@@ -416,6 +434,8 @@ fn build() -> Result<Environment, DeclarationError> {
     env.add_macro(Macro::receiver("matches", 1, rewrite_matches))?;
     env.add_macro(Macro::global("matches", 2, rewrite_matches))?;
     env.add_macro(Macro::global("string", 1, rename(GO_STRING)))?;
+    env.add_macro(Macro::receiver("indexOf", 2, rename("@indexOf")))?;
+    env.add_macro(Macro::receiver("lastIndexOf", 2, rename("@lastIndexOf")))?;
     env.add_macro(Macro::receiver("compareSecret", 2, secret::rewrite))?;
     env.add_macro(Macro::receiver("compareSecret", 3, secret::rewrite))?;
 

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use super::conversions::special_string;
 use super::{Args, Ret, str_arg, string_val, take};
 use crate::cel::env::call_stdlib;
-use crate::cel::value::{json_to_val, to_json};
+use crate::cel::value::json_to_val;
 use crate::gojson::write_json;
 
 /// `s.parseJSON()`: the JSON **object** in `s` as a map, numbers as `double` (as the body).
@@ -81,21 +81,49 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
-/// `map.marshalJSON()` / `list.marshalJSON()`: the value as compact JSON with sorted keys, `<>&`
-/// escaped and numbers in Go's form (`2.0` → `2`), exactly as upstream's Go code prints it.
+/// `map.marshalJSON()` / `list.marshalJSON()`: the value as compact JSON, converted as
+/// [`encode`] converts it (upstream converts to a protobuf `Struct`/`ListValue` as cel-go's
+/// `json.encode` does, then Go's `encoding/json` writes it): keys sorted, `<>&` escaped, numbers
+/// in Go's form (`2.0` → `2`), integers beyond 2^53 − 1 as strings, timestamps as strings.
 ///
 /// # Errors
 ///
-/// An element with no JSON form (a timestamp, a non-finite double, a non-string map key…):
-/// `failed to convert to native: …`.
+/// A map key that is not a string or a type value: `failed to convert to native: …`; a
+/// non-finite double: `failed to marshal to json: …`.
 pub(crate) fn marshal_json<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
     let [value] = take(args)?;
-    let json = to_json(value.as_ref()).map_err(|why| {
-        ExecutionError::function_error("marshalJSON", format!("failed to convert to native: {why}"))
+    let json = encodable(value.as_ref()).map_err(|e| {
+        let message = match e {
+            Unencodable::Conversion(why) => format!("failed to convert to native: {why}"),
+            Unencodable::NonFinite(why) => {
+                let go_type = match value.get_type().kind() {
+                    Kind::Map => "Struct",
+                    _ => "ListValue",
+                };
+                format!(
+                    "failed to marshal to json: json: error calling MarshalJSON for type \
+                     *structpb.{go_type}: {why}"
+                )
+            }
+        };
+        ExecutionError::function_error("marshalJSON", message)
     })?;
     let mut out = String::new();
     write_json(&json, &mut out);
     Ok(string_val(out))
+}
+
+/// Why a value has no JSON form: the conversion to a protobuf `Value` failed, or the value holds
+/// a non-finite double, which protobuf's JSON writer refuses later.
+enum Unencodable {
+    Conversion(String),
+    NonFinite(String),
+}
+
+impl From<String> for Unencodable {
+    fn from(why: String) -> Self {
+        Unencodable::Conversion(why)
+    }
 }
 
 /// `json.encode(value)`: any value as compact JSON, as cel-go converts it to a protobuf
@@ -112,8 +140,10 @@ pub(crate) fn marshal_json<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
 /// value (`type conversion not supported for 'type'`), worded as cel-go's.
 pub(crate) fn encode<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
     let [value] = take(args)?;
-    let json = encodable(value.as_ref())
-        .map_err(|why| ExecutionError::function_error("json.encode", why))?;
+    let json = encodable(value.as_ref()).map_err(|e| {
+        let (Unencodable::Conversion(why) | Unencodable::NonFinite(why)) = e;
+        ExecutionError::function_error("json.encode", why)
+    })?;
     let mut out = String::new();
     write_json(&json, &mut out);
     Ok(string_val(out))
@@ -124,12 +154,12 @@ pub(crate) fn encode<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
 const JSON_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// `value` as cel-go's `ConvertToNative(JSONValueType)` converts it (see [`encode`]).
-fn encodable(value: &dyn Val) -> Result<Value, String> {
+fn encodable(value: &dyn Val) -> Result<Value, Unencodable> {
     let mismatch = || {
-        format!(
+        Unencodable::Conversion(format!(
             "type conversion not supported for '{}'",
             value.get_type().name()
-        )
+        ))
     };
     match value.get_type().kind() {
         Kind::NullType => Ok(Value::Null),
@@ -171,7 +201,9 @@ fn encodable(value: &dyn Val) -> Result<Value, String> {
                     } else {
                         "-Inf"
                     };
-                    format!("proto: google.protobuf.Value.number_value: invalid {special} value")
+                    Unencodable::NonFinite(format!(
+                        "proto: google.protobuf.Value.number_value: invalid {special} value"
+                    ))
                 })
         }
         Kind::String => value
@@ -211,13 +243,16 @@ fn encodable(value: &dyn Val) -> Result<Value, String> {
                     CelMapKey::String(key) => key.inner().to_owned(),
                     // NB: cel-go words the two failures differently; so do we.
                     CelMapKey::Bool(_) => {
-                        return Err("type conversion error from bool to 'string'".to_owned());
+                        return Err("type conversion error from bool to 'string'"
+                            .to_owned()
+                            .into());
                     }
                     other => {
                         return Err(format!(
                             "unsupported type conversion from '{}' to string",
                             other.inner().get_type().name()
-                        ));
+                        )
+                        .into());
                     }
                 };
                 out.insert(key, encodable(item.as_ref())?);
@@ -294,12 +329,43 @@ mod tests {
     }
 
     #[test]
-    fn marshal_json_rejects_values_with_no_json_form() {
-        let err = eval_err(
-            "[timestamp('2024-01-01T00:00:00Z')].marshalJSON()",
-            json!({}),
+    fn marshal_json_converts_as_json_encode_does() {
+        // Expected texts as upstream's cel-eval printed them.
+        assert_eq!(
+            eval(
+                "[9007199254740993, -9007199254740993, 18446744073709551615u, 1e-7].marshalJSON()",
+                json!({})
+            ),
+            Ok(json!(
+                r#"["9007199254740993","-9007199254740993","18446744073709551615",1e-7]"#
+            ))
         );
-        assert!(err.contains("failed to convert to native"), "{err}");
+        assert_eq!(
+            eval(
+                "[b'ab', timestamp('2024-01-02T03:04:05Z'), duration('1s')].marshalJSON()",
+                json!({})
+            ),
+            Ok(json!(r#"["YWI=","2024-01-02T03:04:05Z","1s"]"#))
+        );
+    }
+
+    #[test]
+    fn marshal_json_rejects_values_with_no_json_form() {
+        let err = eval_err("[double('NaN')].marshalJSON()", json!({}));
+        assert!(
+            err.ends_with(
+                "failed to marshal to json: json: error calling MarshalJSON for type \
+                 *structpb.ListValue: proto: google.protobuf.Value.number_value: invalid NaN value"
+            ),
+            "{err}"
+        );
+        let err = eval_err("{'a': {1: 2}}.marshalJSON()", json!({}));
+        assert!(
+            err.ends_with(
+                "failed to convert to native: unsupported type conversion from 'int' to string"
+            ),
+            "{err}"
+        );
         assert!(eval_err("'x'.marshalJSON()", json!({})).contains("no matching overload"));
     }
 
