@@ -170,13 +170,13 @@ impl Program {
     }
 
     /// Evaluates the expression for display (the `cel-eval` tool): like
-    /// [`evaluate_json`](Self::evaluate_json), but a `null`, `uint`, timestamp (RFC 3339, UTC) or
-    /// duration (`90s`) result is shown too.
+    /// [`evaluate_json`](Self::evaluate_json), but a `null`, `uint`, timestamp (RFC 3339, UTC),
+    /// duration (`90s`), type (`int`) or non-finite double (`NaN`, `+Inf`) result is shown too.
     ///
     /// # Errors
     ///
-    /// [`EvalError::Evaluation`]; [`EvalError::Conversion`] for results with no JSON form (types,
-    /// non-finite doubles).
+    /// [`EvalError::Evaluation`]; [`EvalError::Conversion`] for results with no JSON form (such
+    /// as a list holding a type).
     pub fn evaluate_display(&self, vars: &Vars<'_>) -> Result<serde_json::Value, EvalError> {
         self.evaluate(vars, |result| {
             value::to_display_json(result).map_err(|message| EvalError::Conversion {
