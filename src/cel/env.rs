@@ -14,19 +14,23 @@
 //! Differences from upstream's environment, on purpose: optional syntax (`a.?b`) is off, as cel-go
 //! has it off unless asked; a map literal repeating a key keeps the last value (cel-go) rather than
 //! failing; `matches` goes through a regex cache (`functions::regex`); `compareSecret` goes through
-//! a macro and a hidden variable (`functions::secret`). Missing here: cel-go's `json.encode`
-//! (rejected at load like any unknown function).
+//! a macro and a hidden variable (`functions::secret`). Not a difference but a detour: `string(x)`
+//! is rewritten to `@string(x)`, which writes doubles and timestamps as cel-go does where the
+//! crate's own `string()` does not (`functions::conversions`), and `s.indexOf(t, n)` and
+//! `s.lastIndexOf(t, n)` to `@indexOf`/`@lastIndexOf`, which answer -1 for an offset past the end
+//! as cel-go does where the crate fails (`functions::strings`). The crate's overloads come first
+//! and cannot be replaced, hence the macros.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use ::cel::common::ast::{CallExpr, Expr};
 use ::cel::common::functions::Function;
-use ::cel::common::types::{INT_TYPE, LIST_TYPE, MAP_TYPE, STRING_TYPE, Type};
+use ::cel::common::types::{DYN_TYPE, INT_TYPE, LIST_TYPE, MAP_TYPE, STRING_TYPE, Type};
 use ::cel::parser::{Macro, MacroExprHelper};
 use ::cel::{Context, DeclarationError, Env, IdedExpr, ParseError, ParseErrors, extensions};
 
-use super::functions::{header, json, lists, regex, secret, sets, strings, url};
+use super::functions::{conversions, header, json, lists, regex, secret, sets, strings, url};
 
 /// How a function is called: `f(x, y)` or `x.f(y)`. Upstream declares all of Tekton's functions
 /// as member functions only, so `truncate(s, 7)` is rejected and `s.truncate(7)` accepted.
@@ -54,7 +58,11 @@ pub(crate) struct Overload {
 /// The name internal to our `matches` rewrite; `@` keeps expressions from naming it.
 const CACHED_MATCHES: &str = "@matches";
 
-/// Every function we register: Tekton's, cel-go's sets, and the cached `matches`.
+/// The name internal to our `string(x)` rewrite (see `functions/conversions.rs`).
+const GO_STRING: &str = "@string";
+
+/// Every function we register: Tekton's, cel-go's sets and `json.encode`, and the cached
+/// `matches`.
 static OVERLOADS: &[Overload] = &[
     // Tekton, upstream triggers.go:170-212, in its order.
     Overload {
@@ -176,6 +184,38 @@ static OVERLOADS: &[Overload] = &[
         style: Style::Global,
         params: &[LIST_TYPE, LIST_TYPE],
         function: sets::intersects,
+    },
+    // cel-go's encoders extension: `json.encode` (the crate has the base64 half).
+    Overload {
+        name: "json.encode",
+        id: "json_encode_dyn",
+        style: Style::Global,
+        params: &[DYN_TYPE],
+        function: json::encode,
+    },
+    // `string(x)` with cel-go's formatting of doubles and timestamps; the macro below routes
+    // every `string(x)` here.
+    Overload {
+        name: GO_STRING,
+        id: "string_go",
+        style: Style::Global,
+        params: &[DYN_TYPE],
+        function: conversions::string,
+    },
+    // cel-go's `indexOf`/`lastIndexOf` with an offset; the macros below route them here.
+    Overload {
+        name: "@indexOf",
+        id: "string_index_of_string_int",
+        style: Style::Member,
+        params: &[STRING_TYPE, STRING_TYPE, INT_TYPE],
+        function: strings::index_of_offset,
+    },
+    Overload {
+        name: "@lastIndexOf",
+        id: "string_last_index_of_string_int",
+        style: Style::Member,
+        params: &[STRING_TYPE, STRING_TYPE, INT_TYPE],
+        function: strings::last_index_of_offset,
     },
     // `matches` with a regex cache; the macros below route both call styles here.
     Overload {
@@ -393,6 +433,9 @@ fn build() -> Result<Environment, DeclarationError> {
     }
     env.add_macro(Macro::receiver("matches", 1, rewrite_matches))?;
     env.add_macro(Macro::global("matches", 2, rewrite_matches))?;
+    env.add_macro(Macro::global("string", 1, rename(GO_STRING)))?;
+    env.add_macro(Macro::receiver("indexOf", 2, rename("@indexOf")))?;
+    env.add_macro(Macro::receiver("lastIndexOf", 2, rename("@lastIndexOf")))?;
     env.add_macro(Macro::receiver("compareSecret", 2, secret::rewrite))?;
     env.add_macro(Macro::receiver("compareSecret", 3, secret::rewrite))?;
 
@@ -439,11 +482,48 @@ fn rewrite_matches(
     target: &mut Option<IdedExpr>,
     args: &mut Vec<IdedExpr>,
 ) -> Result<Option<IdedExpr>, ParseError> {
-    Ok(Some(helper.next_expr(Expr::Call(CallExpr {
-        func_name: CACHED_MATCHES.to_owned(),
-        target: target.take().map(Box::new),
-        args: std::mem::take(args),
-    }))))
+    rename(CACHED_MATCHES)(helper, target, args)
+}
+
+/// A macro expander calling `to` instead, with the same target and arguments.
+fn rename(
+    to: &'static str,
+) -> impl Fn(
+    &mut MacroExprHelper<'_>,
+    &mut Option<IdedExpr>,
+    &mut Vec<IdedExpr>,
+) -> Result<Option<IdedExpr>, ParseError>
++ Send
++ Sync
++ 'static {
+    move |helper, target, args| {
+        Ok(Some(helper.next_expr(Expr::Call(CallExpr {
+            func_name: to.to_owned(),
+            target: target.take().map(Box::new),
+            args: std::mem::take(args),
+        }))))
+    }
+}
+
+/// Calls the `cel` crate's own global function `name` (one of [`BUILTINS`]) with `args`, for
+/// functions of ours that delegate to it.
+///
+/// # Errors
+///
+/// The function's own error, or `found no matching overload` when none takes `args`.
+pub(crate) fn call_stdlib<'b, 'v>(
+    name: &str,
+    args: Vec<::cel::common::value::CowVal<'b, 'v>>,
+) -> Result<::cel::common::value::CowVal<'b, 'v>, ::cel::ExecutionError> {
+    match environment().env.find_overload(name, &args) {
+        Some(function) => function(args),
+        None => Err(::cel::ExecutionError::no_such_overload(
+            name,
+            args.iter()
+                .map(|arg| arg.get_type().name().to_owned())
+                .collect(),
+        )),
+    }
 }
 
 impl Environment {

@@ -170,13 +170,13 @@ impl Program {
     }
 
     /// Evaluates the expression for display (the `cel-eval` tool): like
-    /// [`evaluate_json`](Self::evaluate_json), but a `null`, `uint`, timestamp (RFC 3339, UTC) or
-    /// duration (`90s`) result is shown too.
+    /// [`evaluate_json`](Self::evaluate_json), but a `null`, `uint`, timestamp (RFC 3339, UTC),
+    /// duration (`90s`), type (`int`) or non-finite double (`NaN`, `+Inf`) result is shown too.
     ///
     /// # Errors
     ///
-    /// [`EvalError::Evaluation`]; [`EvalError::Conversion`] for results with no JSON form (types,
-    /// non-finite doubles).
+    /// [`EvalError::Evaluation`]; [`EvalError::Conversion`] for results with no JSON form (such
+    /// as a list holding a type).
     pub fn evaluate_display(&self, vars: &Vars<'_>) -> Result<serde_json::Value, EvalError> {
         self.evaluate(vars, |result| {
             value::to_display_json(result).map_err(|message| EvalError::Conversion {
@@ -402,24 +402,46 @@ pub enum EvalError {
     },
 }
 
-/// An `ExecutionError` as one lower-case message, close to cel-go's wording.
+/// An `ExecutionError` as one lower-case message in cel-go's wording where the crate's differs:
+/// a function's own message without the crate's `error executing function 'f': ` prefix,
+/// `division by zero`, `modulus by zero`, `integer overflow`, `index out of bounds: 5`, and our
+/// internal `@` names (`@indexOf`) shown as written (`indexOf`).
 fn describe(error: &ExecutionError) -> String {
-    if let ExecutionError::UnsupportedBinaryOperator(op, lhs, rhs) = error {
-        let symbol = match *op {
-            "add" => "_+_",
-            "sub" => "_-_",
-            "mul" => "_*_",
-            "div" => "_/_",
-            "rem" => "_%_",
-            other => other,
-        };
-        return format!(
-            "found no matching overload for '{symbol}' applied to '({}, {})'",
-            cel_type_name(lhs),
-            cel_type_name(rhs)
-        );
-    }
-    let text = error.to_string();
+    use ::cel::Value;
+    let text = match error {
+        ExecutionError::UnsupportedBinaryOperator(op, lhs, rhs) => {
+            let symbol = match *op {
+                "add" => "_+_",
+                "sub" => "_-_",
+                "mul" => "_*_",
+                "div" => "_/_",
+                "rem" => "_%_",
+                other => other,
+            };
+            return format!(
+                "found no matching overload for '{symbol}' applied to '({}, {})'",
+                cel_type_name(lhs),
+                cel_type_name(rhs)
+            );
+        }
+        ExecutionError::FunctionError { message, .. } => message.clone(),
+        ExecutionError::NoSuchOverload(overload) if overload.function().starts_with('@') => {
+            let name = overload.function().trim_start_matches('@');
+            let types = overload.argument_types().to_vec();
+            if overload.is_member_function() {
+                ExecutionError::no_such_member_overload(name, types).to_string()
+            } else {
+                ExecutionError::no_such_overload(name, types).to_string()
+            }
+        }
+        ExecutionError::DivisionByZero(_) => "division by zero".to_owned(),
+        ExecutionError::RemainderByZero(_) => "modulus by zero".to_owned(),
+        ExecutionError::Overflow(_, Value::UInt(_), _) => "unsigned integer overflow".to_owned(),
+        ExecutionError::Overflow(..) => "integer overflow".to_owned(),
+        ExecutionError::IndexOutOfBounds(Value::Int(i)) => format!("index out of bounds: {i}"),
+        ExecutionError::IndexOutOfBounds(Value::UInt(u)) => format!("index out of bounds: {u}"),
+        other => other.to_string(),
+    };
     let mut chars = text.chars();
     match (chars.next(), chars.next()) {
         (Some(first), Some(second)) if first.is_ascii_uppercase() && second.is_lowercase() => {

@@ -105,6 +105,38 @@ fn adding_an_int_literal_to_a_body_number_is_an_error() {
 }
 
 #[test]
+fn evaluation_errors_use_cel_go_wording() {
+    // Each message as upstream's cel-eval printed it after "failed to evaluate: ".
+    for (expression, want) in [
+        ("1 / 0", "division by zero"),
+        ("1 % 0", "modulus by zero"),
+        ("9223372036854775807 + 1", "integer overflow"),
+        ("-(-9223372036854775808)", "integer overflow"),
+        ("0u - 1u", "unsigned integer overflow"),
+        ("[1][5]", "index out of bounds: 5"),
+        ("int(1e19)", "integer overflow"),
+        ("'hello'.charAt(6)", "index out of range: 6"),
+        ("[1, 2].slice(1, 3)", "cannot slice(1, 3), list is length 2"),
+    ] {
+        let err = eval_err(expression, json!({}));
+        assert_eq!(
+            err,
+            format!("expression {expression:?} failed to evaluate: {want}"),
+            "{expression}"
+        );
+    }
+}
+
+#[test]
+fn internal_function_names_are_shown_as_written() {
+    let err = eval_err("body.t.matches(body.n)", json!({"t": "a", "n": 1}));
+    assert!(
+        err.ends_with("found no matching overload for 'matches' applied to 'string.(double)'"),
+        "{err}"
+    );
+}
+
+#[test]
 fn overlays_produce_strings_numbers_maps_and_lists() {
     let body = pr_body("opened");
     let cases = [

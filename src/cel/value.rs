@@ -33,7 +33,7 @@ use std::collections::HashMap;
 
 use ::cel::common::types::{
     CelBool, CelBytes, CelDouble, CelDuration, CelInt, CelList, CelMap, CelMapKey, CelNull,
-    CelString, CelTimestamp, CelUInt, Kind,
+    CelString, CelTimestamp, CelType, CelUInt, Kind,
 };
 use ::cel::common::value::Val;
 use base64::Engine as _;
@@ -105,14 +105,26 @@ pub(crate) fn to_json(value: &dyn Val) -> Result<Value, String> {
 
 /// Converts any result to JSON for display (`cel-eval`): as [`to_json`], plus a top-level `null`
 /// and `uint`, a timestamp as an RFC 3339 string in UTC (`2026-01-02T03:04:05Z`) and a duration
-/// as seconds (`90s`, `1.5s`), as cel-go's `string()` conversion writes them.
+/// as seconds (`90s`, `1.5s`), as cel-go's `string()` conversion writes them; a non-finite double
+/// as the string `NaN`, `+Inf` or `-Inf` and a type as its name (`int`), as upstream's `cel-eval`
+/// prints them.
 ///
 /// # Errors
 ///
-/// Types, non-finite doubles, non-string map keys, and timestamps or durations inside lists or
+/// Non-string map keys, and timestamps, durations, types or non-finite doubles inside lists or
 /// maps.
 pub(crate) fn to_display_json(value: &dyn Val) -> Result<Value, String> {
     match value.get_type().kind() {
+        Kind::Double => match value.downcast_ref::<CelDouble>() {
+            Some(d) if !d.inner().is_finite() => Ok(Value::String(
+                super::functions::conversions::format_float_g(*d.inner()),
+            )),
+            _ => nested_to_json(value),
+        },
+        Kind::Type => value
+            .downcast_ref::<CelType>()
+            .map(|t| Value::String(t.name().to_owned()))
+            .ok_or_else(|| no_json_form(value)),
         Kind::Timestamp => value
             .downcast_ref::<CelTimestamp>()
             .map(|t| {
@@ -257,6 +269,24 @@ mod tests {
         assert_eq!(to_display_json(&CelNull), Ok(Value::Null));
         assert_eq!(to_display_json(&CelUInt::from(7u64)), Ok(json!(7)));
         assert_eq!(to_display_json(&CelDouble::from(2.5)), Ok(json!(2.5)));
+    }
+
+    #[test]
+    fn display_shows_non_finite_doubles_and_types_as_upstream_prints_them() {
+        // Upstream's cel-eval printed NaN, +Inf, -Inf and int for these.
+        for (f, want) in [
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ] {
+            assert_eq!(to_display_json(&CelDouble::from(f)), Ok(json!(want)));
+        }
+        assert_eq!(
+            to_display_json(&CelType::new_static("int")),
+            Ok(json!("int"))
+        );
+        let list = CelList::from(vec![Box::new(CelDouble::from(f64::NAN)) as Box<dyn Val>]);
+        assert!(to_display_json(&list).is_err());
     }
 
     #[test]

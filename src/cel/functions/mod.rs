@@ -3,6 +3,7 @@
 //! receiver first for a member function) already of the types its table row declares, and
 //! reports problems as `ExecutionError`s that `EvalError` turns into upstream's wording.
 
+pub(crate) mod conversions;
 pub(crate) mod header;
 pub(crate) mod json;
 pub(crate) mod lists;

@@ -1,11 +1,14 @@
 //! Tekton's string functions `truncate` and `translate` (behaviour reference §4.5; upstream
-//! `pkg/interceptors/cel/triggers.go` `truncateString`, `translateString`).
+//! `pkg/interceptors/cel/triggers.go` `truncateString`, `translateString`), and cel-go's
+//! `indexOf`/`lastIndexOf` with an offset, whose out-of-range answer differs from the crate's
+//! (cel-go `ext/strings.go`).
 
 use ::cel::ExecutionError;
 
 use super::regex::compiled;
 use super::{Args, Ret, arg, str_arg, string_val, take};
 use ::cel::common::types::CelInt;
+use ::cel::common::value::CowVal;
 
 /// `s.truncate(n)`: the first `n` **bytes** of `s`, or all of `s` when it is shorter.
 ///
@@ -61,6 +64,67 @@ pub(crate) fn translate<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
     })?;
     let replaced = regex.replace_all(text, replacement).into_owned();
     Ok(string_val(replaced))
+}
+
+/// `s.indexOf(sub, offset)`: the index, in characters, of the first `sub` in `s` at or after
+/// `offset`, or -1. As cel-go (and unlike the `cel` crate, which fails): an offset at or past the
+/// end gives -1, and an empty `sub` is found at `offset` clamped to the length. `env.rs` routes
+/// the call here through a macro, as the crate's own overload would take precedence.
+///
+/// # Errors
+///
+/// A negative offset: `index out of range: -1`.
+pub(crate) fn index_of_offset<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
+    let (text, sub, offset) = offset_args(args, "indexOf")?;
+    if sub.is_empty() {
+        return Ok(int_val(offset.min(text.len())));
+    }
+    if offset >= text.len() || sub.len() > text.len() {
+        return Ok(int_val(-1));
+    }
+    let found = (offset..=text.len() - sub.len()).find(|&i| text[i..].starts_with(&sub));
+    Ok(int_val(found.map_or(-1, |i| i as i64)))
+}
+
+/// `s.lastIndexOf(sub, offset)`: the index, in characters, of the last `sub` in `s` starting at
+/// or before `offset`, or -1. As cel-go: an offset at or past the end gives -1 (not an error, as
+/// in the `cel` crate), and an empty `sub` is found at `offset` clamped to the length.
+///
+/// # Errors
+///
+/// A negative offset: `index out of range: -1`.
+pub(crate) fn last_index_of_offset<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
+    let (text, sub, offset) = offset_args(args, "lastIndexOf")?;
+    if sub.is_empty() {
+        return Ok(int_val(offset.min(text.len())));
+    }
+    if offset >= text.len() || sub.len() > text.len() {
+        return Ok(int_val(-1));
+    }
+    let last_start = offset.min(text.len() - sub.len());
+    let found = (0..=last_start)
+        .rev()
+        .find(|&i| text[i..].starts_with(&sub));
+    Ok(int_val(found.map_or(-1, |i| i as i64)))
+}
+
+/// The receiver and the substring as characters, and the offset, for the two functions above.
+fn offset_args(
+    args: Args<'_, '_>,
+    function: &str,
+) -> Result<(Vec<char>, Vec<char>, usize), ExecutionError> {
+    let [s, sub, offset] = take(args)?;
+    let text = str_arg(s.as_ref(), function)?.chars().collect();
+    let sub = str_arg(sub.as_ref(), function)?.chars().collect();
+    let offset = *arg::<CelInt>(offset.as_ref(), function)?.inner();
+    let offset = usize::try_from(offset).map_err(|_| {
+        ExecutionError::function_error(function, format!("index out of range: {offset}"))
+    })?;
+    Ok((text, sub, offset))
+}
+
+fn int_val<'b, 'v>(i: impl TryInto<i64>) -> CowVal<'b, 'v> {
+    CowVal::owned(CelInt::from(i.try_into().unwrap_or(i64::MAX)))
 }
 
 #[cfg(test)]
@@ -128,6 +192,42 @@ mod tests {
         assert!(
             eval_err("'x'.translate('(', '')", json!({}))
                 .contains("failed to parse regular expression for translation")
+        );
+    }
+
+    #[test]
+    fn index_of_with_an_offset_past_the_end_is_minus_one_as_in_cel_go() {
+        // Expected values as upstream's cel-eval answered them.
+        for (expression, want) in [
+            ("'hello'.indexOf('l', 3)", 3),
+            ("'hello'.indexOf('l', 5)", -1),
+            ("'hello'.indexOf('l', 10)", -1),
+            ("''.indexOf('a', 1)", -1),
+            ("'hello'.indexOf('', 6)", 5),
+            ("''.indexOf('', 1)", 0),
+            ("'héllo'.indexOf('l', 3)", 3),
+            ("'hello'.lastIndexOf('l', 2)", 2),
+            ("'hello'.lastIndexOf('l', 4)", 3),
+            ("'hello'.lastIndexOf('l', 10)", -1),
+            ("'hello'.lastIndexOf('', 10)", 5),
+            ("'hello'.lastIndexOf('', 3)", 3),
+            ("'ab'.lastIndexOf('abc', 1)", -1),
+        ] {
+            assert_eq!(eval(expression, json!({})), Ok(json!(want)), "{expression}");
+        }
+    }
+
+    #[test]
+    fn index_of_with_a_negative_offset_fails_and_names_the_function() {
+        let err = eval_err("'hello'.indexOf('l', -1)", json!({}));
+        assert!(
+            err.ends_with("failed to evaluate: index out of range: -1"),
+            "{err}"
+        );
+        let err = eval_err("'hello'.lastIndexOf('l', 1.0)", json!({}));
+        assert!(
+            err.contains("found no matching overload for 'lastIndexOf'"),
+            "{err}"
         );
     }
 }
