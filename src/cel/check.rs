@@ -3,12 +3,13 @@
 //! `false && nope(1)` would evaluate to `false` and the typo would only surface on the event that
 //! takes the other branch.
 //!
-//! We check names, not types: every function called must be one `env.rs` declares, in the call
-//! style used (`s.truncate(7)`, not `truncate(s, 7)`) and with an argument count it accepts; every
-//! free identifier must be one of the four variables (or a type name such as `int`);
-//! comprehension variables (`c` in `body.commits.exists(c, …)`) are bound in their body only.
-//! Type errors (`1 + 'a'`, `body.n + 1`) remain evaluation errors, as `body` is `map(string, dyn)`
-//! upstream too and most of them depend on the event.
+//! Names first: every function called must be one `env.rs` declares, in the call style used
+//! (`s.truncate(7)`, not `truncate(s, 7)`) and with an argument count it accepts; every free
+//! identifier must be one of the four variables (or a type name such as `int`); comprehension
+//! variables (`c` in `body.commits.exists(c, …)`) are bound in their body only. When every name
+//! is known, `typing.rs` checks the types it can know from the expression alone (`1 + 'a'`,
+//! `1 == 1.0`); a type error involving `body` (`body.n + 1`) remains an evaluation error, as
+//! `body` is `map(string, dyn)` upstream too.
 
 use ::cel::IdedExpr;
 use ::cel::common::ast::{ComprehensionExpr, EntryExpr, Expr};
@@ -36,6 +37,10 @@ pub(crate) fn check(program: &::cel::Program, source: &str, env: &Environment) -
         secret_refs: Vec::new(),
     };
     checker.expr(program.expression());
+    if checker.issues.is_empty() {
+        // Types only once every name is known, so that one typo is one problem.
+        checker.issues = super::typing::check_types(program, source);
+    }
     checker
         .issues
         .sort_by_key(|issue| (issue.line, issue.column));

@@ -45,13 +45,14 @@ pub(crate) enum Style {
 /// One overload we register.
 pub(crate) struct Overload {
     /// The name expressions call.
-    name: &'static str,
+    pub(crate) name: &'static str,
     /// Upstream's overload id where it has one; unique among the overloads of `name`.
     id: &'static str,
-    style: Style,
+    /// How it is called.
+    pub(crate) style: Style,
     /// Parameter types, the receiver first for a member function. Every list is `LIST_TYPE` and
     /// every map `MAP_TYPE` at run time, so parameters are never `list(string)` and the like.
-    params: &'static [Type],
+    pub(crate) params: &'static [Type],
     function: Function,
 }
 
@@ -233,6 +234,11 @@ static OVERLOADS: &[Overload] = &[
         function: regex::matches,
     },
 ];
+
+/// Every overload we register, for the type check (`typing.rs`).
+pub(crate) fn overloads() -> &'static [Overload] {
+    OVERLOADS
+}
 
 /// A function the `cel` crate declares, by name, call style and argument counts (the receiver
 /// not counted).

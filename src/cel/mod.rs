@@ -25,9 +25,11 @@
 //!
 //! # Numbers
 //!
-//! JSON numbers are CEL `double`s, as upstream (see `value.rs`): `body.number == 77` and
-//! `1 == 1.0` are true, while `body.number + 1` is an error (write `body.number + 1.0` or
-//! `int(body.number) + 1`). An overlay's `int` result is written as an exact JSON integer
+//! JSON numbers are CEL `double`s, as upstream (see `value.rs`): `body.number == 77` is true,
+//! while `body.number + 1` is an error at evaluation (write `body.number + 1.0` or
+//! `int(body.number) + 1`). Where both types are known from the expression alone, as in
+//! `1 == 1.0` or `size(x) > 1.5`, the mismatch is rejected at compile, as upstream's checker
+//! does (see `typing.rs`). An overlay's `int` result is written as an exact JSON integer
 //! (`7`), a `double` as a JSON float (`77.0` stays a float in `serde_json`; upstream's Go prints
 //! it as `77`, so renderers must print floats Go's way).
 
@@ -35,6 +37,7 @@ mod check;
 mod env;
 mod functions;
 mod paths;
+mod typing;
 mod value;
 
 pub use functions::secret::Secrets;
@@ -71,7 +74,9 @@ impl Program {
     /// must be declared, in the style used (`s.truncate(7)`; the global `truncate(s, 7)` is
     /// rejected, as upstream) and with an argument count it takes; every free identifier must be
     /// `body`, `header`, `requestURL` or `extensions` (comprehension variables and type names
-    /// such as `int` excepted). A call in a branch that never runs is checked too:
+    /// such as `int` excepted); operators and calls whose operand types are known from the
+    /// expression alone must have an overload (`1.5 > 1` is rejected, `body.n > 1` is not). A
+    /// call in a branch that never runs is checked too:
     /// `false && nope(1)` is rejected.
     ///
     /// # Errors

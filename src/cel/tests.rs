@@ -78,7 +78,7 @@ fn a_missing_key_fails_the_filter_with_the_expression() {
 fn body_numbers_are_doubles_equal_to_int_literals() {
     let body = pr_body("opened");
     assert_eq!(filter("body.number == 77", body.clone(), &[]), Ok(true));
-    assert_eq!(filter("1 == 1.0", body.clone(), &[]), Ok(true));
+    assert_eq!(filter("dyn(1) == 1.0", body.clone(), &[]), Ok(true));
     assert_eq!(
         filter("body.number in [76, 77]", body.clone(), &[]),
         Ok(true)
@@ -92,6 +92,18 @@ fn body_numbers_are_doubles_equal_to_int_literals() {
         Ok(true)
     );
     assert_eq!(filter("type(body.number) == double", body, &[]), Ok(true));
+}
+
+#[test]
+fn numbers_of_statically_known_different_types_are_rejected_at_compile() {
+    let err = Program::compile("body.action == 'opened' || 1 == 1.0").expect_err("int == double");
+    assert_eq!(
+        err.to_string(),
+        "expression \"body.action == 'opened' || 1 == 1.0\" check failed: ERROR: <input>:1:30: \
+         found no matching overload for '_==_' applied to '(int, double)'\n \
+         | body.action == 'opened' || 1 == 1.0\n \
+         | .............................^"
+    );
 }
 
 #[test]

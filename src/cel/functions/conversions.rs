@@ -187,7 +187,7 @@ mod tests {
         assert_eq!(eval("type('a') == string", json!({})), Ok(json!(true)));
         assert!(eval_err("string(b'\\xff')", json!({})).contains("invalid UTF-8"));
         assert!(
-            eval_err("string([1])", json!({}))
+            eval_err("string(dyn([1]))", json!({}))
                 .contains("found no matching overload for 'string' applied to '(list)'")
         );
     }

@@ -366,7 +366,7 @@ mod tests {
             ),
             "{err}"
         );
-        assert!(eval_err("'x'.marshalJSON()", json!({})).contains("no matching overload"));
+        assert!(eval_err("dyn('x').marshalJSON()", json!({})).contains("no matching overload"));
     }
 
     /// `json.encode(e)` as the JSON text it returns.

@@ -85,6 +85,8 @@ mod tests {
 
     #[test]
     fn sets_functions_take_lists_only() {
-        assert!(eval_err("sets.contains('ab', ['a'])", json!({})).contains("no matching overload"));
+        assert!(
+            eval_err("sets.contains(dyn('ab'), ['a'])", json!({})).contains("no matching overload")
+        );
     }
 }

@@ -155,7 +155,7 @@ mod tests {
     #[test]
     fn truncate_rejects_a_negative_length_and_a_uint() {
         assert!(eval_err("'abc'.truncate(-1)", json!({})).contains("slice bounds out of range"));
-        assert!(eval_err("'abc'.truncate(1u)", json!({})).contains("no matching overload"));
+        assert!(eval_err("'abc'.truncate(dyn(1u))", json!({})).contains("no matching overload"));
     }
 
     #[test]
@@ -224,7 +224,7 @@ mod tests {
             err.ends_with("failed to evaluate: index out of range: -1"),
             "{err}"
         );
-        let err = eval_err("'hello'.lastIndexOf('l', 1.0)", json!({}));
+        let err = eval_err("'hello'.lastIndexOf('l', dyn(1.0))", json!({}));
         assert!(
             err.contains("found no matching overload for 'lastIndexOf'"),
             "{err}"
