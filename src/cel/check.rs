@@ -12,10 +12,11 @@
 //! `body` is `map(string, dyn)` upstream too.
 
 use ::cel::IdedExpr;
-use ::cel::common::ast::{ComprehensionExpr, EntryExpr, Expr};
+use ::cel::common::ast::Expr;
 
 use super::Issue;
 use super::env::{Environment, Style, VARIABLES};
+use super::walk::{Next, Visitor, walk};
 
 /// What the check found.
 pub(crate) struct Checked {
@@ -32,11 +33,10 @@ pub(crate) fn check(program: &::cel::Program, source: &str, env: &Environment) -
         env,
         program,
         source,
-        bound: Vec::new(),
         issues: Vec::new(),
         secret_refs: Vec::new(),
     };
-    checker.expr(program.expression());
+    walk(program.expression(), &mut checker);
     if checker.issues.is_empty() {
         // Types only once every name is known, so that one typo is one problem.
         checker.issues = super::typing::check_types(program, source);
@@ -54,24 +54,19 @@ struct Checker<'a> {
     env: &'a Environment,
     program: &'a ::cel::Program,
     source: &'a str,
-    /// Comprehension variables in scope, innermost last.
-    bound: Vec<&'a str>,
     issues: Vec<Issue>,
     secret_refs: Vec<(String, String)>,
 }
 
-impl<'a> Checker<'a> {
-    fn expr(&mut self, e: &'a IdedExpr) {
+impl<'a> Visitor<'a> for Checker<'a> {
+    fn visit(&mut self, e: &'a IdedExpr, bound: &[&'a str]) -> Next {
         match &e.expr {
-            Expr::Unspecified | Expr::Literal(_) => {}
-            Expr::Ident(name) => self.ident(e.id, name),
-            Expr::Select(select) => {
-                // `google.protobuf.Timestamp` and the like name a type as a whole.
-                if !select.test && self.spells_type(e) {
-                    return;
-                }
-                self.expr(&select.operand);
+            Expr::Ident(name) => {
+                self.ident(e.id, name, bound);
+                Next::Children
             }
+            // `google.protobuf.Timestamp` and the like name a type as a whole.
+            Expr::Select(select) if !select.test && self.spells_type(e) => Next::Skip,
             Expr::Call(call) => {
                 let name = call.func_name.as_str();
                 if name == super::functions::secret::FUNCTION {
@@ -82,53 +77,21 @@ impl<'a> Checker<'a> {
                         if !self.env.is_operator(name) {
                             self.function(e.id, name, Style::Global, call.args.len());
                         }
+                        Next::Children
                     }
-                    Some(target) => self.member_call(e.id, target, name, call.args.len()),
-                }
-                for arg in &call.args {
-                    self.expr(arg);
-                }
-            }
-            Expr::List(list) => {
-                for element in &list.elements {
-                    self.expr(element);
-                }
-            }
-            Expr::Map(map) => {
-                for entry in &map.entries {
-                    match &entry.expr {
-                        EntryExpr::MapEntry(entry) => {
-                            self.expr(&entry.key);
-                            self.expr(&entry.value);
-                        }
-                        EntryExpr::StructField(field) => self.expr(&field.value),
-                    }
+                    Some(target) => self.member_call(e.id, target, name, call.args.len(), bound),
                 }
             }
             Expr::Struct(s) => {
                 self.issue(e.id, format!("undeclared reference to '{}'", s.type_name));
+                Next::Skip
             }
-            Expr::Comprehension(c) => self.comprehension(c),
+            _ => Next::Children,
         }
     }
+}
 
-    fn comprehension(&mut self, c: &'a ComprehensionExpr) {
-        self.expr(&c.iter_range);
-        self.expr(&c.accu_init);
-        let depth = self.bound.len();
-        self.bound.push(&c.iter_var);
-        if let Some(second) = &c.iter_var2 {
-            self.bound.push(second);
-        }
-        self.bound.push(&c.accu_var);
-        self.expr(&c.loop_cond);
-        self.expr(&c.loop_step);
-        // NB: cel-go binds only the accumulator in `result`; binding the iteration variable too
-        // is harmless, as the macros never reference it there.
-        self.expr(&c.result);
-        self.bound.truncate(depth);
-    }
-
+impl Checker<'_> {
     /// Records `(name, key)` of `@compareSecret(value, key, name, …)` when both are literals.
     fn secret_ref(&mut self, args: &[IdedExpr]) {
         let literal = |e: Option<&IdedExpr>| match e.map(|e| &e.expr) {
@@ -145,26 +108,33 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn ident(&mut self, id: u64, name: &str) {
-        let known =
-            self.bound.contains(&name) || VARIABLES.contains(&name) || self.env.is_type(name);
+    fn ident(&mut self, id: u64, name: &str, bound: &[&str]) {
+        let known = bound.contains(&name) || VARIABLES.contains(&name) || self.env.is_type(name);
         if !known {
             self.issue(id, undeclared(name));
         }
     }
 
     /// Checks `target.name(…)`: a call of the global function `ns.name` when `target` spells a
-    /// namespace (`sets.contains(a, b)`, `math.ceil(x)`), else a member call on `target`.
-    fn member_call(&mut self, id: u64, target: &'a IdedExpr, name: &str, arity: usize) {
+    /// namespace (`sets.contains(a, b)`, `math.ceil(x)`), whose target is then not an
+    /// expression to visit, else a member call on `target`.
+    fn member_call(
+        &mut self,
+        id: u64,
+        target: &IdedExpr,
+        name: &str,
+        arity: usize,
+        bound: &[&str],
+    ) -> Next {
         let namespace = qualified_name(target).filter(|prefix| {
             let root = prefix.split('.').next().unwrap_or_default();
-            !self.bound.contains(&root) && !VARIABLES.contains(&root)
+            !bound.contains(&root) && !VARIABLES.contains(&root)
         });
         if let Some(namespace) = namespace {
             let qualified = format!("{namespace}.{name}");
             if self.env.function(&qualified).is_some() {
                 self.function(id, &qualified, Style::Global, arity);
-                return;
+                return Next::ArgumentsOnly;
             }
             let is_member = self
                 .env
@@ -173,11 +143,11 @@ impl<'a> Checker<'a> {
             if !is_member && !self.env.is_type(&namespace) {
                 // `nope.f()` or `sets.nope()`: one unknown name, not two.
                 self.issue(id, undeclared(&qualified));
-                return;
+                return Next::ArgumentsOnly;
             }
         }
         self.function(id, name, Style::Member, arity);
-        self.expr(target);
+        Next::Children
     }
 
     fn spells_type(&self, e: &IdedExpr) -> bool {

@@ -39,6 +39,7 @@ mod functions;
 mod paths;
 mod typing;
 mod value;
+mod walk;
 
 pub use functions::secret::Secrets;
 use functions::secret::SecretsVal;

@@ -16,11 +16,12 @@
 use std::collections::HashMap;
 
 use ::cel::IdedExpr;
-use ::cel::common::ast::{EntryExpr, Expr};
+use ::cel::common::ast::Expr;
 use ::cel::common::types::{CelMap, CelMapKey, CelString};
 use ::cel::common::value::Val;
 use serde_json::Value;
 
+use super::walk::{Next, Visitor, walk};
 pub use crate::event::BodyPaths;
 use crate::event::paths::Node;
 
@@ -28,11 +29,7 @@ impl BodyPaths {
     /// The paths of `body` that `expression` reads.
     pub(crate) fn of(expression: &IdedExpr) -> Self {
         let mut paths = Self::none();
-        let mut walker = Walker {
-            paths: &mut paths,
-            shadowed: 0,
-        };
-        walker.expr(expression);
+        walk(expression, &mut Walker { paths: &mut paths });
         paths
     }
 
@@ -61,62 +58,22 @@ fn convert(value: &Value, node: &Node) -> Box<dyn Val + 'static> {
     }
 }
 
+/// Adds the body paths of every node it visits.
 struct Walker<'p> {
     paths: &'p mut BodyPaths,
-    /// How many enclosing comprehensions bind a variable named `body`.
-    shadowed: usize,
 }
 
-impl Walker<'_> {
-    fn expr(&mut self, e: &IdedExpr) {
-        // `body` itself (path `[]`: everything) or a field chain on it.
-        if self.shadowed == 0
+impl<'a> Visitor<'a> for Walker<'_> {
+    fn visit(&mut self, e: &'a IdedExpr, bound: &[&'a str]) -> Next {
+        // `body` itself (path `[]`: everything) or a field chain on it, unless a comprehension
+        // variable named `body` shadows it.
+        if !bound.contains(&"body")
             && let Some(path) = body_path(e)
         {
             self.paths.add(&path);
-            return;
+            return Next::Skip;
         }
-        match &e.expr {
-            Expr::Unspecified | Expr::Literal(_) | Expr::Ident(_) | Expr::Struct(_) => {}
-            Expr::Select(select) => self.expr(&select.operand),
-            Expr::Call(call) => {
-                if let Some(target) = &call.target {
-                    self.expr(target);
-                }
-                for arg in &call.args {
-                    self.expr(arg);
-                }
-            }
-            Expr::List(list) => {
-                for element in &list.elements {
-                    self.expr(element);
-                }
-            }
-            Expr::Map(map) => {
-                for entry in &map.entries {
-                    match &entry.expr {
-                        EntryExpr::MapEntry(entry) => {
-                            self.expr(&entry.key);
-                            self.expr(&entry.value);
-                        }
-                        EntryExpr::StructField(field) => self.expr(&field.value),
-                    }
-                }
-            }
-            Expr::Comprehension(c) => {
-                self.expr(&c.iter_range);
-                self.expr(&c.accu_init);
-                let binds_body = [Some(&c.iter_var), c.iter_var2.as_ref(), Some(&c.accu_var)]
-                    .into_iter()
-                    .flatten()
-                    .any(|v| v == "body");
-                self.shadowed += usize::from(binds_body);
-                self.expr(&c.loop_cond);
-                self.expr(&c.loop_step);
-                self.expr(&c.result);
-                self.shadowed -= usize::from(binds_body);
-            }
-        }
+        Next::Children
     }
 }
 
