@@ -182,17 +182,22 @@ impl Checker<'_> {
     }
 
     fn issue(&mut self, id: u64, message: String) {
-        let offset = self
-            .program
-            .source_info()
-            .offset_for(id)
-            .map_or(0, |(start, _)| start as usize);
-        let (line, column) = line_column(self.source, offset);
-        self.issues.push(Issue {
-            line,
-            column,
-            message,
-        });
+        self.issues
+            .push(issue_at(self.program, self.source, id, message));
+    }
+}
+
+/// The [`Issue`] `message` at the node `id` of `program` (compiled from `source`).
+pub(crate) fn issue_at(program: &::cel::Program, source: &str, id: u64, message: String) -> Issue {
+    let offset = program
+        .source_info()
+        .offset_for(id)
+        .map_or(0, |(start, _)| start as usize);
+    let (line, column) = line_column(source, offset);
+    Issue {
+        line,
+        column,
+        message,
     }
 }
 

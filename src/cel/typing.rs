@@ -28,7 +28,6 @@ use ::cel::common::ast::{ComprehensionExpr, EntryExpr, Expr, LiteralValue};
 use ::cel::common::types::Kind;
 
 use super::Issue;
-use super::check::line_column;
 use super::env::{Style, overloads};
 
 /// A static type, as far as we infer it.
@@ -490,17 +489,12 @@ impl<'a> Typer<'a> {
     }
 
     fn issue(&mut self, id: u64, message: String) {
-        let offset = self
-            .program
-            .source_info()
-            .offset_for(id)
-            .map_or(0, |(start, _)| start as usize);
-        let (line, column) = line_column(self.source, offset);
-        self.issues.push(Issue {
-            line,
-            column,
+        self.issues.push(super::check::issue_at(
+            self.program,
+            self.source,
+            id,
             message,
-        });
+        ));
     }
 }
 
