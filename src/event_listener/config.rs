@@ -18,6 +18,10 @@ pub struct Listener {
     pub uid: String,
     /// Its triggers, in `spec.triggers` order.
     pub triggers: Vec<Arc<ResolvedTrigger>>,
+    /// How many trigger groups its triggers belong to (one past the highest
+    /// [`crate::trigger::TriggerGroup::index`]; 0 without groups): each event keeps one result
+    /// per group.
+    pub trigger_groups: usize,
     /// The parts of the body that its interceptors read as CEL data, all triggers merged:
     /// events convert only these (`SharedEvent::with_body_paths`).
     pub cel_body_paths: Arc<crate::cel::BodyPaths>,
@@ -239,6 +243,7 @@ impl ListenerHandle {
             body_paths: Arc::default(),
             broken: Vec::new(),
             cloud_event_uri: None,
+            trigger_groups: 0,
             payload_validation: true,
         }
     }

@@ -276,6 +276,11 @@ impl Listener {
             uid: el.metadata.uid.clone().unwrap_or_default(),
             cel_body_paths: Arc::new(cel_body_paths(&triggers)),
             body_paths: Arc::new(body_paths(&triggers)),
+            trigger_groups: triggers
+                .iter()
+                .filter_map(|t| t.group.as_ref().map(|g| g.index + 1))
+                .max()
+                .unwrap_or(0),
             triggers: triggers.into_iter().map(Arc::new).collect(),
             cloud_event_uri,
             payload_validation,

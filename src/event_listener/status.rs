@@ -488,6 +488,7 @@ mod tests {
             body_paths: Arc::default(),
             broken,
             cloud_event_uri: None,
+            trigger_groups: 0,
             payload_validation: true,
         }
     }

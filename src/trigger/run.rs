@@ -239,13 +239,11 @@ enum GroupOutcome {
 
 impl GroupRuns {
     fn for_listener(listener: &Listener) -> Self {
-        let count = listener
-            .triggers
-            .iter()
-            .filter_map(|t| t.group.as_ref().map(|g| g.index + 1))
-            .max()
-            .unwrap_or(0);
-        Self((0..count).map(|_| tokio::sync::OnceCell::new()).collect())
+        Self(
+            (0..listener.trigger_groups)
+                .map(|_| tokio::sync::OnceCell::new())
+                .collect(),
+        )
     }
 
     async fn outcome(&self, group: &TriggerGroup, event: &SharedEvent) -> GroupOutcome {

@@ -154,10 +154,7 @@ async fn post_slack(url: &str, body: &str, timestamp: &str, signature: &str) -> 
         .send()
         .await
         .expect("request sent");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Reply { status, body }
+    Reply::read(response).await
 }
 
 #[tokio::test]

@@ -128,6 +128,17 @@ pub(crate) struct Reply {
     pub(crate) body: Value,
 }
 
+impl Reply {
+    /// Reads `response` whole: its status, and its body as JSON (as a JSON string when it is
+    /// not JSON).
+    pub(crate) async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, body }
+    }
+}
+
 /// POSTs `body` as GitHub would: event header, a new delivery ID, and (if `secret`) the
 /// signature.
 pub(crate) async fn deliver(url: &str, event: &str, body: &[u8], secret: Option<&str>) -> Reply {
@@ -164,10 +175,7 @@ pub(crate) async fn deliver_as(
         .send()
         .await
         .expect("request sent");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Reply { status, body }
+    Reply::read(response).await
 }
 
 /// What a run of the binary printed.
