@@ -59,6 +59,8 @@ struct Checker<'a> {
 }
 
 impl<'a> Visitor<'a> for Checker<'a> {
+    type Out = ();
+
     fn visit(&mut self, e: &'a IdedExpr, bound: &[&'a str]) -> Next {
         match &e.expr {
             Expr::Ident(name) => {

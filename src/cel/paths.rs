@@ -64,6 +64,8 @@ struct Walker<'p> {
 }
 
 impl<'a> Visitor<'a> for Walker<'_> {
+    type Out = ();
+
     fn visit(&mut self, e: &'a IdedExpr, bound: &[&'a str]) -> Next {
         // `body` itself (path `[]`: everything) or a field chain on it, unless a comprehension
         // variable named `body` shadows it.

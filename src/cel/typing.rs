@@ -29,6 +29,7 @@ use ::cel::common::types::Kind;
 
 use super::Issue;
 use super::env::{Style, overloads};
+use super::walk::{Next, Visitor, walk};
 
 /// A static type, as far as we infer it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,9 +104,10 @@ pub(crate) fn check_types(program: &::cel::Program, source: &str) -> Vec<Issue> 
         program,
         source,
         scope: Vec::new(),
+        depths: Vec::new(),
         issues: Vec::new(),
     };
-    typer.infer(program.expression());
+    walk(program.expression(), &mut typer);
     typer.issues.sort_by_key(|issue| (issue.line, issue.column));
     typer.issues
 }
@@ -115,11 +117,46 @@ struct Typer<'a> {
     source: &'a str,
     /// Comprehension variables in scope with their types, innermost last.
     scope: Vec<(&'a str, Ty)>,
+    /// The length of `scope` outside each comprehension being walked, innermost last.
+    depths: Vec<usize>,
     issues: Vec<Issue>,
 }
 
-impl<'a> Typer<'a> {
-    fn infer(&mut self, e: &'a IdedExpr) -> Ty {
+impl Default for Ty {
+    fn default() -> Self {
+        Ty::Dyn
+    }
+}
+
+/// Types are inferred bottom-up: each node's from its children's.
+impl<'a> Visitor<'a> for Typer<'a> {
+    type Out = Ty;
+
+    fn bind(&mut self, c: &'a ComprehensionExpr, range: &Ty, accu: &Ty) {
+        self.depths.push(self.scope.len());
+        let element = match range {
+            Ty::List(element) => (**element).clone(),
+            Ty::Map(key, _) => (**key).clone(),
+            _ => Ty::Dyn,
+        };
+        match &c.iter_var2 {
+            None => self.scope.push((&c.iter_var, element)),
+            Some(second) => {
+                self.scope.push((&c.iter_var, Ty::Dyn));
+                self.scope.push((second, Ty::Dyn));
+            }
+        }
+        // NB: the accumulator of `map`/`filter` starts as `[]`; its elements stay `dyn`, so a
+        // list built by `map` is never compared by element type (cel-go would).
+        let accu = match accu {
+            Ty::List(_) => Ty::List(Box::new(Ty::Dyn)),
+            other => other.clone(),
+        };
+        self.scope.push((&c.accu_var, accu));
+    }
+
+    fn leave(&mut self, e: &'a IdedExpr, children: Vec<Ty>) -> Ty {
+        let mut children = children.into_iter();
         match &e.expr {
             Expr::Unspecified | Expr::Struct(_) => Ty::Dyn,
             Expr::Literal(literal) => match literal {
@@ -133,7 +170,7 @@ impl<'a> Typer<'a> {
             },
             Expr::Ident(name) => self.ident(name),
             Expr::Select(select) => {
-                let operand = self.infer(&select.operand);
+                let operand = children.next().unwrap_or_default();
                 if select.test {
                     Ty::Bool
                 } else {
@@ -143,30 +180,35 @@ impl<'a> Typer<'a> {
                     }
                 }
             }
-            Expr::List(list) => {
-                let elements: Vec<Ty> = list.elements.iter().map(|e| self.infer(e)).collect();
-                Ty::List(Box::new(Ty::join(elements)))
-            }
+            Expr::List(_) => Ty::List(Box::new(Ty::join(children))),
             Expr::Map(map) => {
                 let mut keys = Vec::new();
                 let mut values = Vec::new();
                 for entry in &map.entries {
                     match &entry.expr {
-                        EntryExpr::MapEntry(entry) => {
-                            keys.push(self.infer(&entry.key));
-                            values.push(self.infer(&entry.value));
+                        EntryExpr::MapEntry(_) => {
+                            keys.push(children.next().unwrap_or_default());
+                            values.push(children.next().unwrap_or_default());
                         }
-                        EntryExpr::StructField(field) => {
-                            self.infer(&field.value);
+                        EntryExpr::StructField(_) => {
+                            children.next();
                         }
                     }
                 }
                 Ty::Map(Box::new(Ty::join(keys)), Box::new(Ty::join(values)))
             }
-            Expr::Comprehension(c) => self.comprehension(c),
+            Expr::Comprehension(_) => {
+                if let Some(depth) = self.depths.pop() {
+                    self.scope.truncate(depth);
+                }
+                children.last().unwrap_or_default()
+            }
             Expr::Call(call) => {
-                let target = call.target.as_deref().map(|t| (t, self.infer(t)));
-                let args: Vec<Ty> = call.args.iter().map(|a| self.infer(a)).collect();
+                let target = call
+                    .target
+                    .as_deref()
+                    .map(|t| (t, children.next().unwrap_or_default()));
+                let args: Vec<Ty> = children.collect();
                 if matches!(call.func_name.as_str(), "_&&_" | "_||_") {
                     self.expect_bools(&call.args, &args);
                     return Ty::Bool;
@@ -183,7 +225,30 @@ impl<'a> Typer<'a> {
             }
         }
     }
+}
 
+/// Whether an expression reads one of `scope`'s variables through selects, calls and lists.
+struct Mentions<'s, 'a> {
+    scope: &'s [(&'a str, Ty)],
+    found: bool,
+}
+
+impl<'a> Visitor<'a> for Mentions<'_, 'a> {
+    type Out = ();
+
+    fn visit(&mut self, e: &'a IdedExpr, _bound: &[&'a str]) -> Next {
+        match &e.expr {
+            Expr::Ident(name) => {
+                self.found |= self.scope.iter().any(|(n, _)| n == name);
+                Next::Skip
+            }
+            Expr::Select(_) | Expr::Call(_) | Expr::List(_) if !self.found => Next::Children,
+            _ => Next::Skip,
+        }
+    }
+}
+
+impl<'a> Typer<'a> {
     /// cel-go's check of `&&` and `||` operands: `expected type 'bool' but found 'int'`, at the
     /// operand.
     fn expect_bools(&mut self, operands: &[IdedExpr], types: &[Ty]) {
@@ -195,19 +260,13 @@ impl<'a> Typer<'a> {
     }
 
     /// Whether `e` reads a comprehension variable in scope.
-    fn mentions_loop_variable(&self, e: &IdedExpr) -> bool {
-        match &e.expr {
-            Expr::Ident(name) => self.scope.iter().any(|(n, _)| n == name),
-            Expr::Select(select) => self.mentions_loop_variable(&select.operand),
-            Expr::Call(call) => {
-                call.target
-                    .as_deref()
-                    .is_some_and(|t| self.mentions_loop_variable(t))
-                    || call.args.iter().any(|a| self.mentions_loop_variable(a))
-            }
-            Expr::List(list) => list.elements.iter().any(|a| self.mentions_loop_variable(a)),
-            _ => false,
-        }
+    fn mentions_loop_variable(&self, e: &'a IdedExpr) -> bool {
+        let mut mentions = Mentions {
+            scope: &self.scope,
+            found: false,
+        };
+        walk(e, &mut mentions);
+        mentions.found
     }
 
     fn ident(&self, name: &str) -> Ty {
@@ -219,36 +278,6 @@ impl<'a> Typer<'a> {
             "requestURL" => Ty::String,
             _ => Ty::Dyn,
         }
-    }
-
-    fn comprehension(&mut self, c: &'a ComprehensionExpr) -> Ty {
-        let range = self.infer(&c.iter_range);
-        let accu = self.infer(&c.accu_init);
-        let depth = self.scope.len();
-        let element = match &range {
-            Ty::List(element) => (**element).clone(),
-            Ty::Map(key, _) => (**key).clone(),
-            _ => Ty::Dyn,
-        };
-        match &c.iter_var2 {
-            None => self.scope.push((&c.iter_var, element)),
-            Some(second) => {
-                self.scope.push((&c.iter_var, Ty::Dyn));
-                self.scope.push((second, Ty::Dyn));
-            }
-        }
-        // NB: the accumulator of `map`/`filter` starts as `[]`; its elements stay `dyn`, so a
-        // list built by `map` is never compared by element type (cel-go would).
-        let accu = match accu {
-            Ty::List(_) => Ty::List(Box::new(Ty::Dyn)),
-            other => other,
-        };
-        self.scope.push((&c.accu_var, accu));
-        self.infer(&c.loop_cond);
-        self.infer(&c.loop_step);
-        let result = self.infer(&c.result);
-        self.scope.truncate(depth);
-        result
     }
 
     fn call(&mut self, id: u64, name: &str, target: Option<(&IdedExpr, Ty)>, args: &[Ty]) -> Ty {
