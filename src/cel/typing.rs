@@ -32,8 +32,9 @@ use super::env::{Style, overloads};
 use super::walk::{Next, Visitor, walk};
 
 /// A static type, as far as we infer it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 enum Ty {
+    #[default]
     Dyn,
     Null,
     Bool,
@@ -120,12 +121,6 @@ struct Typer<'a> {
     /// The length of `scope` outside each comprehension being walked, innermost last.
     depths: Vec<usize>,
     issues: Vec<Issue>,
-}
-
-impl Default for Ty {
-    fn default() -> Self {
-        Ty::Dyn
-    }
 }
 
 /// Types are inferred bottom-up: each node's from its children's.
