@@ -4,10 +4,14 @@
 //! needs what the example lacks (several commits, a `/ok-to-test` comment), the test changes
 //! only that field and says so.
 
+use eventlistener::interceptors::signature::sign_sha256;
 use serde_json::{Value, json};
 
 use crate::support::github_api::{GitHubApi, Recorded, Reply, RunningGitHubApi};
-use crate::support::{Reply as Answer, Spawned, created_in, deliver, fixture, spawn_serve};
+use crate::support::{
+    DEV_SECRET, Reply as Answer, Spawned, TIMEOUT, created_in, deliver, fixture, run_binary,
+    spawn_serve,
+};
 
 const WEBHOOK_SECRET: &str = "e2e-github-api-webhook-secret";
 const TOKEN: &str = "ghp_e2eDoubleToken0123456789abcdef";
@@ -262,6 +266,10 @@ async fn a_spent_rate_limit_fails_the_trigger_with_go_githubs_text_for_a_retry()
     );
     assert!(reason.contains(&want), "{reason}");
     assert!(reason.contains("[rate reset in 4m"), "{reason}");
+    assert_eq!(
+        answer.body["errorMessage"],
+        "the GitHub API failed for a github interceptor; retry the delivery (details in the listener log under this eventID)"
+    );
     assert!(el.values().is_empty());
 }
 
@@ -468,4 +476,73 @@ async fn an_ok_to_test_line_from_an_allowed_commenter_runs_the_trigger() {
         )
     );
     assert_eq!(api.targets(), [COLLABORATORS_PATH, OWNERS_PATH]);
+}
+
+#[tokio::test]
+async fn the_api_url_flag_wins_over_the_enterprise_host_header() {
+    let api = GitHubApi::new()
+        .with_token(TOKEN)
+        .route(
+            FILES_PATH,
+            Reply::Pages(vec![json!([{"filename": "a.rs"}])]),
+        )
+        .start()
+        .await;
+    let el = Listening::start(&changed_files_config(), &api).await;
+    let body = fixture("pull_request.opened");
+    let response = reqwest::Client::new()
+        .post(el.spawned.url())
+        .timeout(TIMEOUT)
+        .header("Content-Type", "application/json")
+        .header("X-GitHub-Event", "pull_request")
+        .header("X-Github-Enterprise-Host", "ghe.invalid")
+        .header(
+            "X-Hub-Signature-256",
+            sign_sha256(WEBHOOK_SECRET.as_bytes(), &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("request sent");
+    let answer = Answer::read(response).await;
+    assert_eq!(outcome(&answer).1, "created", "{:?}", answer.body);
+    assert_eq!(el.values(), ["a.rs"]);
+    assert_eq!(api.targets(), [format!("{FILES_PATH}?per_page=100")]);
+}
+
+#[tokio::test]
+async fn triggerrun_calls_the_api_url_it_is_given() {
+    let api = GitHubApi::new()
+        .with_token(TOKEN)
+        .route(
+            FILES_PATH,
+            Reply::Pages(vec![
+                json!([{"filename": "a.rs"}]),
+                json!([{"filename": "b.rs"}]),
+            ]),
+        )
+        .start()
+        .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("trigger.yaml");
+    // The raw request files are signed with the development secret.
+    std::fs::write(
+        &path,
+        changed_files_config().replace(WEBHOOK_SECRET, DEV_SECRET),
+    )
+    .expect("config written");
+    let output = run_binary(&[
+        "triggerrun",
+        "-t",
+        path.to_str().expect("UTF-8 path"),
+        "-r",
+        "fixtures/http/pull_request.opened.http",
+        "--github-api-url",
+        &api.url,
+    ])
+    .await;
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    let created: Value = serde_json::from_str(&output.stdout).expect("JSON output");
+    assert_eq!(created[0]["data"]["value"], "a.rs,b.rs", "{created}");
+    assert_eq!(api.recorded().len(), 2);
 }
