@@ -671,6 +671,55 @@ mod tests {
         assert_eq!(format_rate_reset(-3), "[rate limit was reset 3s ago]");
     }
 
+    /// A server on 127.0.0.1 answering every request with a one-item page and `link`.
+    async fn serve_page(link: &'static str) -> String {
+        let app = axum::Router::new().fallback(move || async move {
+            (
+                [(hyper::header::LINK, link)],
+                axum::Json(serde_json::json!([{"login": "a"}])),
+            )
+        });
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", tcp.local_addr().unwrap());
+        tokio::spawn(axum::serve(tcp, app).into_future());
+        url
+    }
+
+    #[tokio::test]
+    async fn a_next_page_on_another_host_is_refused_and_pages_are_bounded() {
+        let url = serve_page("<http://other.invalid/users?page=2>; rel=\"next\"").await;
+        let endpoint = Endpoint::with_base_url(&url).unwrap();
+        let token = SecretValue::new("t0ken");
+        let client = endpoint
+            .client(endpoint.base_for(None).unwrap(), Some(&token))
+            .unwrap();
+        let err = client
+            .get_pages::<serde_json::Value>("users")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::ForeignLink { next, .. } if next == "http://other.invalid/users?page=2"),
+            "{err}"
+        );
+        // A server whose next page is always itself: stopped after MAX_PAGES.
+        let url = serve_page("</users?page=2>; rel=\"next\"").await;
+        let endpoint = Endpoint::with_base_url(&url).unwrap();
+        let client = endpoint
+            .client(endpoint.base_for(None).unwrap(), None)
+            .unwrap();
+        let err = client
+            .get_pages::<serde_json::Value>("users")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            Error::TooManyPages {
+                url: format!("{url}users"),
+                max: MAX_PAGES
+            }
+        );
+    }
+
     #[test]
     fn path_segments_are_escaped() {
         assert_eq!(segment("Hello-World.v2_~"), "Hello-World.v2_~");
