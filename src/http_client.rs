@@ -1,7 +1,8 @@
 //! Outbound HTTP and HTTPS: hyper-util's pooled client over hyper-rustls (rustls with ring, the
 //! TLS stack the sink and kube's client already use), trusting the system's roots as
 //! `rustls-native-certs` finds them (`SSL_CERT_FILE` and `SSL_CERT_DIR` honoured). Used for
-//! CloudEvents (reference §8.5); TLS 1.2 and 1.3, as rustls allows.
+//! CloudEvents (reference §8.5) and the GitHub REST API ([`crate::github_api`]); TLS 1.2 and 1.3,
+//! as rustls allows.
 //!
 //! A client is cheap to clone (one pool); building one reads the roots, so it is built once,
 //! on first need.
@@ -45,11 +46,13 @@ impl Error {
     }
 }
 
-/// An answer: its status and its whole body.
+/// An answer: its status, its headers and its whole body.
 #[derive(Debug, Clone)]
 pub struct Answer {
     /// The status.
     pub status: StatusCode,
+    /// The headers.
+    pub headers: hyper::HeaderMap,
     /// The body.
     pub body: Bytes,
 }
@@ -107,20 +110,51 @@ impl HttpClient {
         let request = request
             .body(Full::new(body))
             .map_err(|e| Error::Request(e.to_string()))?;
+        self.send(request, timeout).await
+    }
+
+    /// GETs `uri` with `headers`, and reads the whole answer, all within `timeout`.
+    ///
+    /// # Errors
+    /// As [`Self::post`].
+    pub async fn get(
+        &self,
+        uri: &str,
+        headers: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<Answer, Error> {
+        let mut request = Request::get(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| Error::Request(e.to_string()))?;
+        self.send(request, timeout).await
+    }
+
+    async fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+        timeout: Duration,
+    ) -> Result<Answer, Error> {
         let exchange = async {
             let response = self
                 .inner
                 .request(request)
                 .await
                 .map_err(|e| transport_error(&e))?;
-            let status = response.status();
-            let body = response
-                .into_body()
+            let (parts, body) = response.into_parts();
+            let body = body
                 .collect()
                 .await
                 .map_err(|e| Error::Transport(e.to_string()))?
                 .to_bytes();
-            Ok(Answer { status, body })
+            Ok(Answer {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            })
         };
         tokio::time::timeout(timeout, exchange)
             .await

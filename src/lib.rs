@@ -9,6 +9,7 @@
 pub mod api;
 pub mod cloud_events;
 pub mod event;
+pub mod github_api;
 pub mod gojson;
 pub mod http_client;
 pub mod kube_errors;

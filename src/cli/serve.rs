@@ -123,6 +123,12 @@ pub struct ServeArgs {
     /// Without either, none are sent.
     #[arg(long = "cloudevent-uri", value_name = "URL", env = "EL_CLOUDEVENT_URI")]
     pub cloudevent_uri: Option<String>,
+    /// The GitHub REST API root the github interceptor's `addChangedFiles` and `githubOwners`
+    /// call (e.g. `https://ghe.example.com/api/v3`), for every event: the
+    /// `X-Github-Enterprise-Host` header is then ignored. Default: `https://api.github.com`, or
+    /// `https://HOST/api/v3` for an event with `X-Github-Enterprise-Host: HOST` (as upstream).
+    #[arg(long, value_name = "URL", env = "EL_GITHUB_API_URL")]
+    pub github_api_url: Option<String>,
     /// PEM certificate chain for HTTPS (with `--tls-key`; upstream `--tls-cert`, env TLS_CERT).
     /// Read again whenever it changes, so a rotated certificate is served without a restart.
     #[arg(long, value_name = "PATH", env = "TLS_CERT")]
@@ -287,6 +293,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 listener: args.listener.clone(),
                 namespace: args.namespace.clone(),
                 require_trigger_service_account: false,
+                github_api: github_api(args.github_api_url.as_deref())?,
             },
         )?);
         (listener, None, None)
@@ -395,10 +402,19 @@ async fn follow_cluster_config(
         listener: Some(name),
         namespace: Some(namespace),
         require_trigger_service_account: args.require_trigger_service_account,
+        github_api: github_api(args.github_api_url.as_deref())?,
     };
     let secrets = Arc::new(KubeSecrets::new(client.clone()));
     tokio::spawn(follow_cluster(client, options, secrets, publish));
     Ok((handle, Some(status), notices))
+}
+
+/// The GitHub API endpoint of `--github-api-url` (`serve`, `triggerrun`), else the default.
+pub(super) fn github_api(url: Option<&str>) -> anyhow::Result<crate::github_api::Endpoint> {
+    match url {
+        Some(url) => crate::github_api::Endpoint::with_base_url(url).context("--github-api-url"),
+        None => Ok(crate::github_api::Endpoint::default()),
+    }
 }
 
 async fn shutdown_signal() {

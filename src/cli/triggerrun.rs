@@ -48,6 +48,10 @@ pub struct TriggerRunArgs {
     /// Namespace of objects that name none.
     #[arg(long)]
     pub namespace: Option<String>,
+    /// The GitHub REST API root for the github interceptor's `addChangedFiles` and
+    /// `githubOwners`, as `serve --github-api-url`.
+    #[arg(long, value_name = "URL", env = "EL_GITHUB_API_URL")]
+    pub github_api_url: Option<String>,
 }
 
 pub(super) async fn run(args: &TriggerRunArgs) -> anyhow::Result<()> {
@@ -57,6 +61,7 @@ pub(super) async fn run(args: &TriggerRunArgs) -> anyhow::Result<()> {
         listener: args.listener.clone(),
         namespace: args.namespace.clone(),
         require_trigger_service_account: false,
+        github_api: super::serve::github_api(args.github_api_url.as_deref())?,
     };
     let listener = if catalog.event_listeners.is_empty() {
         Listener::from_triggers(&catalog, &options)?

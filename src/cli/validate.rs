@@ -206,7 +206,7 @@ pub(super) fn check(files: &[PathBuf], namespace: Option<&str>) -> (Catalog, Rep
             paths: Vec::new(),
             listener: Some(el.object.metadata.name.clone()),
             namespace: namespace.map(str::to_owned),
-            require_trigger_service_account: false,
+            ..LoadOptions::default()
         };
         match Listener::from_catalog(&catalog, &options) {
             Ok(listener) => unsupplied_params(&mut report, &catalog, Some(el), &listener),

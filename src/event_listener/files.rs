@@ -24,6 +24,9 @@ pub struct LoadOptions {
     /// it names a `serviceAccountName` (of its own namespace) whose rights create its objects;
     /// otherwise such a trigger creates with the listener's rights, and a warning says so once.
     pub require_trigger_service_account: bool,
+    /// Where the github interceptor's `addChangedFiles` and `githubOwners` call the GitHub API
+    /// (`--github-api-url`; default GitHub.com, or the `X-Github-Enterprise-Host` of an event).
+    pub github_api: crate::github_api::Endpoint,
 }
 
 /// Start-up failures; each message says what to fix.
@@ -259,15 +262,16 @@ impl Listener {
         };
         let (triggers, broken) = match mode {
             Mode::Strict => {
-                let triggers = resolve(el, &namespace, catalog, &secrets).map_err(|errors| {
-                    LoadError::Triggers {
+                let triggers = resolve(el, &namespace, catalog, &secrets, &options.github_api)
+                    .map_err(|errors| LoadError::Triggers {
                         listener: el.metadata.name.clone(),
                         errors,
-                    }
-                })?;
+                    })?;
                 (triggers, Vec::new())
             }
-            Mode::LeaveBrokenOut => resolve_each(el, &namespace, catalog, &secrets),
+            Mode::LeaveBrokenOut => {
+                resolve_each(el, &namespace, catalog, &secrets, &options.github_api)
+            }
         };
         Ok(Self {
             broken,

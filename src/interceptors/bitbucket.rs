@@ -105,6 +105,7 @@ mod tests {
         let ctx = BuildContext {
             namespace: "ci".into(),
             secrets: Arc::new(store),
+            github_api: Default::default(),
         };
         let params: BTreeMap<String, serde_json::Value> = serde_json::from_value(params).unwrap();
         let params = params.iter().map(|(k, v)| (k.as_str(), v)).collect();

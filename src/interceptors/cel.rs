@@ -233,6 +233,7 @@ mod tests {
         let ctx = BuildContext {
             namespace: "ci".into(),
             secrets: Arc::new(store),
+            github_api: Default::default(),
         };
         Cel::build(&params, &ctx)
     }

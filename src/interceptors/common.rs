@@ -45,11 +45,27 @@ impl SecretParam {
         let Some(reference) = param::<SecretRef>(interceptor, params, name)? else {
             return Ok(None);
         };
+        Self::from_ref(interceptor, name, name, reference, ctx).map(Some)
+    }
+
+    /// A `{secretName, secretKey}` found inside param `param` (github's
+    /// `addChangedFiles.personalAccessToken`); `label` names it in the empty-key message
+    /// (`<interceptor> interceptor <label>.secretKey is empty`, upstream's text).
+    ///
+    /// # Errors
+    /// As [`Self::build`].
+    pub(crate) fn from_ref(
+        interceptor: &str,
+        param: &str,
+        label: &str,
+        reference: SecretRef,
+        ctx: &BuildContext,
+    ) -> Result<Self, BuildError> {
         if reference.secret_key.is_empty() {
             return Err(BuildError::Param {
                 interceptor: interceptor.into(),
-                param: name.into(),
-                message: format!("{interceptor} interceptor {name}.secretKey is empty"),
+                param: param.into(),
+                message: format!("{interceptor} interceptor {label}.secretKey is empty"),
             });
         }
         if ctx.secrets.known_at_load() {
@@ -64,11 +80,11 @@ impl SecretParam {
                     source,
                 })?;
         }
-        Ok(Some(Self {
+        Ok(Self {
             namespace: ctx.namespace.clone(),
             reference,
             store: Arc::clone(&ctx.secrets),
-        }))
+        })
     }
 
     /// The secret's value, fetched if the store needs to.

@@ -310,6 +310,19 @@ pub enum Error {
     /// A secret could not be read (upstream: `error getting secret: …`).
     #[error("error getting secret: {0}")]
     Secret(#[from] crate::secrets::Error),
+    /// github `githubOwners`: the personal access token could not be read (upstream's text).
+    #[error("error getting github token: {0}")]
+    GitHubToken(crate::secrets::Error),
+    /// github `addChangedFiles`/`githubOwners`: the GitHub API gave no usable answer, or what it
+    /// returned cannot be read. `step` is upstream's prefix (`error getting changed files`,
+    /// `error making client`, `error checking owner verification`).
+    #[error("{step}: {source}")]
+    GitHubApi {
+        /// What was being done, in upstream's words.
+        step: &'static str,
+        /// Why it failed.
+        source: crate::github_api::Error,
+    },
 }
 
 /// Config errors, at load.
@@ -367,6 +380,8 @@ pub struct BuildContext {
     pub namespace: String,
     /// Secret store.
     pub secrets: Arc<dyn SecretStore>,
+    /// Where the GitHub REST API is (github `addChangedFiles`/`githubOwners`).
+    pub github_api: crate::github_api::Endpoint,
 }
 
 /// The registry: builds interceptor `name` with `params` (last duplicate name wins, as upstream).

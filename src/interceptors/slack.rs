@@ -196,6 +196,7 @@ mod tests {
         let ctx = BuildContext {
             namespace: "ci".into(),
             secrets: Arc::new(store),
+            github_api: Default::default(),
         };
         let params: BTreeMap<String, Value> = serde_json::from_value(params).unwrap();
         let params = params.iter().map(|(k, v)| (k.as_str(), v)).collect();
@@ -452,6 +453,7 @@ mod tests {
         let ctx = BuildContext {
             namespace: "ci".into(),
             secrets: Arc::new(ManifestSecrets::new()),
+            github_api: Default::default(),
         };
         let err = crate::interceptors::build(NAME, &params, &ctx).unwrap_err();
         assert!(err.to_string().contains("unknown param"), "{err}");

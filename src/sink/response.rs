@@ -305,12 +305,33 @@ fn unreadable_secret<'a>(outcomes: &[&'a TriggerOutcome]) -> Option<(&'a str, &'
                             namespace,
                             name,
                             ..
-                        }),
+                        })
+                        | crate::interceptors::Error::GitHubToken(
+                            crate::secrets::Error::Unavailable {
+                                namespace, name, ..
+                            },
+                        ),
                     ..
                 },
             ..
         } => Some((namespace.as_str(), name.as_str())),
         _ => None,
+    })
+}
+
+/// True when a github interceptor failed because the GitHub API did (a retry may succeed).
+fn github_api_failed(outcomes: &[&TriggerOutcome]) -> bool {
+    outcomes.iter().any(|outcome| {
+        matches!(
+            outcome,
+            TriggerOutcome::Failed {
+                error: crate::trigger::Error::Interceptor {
+                    source: crate::interceptors::Error::GitHubApi { .. },
+                    ..
+                },
+                ..
+            }
+        )
     })
 }
 
@@ -378,7 +399,11 @@ pub fn event_response(
             // A Secret that could not be read is said as such: nothing was wrong with the
             // event, and the sender's retry will be checked against it.
             let message = unreadable_secret(&outcomes).map_or_else(
-                || "a trigger failed to create its resources; retry the delivery (details in the listener log under this eventID)".to_owned(),
+                || if github_api_failed(&outcomes) {
+                    "the GitHub API failed for a github interceptor; retry the delivery (details in the listener log under this eventID)"
+                } else {
+                    "a trigger failed to create its resources; retry the delivery (details in the listener log under this eventID)"
+                }.to_owned(),
                 |(namespace, name)| format!("could not read Secret {namespace}/{name}; retry the delivery"),
             );
             return json_response(

@@ -9,6 +9,7 @@ use crate::api::{
     NamespaceSelector, TriggerInterceptor, TriggerSpecBinding, TriggerSpecTemplate,
 };
 use crate::binding::ParamTemplate;
+use crate::github_api::Endpoint;
 use crate::interceptors::{self, BuildContext, Interceptor};
 use crate::manifest::{Catalog, namespace_of};
 use crate::secrets::SecretStore;
@@ -62,8 +63,9 @@ pub fn resolve(
     namespace: &str,
     catalog: &Catalog,
     secrets: &Arc<dyn SecretStore>,
+    github_api: &Endpoint,
 ) -> Result<Vec<ResolvedTrigger>, Vec<ResolveError>> {
-    let (resolved, mut errors) = resolve_each(listener, namespace, catalog, secrets);
+    let (resolved, mut errors) = resolve_each(listener, namespace, catalog, secrets, github_api);
     if resolved.is_empty() && errors.is_empty() {
         errors.push(ResolveError {
             trigger: String::new(),
@@ -87,6 +89,7 @@ pub fn resolve_each(
     namespace: &str,
     catalog: &Catalog,
     secrets: &Arc<dyn SecretStore>,
+    github_api: &Endpoint,
 ) -> (Vec<ResolvedTrigger>, Vec<ResolveError>) {
     let mut errors = Vec::new();
     let spec = &listener.spec;
@@ -108,7 +111,7 @@ pub fn resolve_each(
         Ok(selected) => {
             for t in selected {
                 let parts = TriggerParts::of(t, namespace);
-                match resolve_one(&parts, namespace, catalog, secrets) {
+                match resolve_one(&parts, namespace, catalog, secrets, github_api) {
                     Ok(t) => resolved.push(t),
                     Err(mut e) => errors.append(&mut e),
                 }
@@ -118,7 +121,7 @@ pub fn resolve_each(
     }
     for (index, entry) in spec.triggers.iter().enumerate() {
         match parts_of(entry, index, namespace, catalog) {
-            Ok(parts) => match resolve_one(&parts, namespace, catalog, secrets) {
+            Ok(parts) => match resolve_one(&parts, namespace, catalog, secrets, github_api) {
                 Ok(t) => resolved.push(t),
                 Err(mut e) => errors.append(&mut e),
             },
@@ -126,8 +129,9 @@ pub fn resolve_each(
         }
     }
     for (index, group) in spec.trigger_groups.iter().enumerate() {
-        let (mut triggers, mut problems) =
-            resolve_group(listener, group, index, namespace, catalog, secrets);
+        let (mut triggers, mut problems) = resolve_group(
+            listener, group, index, namespace, catalog, secrets, github_api,
+        );
         resolved.append(&mut triggers);
         errors.append(&mut problems);
     }
@@ -145,6 +149,7 @@ fn resolve_group(
     namespace: &str,
     catalog: &Catalog,
     secrets: &Arc<dyn SecretStore>,
+    github_api: &Endpoint,
 ) -> (Vec<ResolvedTrigger>, Vec<ResolveError>) {
     let field = format!(
         "EventListener {} spec.triggerGroups[{index}]",
@@ -176,6 +181,7 @@ fn resolve_group(
     let build_ctx = BuildContext {
         namespace: namespace.to_owned(),
         secrets: Arc::clone(secrets),
+        github_api: github_api.clone(),
     };
     let chain = build_chain(&group.interceptors, &build_ctx, &err, &mut errors);
     if !errors.is_empty() {
@@ -202,7 +208,7 @@ fn resolve_group(
         Ok(selected) => {
             for t in selected {
                 let parts = TriggerParts::of(t, namespace);
-                match resolve_one(&parts, namespace, catalog, secrets) {
+                match resolve_one(&parts, namespace, catalog, secrets, github_api) {
                     Ok(mut t) => {
                         t.group = Some(Arc::clone(&group));
                         resolved.push(t);
@@ -364,6 +370,7 @@ fn resolve_one(
     default_ns: &str,
     catalog: &Catalog,
     secrets: &Arc<dyn SecretStore>,
+    github_api: &Endpoint,
 ) -> Result<ResolvedTrigger, Vec<ResolveError>> {
     let mut errors = Vec::new();
     let err = |field: String, message: String| ResolveError {
@@ -376,6 +383,7 @@ fn resolve_one(
     let build_ctx = BuildContext {
         namespace: parts.namespace.clone(),
         secrets: Arc::clone(secrets),
+        github_api: github_api.clone(),
     };
     let chain = build_chain(parts.interceptors, &build_ctx, &err, &mut errors);
 

@@ -6,6 +6,7 @@ mod cloud_events;
 mod connections;
 mod creation_failures;
 mod failure_answers;
+mod github_interceptor;
 mod github_pull_request;
 mod hostile_input;
 mod idempotency;

@@ -1,6 +1,7 @@
 //! Starting a listener and talking to it.
 
 pub(crate) mod api_server;
+pub(crate) mod github_api;
 pub(crate) mod relay;
 
 use std::path::{Path, PathBuf};
@@ -37,17 +38,22 @@ pub(crate) struct Running {
 impl Running {
     /// Every object created so far.
     pub(crate) fn created(&self) -> Vec<Value> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(self.out.path())
-            .expect("out dir")
-            .map(|e| e.expect("entry").path())
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .collect();
-        files.sort();
-        files
-            .iter()
-            .map(|p| serde_json::from_slice(&std::fs::read(p).expect("read")).expect("valid JSON"))
-            .collect()
+        created_in(self.out.path())
     }
+}
+
+/// Every object a dir sink (`--sink dir:DIR`) has written to `dir` so far, by file name.
+pub(crate) fn created_in(dir: &Path) -> Vec<Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("out dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| serde_json::from_slice(&std::fs::read(p).expect("read")).expect("valid JSON"))
+        .collect()
 }
 
 /// Starts the listener on `paths` with a dir sink in a fresh temp dir.
