@@ -14,10 +14,12 @@
 //!   GitHub's own links the requests are the same.
 //! - **Errors** ([`Error`]) print as go-github's: `GET <url>: 404 Not Found []`, and for a spent
 //!   rate limit `GET <url>: 403 API rate limit exceeded for … [rate reset in 4m10s]`.
-//! - **Deadline**: every request is bounded by the client's timeout ([`DEFAULT_TIMEOUT`]).
+//! - **Deadlines**: every request is bounded by the client's timeout ([`DEFAULT_TIMEOUT`]), and
+//!   all of a client's requests by [`Client::with_deadline`] when set (an interceptor's calls for
+//!   one event, as upstream's 3 s context).
 
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
@@ -276,6 +278,7 @@ impl Endpoint {
             base,
             authorization,
             timeout: DEFAULT_TIMEOUT,
+            deadline: None,
         })
     }
 }
@@ -288,6 +291,8 @@ pub struct Client {
     /// `Bearer <token>`.
     authorization: Option<SecretValue>,
     timeout: Duration,
+    /// When every request must be done by, and the total it was set from.
+    deadline: Option<(Instant, Duration)>,
 }
 
 /// A `{"login": …}` user of a list.
@@ -321,6 +326,14 @@ pub enum Contents {
 }
 
 impl Client {
+    /// The same client, whose requests from now on must all be answered within `total`
+    /// (past it: [`Error::Deadline`]).
+    #[must_use]
+    pub fn with_deadline(mut self, total: Duration) -> Self {
+        self.deadline = Some((Instant::now() + total, total));
+        self
+    }
+
     /// The API root.
     pub fn base(&self) -> &BaseUrl {
         &self.base
@@ -471,15 +484,33 @@ impl Client {
         if let Some(authorization) = authorization {
             headers.push(("Authorization", authorization));
         }
-        let answer = self
-            .http
-            .get(url, &headers, self.timeout)
-            .await
-            .map_err(|e| Error::Transport {
-                method: "GET",
-                url: url.to_owned(),
-                message: e.to_string(),
-            })?;
+        // The request's own timeout, or what is left of the deadline when that is shorter.
+        let (limit, deadline) = match self.deadline {
+            Some((at, total)) => {
+                let left = at.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(Error::Deadline(total));
+                }
+                (
+                    left.min(self.timeout),
+                    (left <= self.timeout).then_some(total),
+                )
+            }
+            None => (self.timeout, None),
+        };
+        let answer = match self.http.get(url, &headers, limit).await {
+            Ok(answer) => answer,
+            Err(crate::http_client::Error::Timeout(_)) if deadline.is_some() => {
+                return Err(Error::Deadline(deadline.unwrap_or(limit)));
+            }
+            Err(e) => {
+                return Err(Error::Transport {
+                    method: "GET",
+                    url: url.to_owned(),
+                    message: e.to_string(),
+                });
+            }
+        };
         if answer.status.is_success() {
             return Ok(answer);
         }

@@ -274,6 +274,25 @@ async fn a_spent_rate_limit_fails_the_trigger_with_go_githubs_text_for_a_retry()
 }
 
 #[tokio::test]
+async fn an_api_that_never_answers_fails_the_trigger_at_the_deadline() {
+    let api = GitHubApi::new()
+        .route(MEMBERS_PATH, Reply::Never)
+        .start()
+        .await;
+    let el = Listening::start(&owners_config("orgMembers", true), &api).await;
+    let answer = el
+        .send("pull_request", &payload("pull_request.opened"))
+        .await;
+    let (status, outcome, reason) = outcome(&answer);
+    assert_eq!((status, outcome), (503, "failed"), "{:?}", answer.body);
+    assert!(
+        reason.contains("error checking owner verification: context deadline exceeded (after 3s)"),
+        "{reason}"
+    );
+    assert_eq!(api.targets(), [MEMBERS_PATH]);
+}
+
+#[tokio::test]
 async fn org_members_pass_and_others_need_an_owners_file() {
     let api = GitHubApi::new()
         .with_token(TOKEN)

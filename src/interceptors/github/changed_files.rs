@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::{ENTERPRISE_HOST_HEADER, EVENT_HEADER, within_deadline};
+use super::{ENTERPRISE_HOST_HEADER, EVENT_HEADER};
 use crate::event::{Event, Extensions};
 use crate::github_api::Endpoint;
 use crate::interceptors::common::SecretParam;
@@ -74,8 +74,12 @@ pub(super) async fn decide(
                 }
             };
             let api_error = |source| Error::GitHubApi { step: STEP, source };
-            let client = api.client(base, token.as_ref()).map_err(api_error)?;
-            within_deadline(client.pull_request_files(&payload.owner, &payload.repository, number))
+            let client = api
+                .client(base, token.as_ref())
+                .map_err(api_error)?
+                .with_deadline(super::API_DEADLINE);
+            client
+                .pull_request_files(&payload.owner, &payload.repository, number)
                 .await
                 .map_err(api_error)?
                 .join(",")

@@ -169,16 +169,9 @@ impl GitHub {
     }
 }
 
-/// Runs one event's GitHub API calls within [`crate::github_api::DEFAULT_TIMEOUT`] (upstream's
-/// 3 s context for a whole interceptor request).
-async fn within_deadline<T>(
-    calls: impl Future<Output = Result<T, crate::github_api::Error>>,
-) -> Result<T, crate::github_api::Error> {
-    let deadline = crate::github_api::DEFAULT_TIMEOUT;
-    tokio::time::timeout(deadline, calls)
-        .await
-        .unwrap_or(Err(crate::github_api::Error::Deadline(deadline)))
-}
+/// What one event's GitHub API calls may take together: upstream's 3 s context for a whole
+/// interceptor request (`pkg/interceptors/server/server.go`).
+const API_DEADLINE: std::time::Duration = crate::github_api::DEFAULT_TIMEOUT;
 
 /// The body as the JSON object upstream unmarshals it into (`map[string]interface{}`), with Go's
 /// texts for an empty body (`empty`) and a body of another JSON type.

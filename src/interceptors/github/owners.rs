@@ -11,7 +11,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ENTERPRISE_HOST_HEADER, EVENT_HEADER, PULL_REQUEST, within_deadline};
+use super::{ENTERPRISE_HOST_HEADER, EVENT_HEADER, PULL_REQUEST};
 use crate::event::Event;
 use crate::github_api::{Client, Contents, Endpoint, Error as ApiError};
 use crate::interceptors::common::SecretParam;
@@ -104,7 +104,8 @@ pub(super) async fn decide(
             .map_err(|source| Error::GitHubApi {
                 step: "error making client",
                 source,
-            })?,
+            })?
+            .with_deadline(super::API_DEADLINE),
         Err(e) => {
             return Ok(Some(Decision::stop(
                 StopReason::InvalidRequest,
@@ -121,7 +122,7 @@ pub(super) async fn decide(
             )));
         }
     };
-    let allowed = within_deadline(is_allowed(&client, &owners.check_type, &payload))
+    let allowed = is_allowed(&client, &owners.check_type, &payload)
         .await
         .map_err(|source| Error::GitHubApi {
             step: "error checking owner verification",

@@ -24,6 +24,8 @@ pub(crate) enum Reply {
     File(String),
     /// 404 `{"message": "Not Found"}`.
     NotFound,
+    /// No answer, ever (the connection stays open): for deadlines.
+    Never,
     /// 403 with `X-RateLimit-Remaining: 0` and GitHub's rate-limit message, resetting in
     /// 250 seconds.
     RateLimited,
@@ -88,7 +90,13 @@ impl GitHubApi {
             axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
                 let state = Arc::clone(&state);
                 let base = base.clone();
-                async move { answer(&state, &base, &uri, &headers) }
+                async move {
+                    if matches!(state.routes.get(uri.path()), Some(Reply::Never)) {
+                        record(&state, &uri, &headers);
+                        std::future::pending::<()>().await;
+                    }
+                    answer(&state, &base, &uri, &headers)
+                }
             })
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -119,7 +127,8 @@ impl RunningGitHubApi {
     }
 }
 
-fn answer(state: &State, base: &str, uri: &Uri, headers: &HeaderMap) -> Response {
+/// Records the request; returns its `Authorization`.
+fn record(state: &State, uri: &Uri, headers: &HeaderMap) -> Option<String> {
     let authorization = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -131,13 +140,18 @@ fn answer(state: &State, base: &str, uri: &Uri, headers: &HeaderMap) -> Response
         target,
         authorization: authorization.clone(),
     });
+    authorization
+}
+
+fn answer(state: &State, base: &str, uri: &Uri, headers: &HeaderMap) -> Response {
+    let authorization = record(state, uri, headers);
     if let Some(token) = &state.token
         && authorization.as_deref() != Some(&format!("Bearer {token}"))
     {
         return error(StatusCode::UNAUTHORIZED, "Bad credentials");
     }
     match state.routes.get(uri.path()) {
-        None | Some(Reply::NotFound) => error(StatusCode::NOT_FOUND, "Not Found"),
+        None | Some(Reply::NotFound | Reply::Never) => error(StatusCode::NOT_FOUND, "Not Found"),
         Some(Reply::Json(value)) => axum::Json(value.clone()).into_response(),
         Some(Reply::File(text)) => {
             use base64::Engine as _;
