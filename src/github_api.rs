@@ -72,7 +72,7 @@ pub enum Error {
     /// No answer: refused, reset, a TLS failure, or past the deadline.
     #[error("{method} {url}: {message}")]
     Transport {
-        /// `GET`.
+        /// `GET` or `POST`.
         method: &'static str,
         /// The URL.
         url: String,
@@ -82,7 +82,7 @@ pub enum Error {
     /// A non-2xx answer (go-github's `ErrorResponse`).
     #[error("{method} {url}: {status} {message} {errors}")]
     Status {
-        /// `GET`.
+        /// `GET` or `POST`.
         method: &'static str,
         /// The URL.
         url: String,
@@ -96,7 +96,7 @@ pub enum Error {
     /// 403 with `X-RateLimit-Remaining: 0` (go-github's `RateLimitError`).
     #[error("{method} {url}: {status} {message} {reset}")]
     RateLimited {
-        /// `GET`.
+        /// `GET` or `POST`.
         method: &'static str,
         /// The URL.
         url: String,
@@ -106,6 +106,23 @@ pub enum Error {
         message: String,
         /// `[rate reset in 4m10s]`, from `X-RateLimit-Reset`.
         reset: String,
+        /// How long until the limit resets (zero when already past).
+        retry_after: Duration,
+    },
+    /// 403 or 429 with `Retry-After`: GitHub's secondary rate limit (go-github's
+    /// `AbuseRateLimitError`, whose text is that of any error answer).
+    #[error("{method} {url}: {status} {message} []")]
+    SecondaryRateLimited {
+        /// `GET` or `POST`.
+        method: &'static str,
+        /// The URL.
+        url: String,
+        /// 403 or 429.
+        status: u16,
+        /// The body's `message`.
+        message: String,
+        /// `Retry-After`, in seconds.
+        retry_after: Duration,
     },
     /// A 2xx answer whose body is not the JSON expected.
     #[error("{url}: {message}")]
@@ -141,10 +158,21 @@ pub enum Error {
 }
 
 impl Error {
+    /// How long GitHub asks to wait before the next request, for a rate-limit answer.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::RateLimited { retry_after, .. }
+            | Error::SecondaryRateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
     /// The HTTP status of an answer that was an error, if that is what this is.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Error::Status { status, .. } | Error::RateLimited { status, .. } => Some(*status),
+            Error::Status { status, .. }
+            | Error::RateLimited { status, .. }
+            | Error::SecondaryRateLimited { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -295,6 +323,15 @@ pub struct Client {
     deadline: Option<(Instant, Duration)>,
 }
 
+/// One page of a list ([`Client::get_page`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The page's items.
+    pub items: Vec<T>,
+    /// The next page's absolute URL, when there is one.
+    pub next: Option<String>,
+}
+
 /// A `{"login": …}` user of a list.
 #[derive(Deserialize)]
 struct User {
@@ -354,37 +391,73 @@ impl Client {
     /// # Errors
     /// As [`Self::get_json`], and [`Error::ForeignLink`], [`Error::TooManyPages`].
     pub async fn get_pages<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, Error> {
-        let first = format!("{}{path}", self.base.url);
+        let first = self.url(path);
         let mut url = first.clone();
         let mut all = Vec::new();
         for _ in 0..MAX_PAGES {
-            let answer = self.get(&url).await?;
-            let page: Vec<T> = decode(&url, &answer)?;
-            all.extend(page);
-            let links: Vec<&str> = answer
-                .headers
-                .get_all(hyper::header::LINK)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect();
-            let joined = links.join(",");
-            let Some(next) = next_link(&joined) else {
+            let page = self.get_page(&url).await?;
+            all.extend(page.items);
+            let Some(next) = page.next else {
                 return Ok(all);
             };
-            let next = if next.starts_with('/') {
-                format!("{}{next}", self.base.origin)
-            } else {
-                next.to_owned()
-            };
-            if !next.starts_with(&format!("{}/", self.base.origin)) {
-                return Err(Error::ForeignLink { url, next });
-            }
             url = next;
         }
         Err(Error::TooManyPages {
             url: first,
             max: MAX_PAGES,
         })
+    }
+
+    /// The absolute URL of `path` (relative, with its query) under the API root.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base.url)
+    }
+
+    /// One page of a list at `url` (from [`Self::url`], or the `next` of the page before),
+    /// with the URL of the next page from `Link: <…>; rel="next"` (GitHub's page and cursor
+    /// pagination alike).
+    ///
+    /// # Errors
+    /// As [`Self::get_json`], and [`Error::ForeignLink`] for a next page that is not under
+    /// the API root's origin (the token is never sent elsewhere).
+    pub async fn get_page<T: DeserializeOwned>(&self, url: &str) -> Result<Page<T>, Error> {
+        let answer = self.get(url).await?;
+        let items: Vec<T> = decode(url, &answer)?;
+        let links: Vec<&str> = answer
+            .headers
+            .get_all(hyper::header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let joined = links.join(",");
+        let Some(next) = next_link(&joined) else {
+            return Ok(Page { items, next: None });
+        };
+        let next = if next.starts_with('/') {
+            format!("{}{next}", self.base.origin)
+        } else {
+            next.to_owned()
+        };
+        if !next.starts_with(&format!("{}/", self.base.origin)) {
+            return Err(Error::ForeignLink {
+                url: url.to_owned(),
+                next,
+            });
+        }
+        Ok(Page {
+            items,
+            next: Some(next),
+        })
+    }
+
+    /// `POST {base}{path}` with no body; the (2xx) status of the answer.
+    ///
+    /// # Errors
+    /// [`Error::Transport`], [`Error::Status`], [`Error::RateLimited`],
+    /// [`Error::SecondaryRateLimited`].
+    pub async fn post(&self, path: &str) -> Result<u16, Error> {
+        let answer = self.send("POST", &self.url(path)).await?;
+        Ok(answer.status.as_u16())
     }
 
     /// The file names of pull request `number` of `owner/repo`, every page of 100
@@ -475,6 +548,12 @@ impl Client {
 
     /// `GET url`: a 2xx answer, else the error go-github makes of it.
     async fn get(&self, url: &str) -> Result<Answer, Error> {
+        self.send("GET", url).await
+    }
+
+    /// `method url` (`GET`, or `POST` with no body): a 2xx answer, else the error go-github
+    /// makes of it.
+    async fn send(&self, method: &'static str, url: &str) -> Result<Answer, Error> {
         let authorization = self
             .authorization
             .as_ref()
@@ -498,14 +577,21 @@ impl Client {
             }
             None => (self.timeout, None),
         };
-        let answer = match self.http.get(url, &headers, limit).await {
+        let sent = if method == "POST" {
+            self.http
+                .post(url, &headers, bytes::Bytes::new(), limit)
+                .await
+        } else {
+            self.http.get(url, &headers, limit).await
+        };
+        let answer = match sent {
             Ok(answer) => answer,
             Err(crate::http_client::Error::Timeout(_)) if deadline.is_some() => {
                 return Err(Error::Deadline(deadline.unwrap_or(limit)));
             }
             Err(e) => {
                 return Err(Error::Transport {
-                    method: "GET",
+                    method,
                     url: url.to_owned(),
                     message: e.to_string(),
                 });
@@ -528,16 +614,27 @@ impl Client {
             && body.message.starts_with("API rate limit exceeded for ")
         {
             let reset = header("X-RateLimit-Reset").parse::<i64>().unwrap_or(0);
+            let left = reset - unix_now();
             return Err(Error::RateLimited {
-                method: "GET",
+                method,
                 url: url.to_owned(),
                 status,
                 message: body.message,
-                reset: format_rate_reset(reset - unix_now()),
+                reset: format_rate_reset(left),
+                retry_after: Duration::from_secs(u64::try_from(left).unwrap_or(0)),
+            });
+        }
+        if let (403 | 429, Ok(seconds)) = (status, header("Retry-After").parse::<u64>()) {
+            return Err(Error::SecondaryRateLimited {
+                method,
+                url: url.to_owned(),
+                status,
+                message: body.message,
+                retry_after: Duration::from_secs(seconds),
             });
         }
         Err(Error::Status {
-            method: "GET",
+            method,
             url: url.to_owned(),
             status,
             message: body.message,

@@ -30,5 +30,8 @@ pub mod sink;
 pub mod template;
 pub mod trigger;
 
+// Beside the event path: redelivering what GitHub failed to deliver.
+pub mod catch_up;
+
 // Subcommands.
 pub mod cli;
