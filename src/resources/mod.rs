@@ -542,6 +542,42 @@ mod tests {
     }
 
     #[test]
+    fn a_cancellable_object_carries_the_key_label_and_the_order_stamp() {
+        let mut r = Resource::prepare(
+            json!({"kind": "PipelineRun", "metadata": {"generateName": "build-",
+                   "labels": {LABEL_CANCEL_KEY: "forged"}, "annotations": {"keep": "me"}}}),
+            &CTX,
+        )
+        .unwrap();
+        let order = parse_order("2024-05-01T12:00:00+02:00").unwrap();
+        r.mark_cancellable(&CancelStamp {
+            key_label: key_label("octo/hello#42"),
+            order: Some(order),
+        });
+        let metadata = &r.as_json()["metadata"];
+        assert_eq!(
+            metadata["labels"][LABEL_CANCEL_KEY],
+            key_label("octo/hello#42")
+        );
+        assert_eq!(metadata["labels"][LABEL_TRIGGER], "t");
+        assert_eq!(
+            metadata["annotations"][ANNOTATION_CANCEL_ORDER],
+            "2024-05-01T10:00:00.000000000Z"
+        );
+        assert_eq!(metadata["annotations"]["keep"], "me");
+
+        let mut unordered =
+            Resource::prepare(json!({"kind": "A", "metadata": {"name": "x"}}), &CTX).unwrap();
+        unordered.mark_cancellable(&CancelStamp {
+            key_label: "k".into(),
+            order: None,
+        });
+        let metadata = &unordered.as_json()["metadata"];
+        assert_eq!(metadata["labels"][LABEL_CANCEL_KEY], "k");
+        assert_eq!(metadata.get("annotations"), None, "no stamp, no annotation");
+    }
+
+    #[test]
     fn generate_name_is_resolved_once() {
         let mut r = Resource::prepare(
             json!({"kind": "PipelineRun", "metadata": {"generateName": "build-"}}),

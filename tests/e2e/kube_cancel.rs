@@ -258,3 +258,34 @@ async fn a_refused_patch_is_counted_and_the_event_still_succeeds() {
     assert_eq!(superseded(&metrics, "failed"), 1);
     assert_eq!(superseded(&metrics, "cancelled"), 0);
 }
+
+/// The local sinks have no runs to cancel: what they write carries the label and the
+/// annotation, and nothing written is changed.
+#[tokio::test]
+async fn the_dir_sink_labels_what_it_writes_and_cancels_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("el.yaml");
+    std::fs::write(&path, config(&[], "")).expect("config written");
+    let running = crate::support::start(&[path]).await;
+
+    deliver(&running.url, &push(1, "a1", "2024-05-01T10:00:00Z"), "d-1").await;
+    deliver(&running.url, &push(1, "a2", "2024-05-01T10:05:00Z"), "d-2").await;
+
+    let created = running.created();
+    assert_eq!(created.len(), 2, "{created:?}");
+    let key = eventlistener::resources::key_label("octo/hello#1");
+    for run in &created {
+        assert_eq!(
+            run["metadata"]["labels"]["eventlistener.dev/cancel-key"],
+            key.as_str()
+        );
+        let stamp = run["metadata"]["annotations"]["eventlistener.dev/cancel-order-stamp"]
+            .as_str()
+            .expect("an order stamp");
+        assert!(
+            eventlistener::resources::parse_order(stamp).is_some(),
+            "{stamp}"
+        );
+        assert_eq!(run["spec"].get("status"), None, "{run}");
+    }
+}
