@@ -53,7 +53,9 @@ impl CancelSuperseded {
     pub(super) fn from_annotations(
         annotations: &BTreeMap<String, String>,
     ) -> Result<Option<Self>, Vec<AnnotationError>> {
-        let field = |name: &str| format!("metadata.annotations[{name:?}]");
+        // The annotation's name follows the path after a space: a field path cannot hold its
+        // `.`, and `validate` places the problem at `metadata.annotations`.
+        let field = |name: &str| format!("metadata.annotations {name}");
         let Some(key) = annotations.get(ANNOTATION_CANCEL_SUPERSEDED) else {
             let stray: Vec<AnnotationError> = [ANNOTATION_CANCEL_STATUS, ANNOTATION_CANCEL_ORDER]
                 .into_iter()
@@ -285,7 +287,7 @@ mod tests {
             assert!(
                 errors[0]
                     .0
-                    .starts_with("metadata.annotations[\"eventlistener.dev/cancel-"),
+                    .starts_with("metadata.annotations eventlistener.dev/cancel-"),
                 "{errors:?}"
             );
         }
