@@ -76,6 +76,25 @@ pub enum TriggerState {
     Broken,
 }
 
+/// `result` of `eventlistener_superseded_runs_total`.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum SupersededResult {
+    /// A superseded run was patched to be cancelled.
+    Cancelled,
+    /// Listing the runs, or patching one, failed (logged with the reason).
+    Failed,
+}
+
+impl SupersededResult {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 /// `result` of `eventlistener_cloudevents_total` (src/cloud_events.rs).
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum CloudEventResult {
@@ -160,7 +179,8 @@ encode_as_str!(
     Outcome,
     Rejection,
     TriggerState,
-    CloudEventResult
+    CloudEventResult,
+    SupersededResult
 );
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -177,6 +197,12 @@ struct KindLabels {
 struct OutcomeLabels {
     trigger: String,
     outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SupersededLabels {
+    trigger: String,
+    result: SupersededResult,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -215,6 +241,7 @@ pub struct Metrics {
     config_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     triggers: Family<StateLabels, Gauge>,
     cloud_events: Family<ResultLabels, Counter>,
+    superseded_runs: Family<SupersededLabels, Counter>,
 }
 
 impl fmt::Debug for Metrics {
@@ -313,6 +340,13 @@ impl Metrics {
              retry, dropped because the queue was full",
             cloud_events.clone(),
         );
+        let superseded_runs = Family::default();
+        registry.register(
+            "eventlistener_superseded_runs",
+            "Runs superseded by a newer run of the same trigger and cancel key, by trigger and \
+             result: cancelled (patched), failed (the list or a patch failed)",
+            superseded_runs.clone(),
+        );
         Self {
             registry,
             event_received,
@@ -327,6 +361,7 @@ impl Metrics {
             config_age,
             triggers,
             cloud_events,
+            superseded_runs,
         }
     }
 
@@ -385,6 +420,24 @@ impl Metrics {
         self.requests_rejected
             .get_or_create(&ReasonLabels { reason })
             .inc();
+    }
+
+    /// Cancelling the runs superseded by a new run of `trigger`: `cancelled` runs patched,
+    /// `failed` calls that failed.
+    pub fn superseded(&self, trigger: &str, cancelled: usize, failed: usize) {
+        for (result, n) in [
+            (SupersededResult::Cancelled, cancelled),
+            (SupersededResult::Failed, failed),
+        ] {
+            if n > 0 {
+                self.superseded_runs
+                    .get_or_create(&SupersededLabels {
+                        trigger: trigger.to_owned(),
+                        result,
+                    })
+                    .inc_by(n as u64);
+            }
+        }
     }
 
     /// One CloudEvent sent, failed or dropped.

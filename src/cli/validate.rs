@@ -212,6 +212,7 @@ pub(super) fn check(files: &[PathBuf], namespace: Option<&str>) -> (Catalog, Rep
             Ok(listener) => unsupplied_params(&mut report, &catalog, Some(el), &listener),
             Err(e) => listener_error(&mut report, &catalog, el, e),
         }
+        cancel_annotations_on_event_listener(&mut report, el);
     }
     if !catalog.triggers.is_empty() {
         let options = LoadOptions {
@@ -429,7 +430,12 @@ fn resolve_error(
 ) {
     match trigger_place(catalog, el, &e.trigger, &e.field) {
         Some(t) => {
-            let path = t.spec.join(&FieldPath::parse_prefix(&e.field));
+            // A Trigger's own metadata (its cancel annotations) is not under its spec.
+            let path = if e.field.starts_with("metadata.") && !t.inline {
+                FieldPath::parse_prefix(&e.field)
+            } else {
+                t.spec.join(&FieldPath::parse_prefix(&e.field))
+            };
             let message = if t.inline {
                 e.to_string()
             } else {
@@ -494,6 +500,33 @@ fn unsupplied_params(
             );
             report.object(Severity::Warning, place.place, &path, message);
         }
+    }
+}
+
+/// A warning for each cancel annotation (`eventlistener.dev/cancel-…`) on an EventListener:
+/// only Trigger objects opt in to cancelling superseded runs; on an EventListener they do
+/// nothing.
+fn cancel_annotations_on_event_listener(report: &mut Report, el: &Loaded<EventListener>) {
+    let cancel = [
+        crate::trigger::ANNOTATION_CANCEL_SUPERSEDED,
+        crate::trigger::ANNOTATION_CANCEL_STATUS,
+        crate::trigger::ANNOTATION_CANCEL_ORDER,
+    ];
+    for name in el.object.metadata.annotations.keys() {
+        if !cancel.contains(&name.as_str()) {
+            continue;
+        }
+        let at = Place {
+            origin: &el.origin,
+            kind: "EventListener",
+            name: &el.object.metadata.name,
+        };
+        let message = format!(
+            "metadata.annotations {name}: has no effect on an EventListener; annotate the \
+             Trigger objects (inline triggers cannot opt in: refer to a Trigger with triggerRef)"
+        );
+        let path = FieldPath::parse_prefix("metadata.annotations");
+        report.object(Severity::Warning, at, &path, message);
     }
 }
 
@@ -618,6 +651,35 @@ mod tests {
                     "{file}:16:3: error: Trigger t: template: TriggerTemplate default/missing-too not found"
                 ),
             ]
+        );
+    }
+
+    const CANCELLING: &str = "apiVersion: triggers.tekton.dev/v1beta1\nkind: EventListener\nmetadata:\n  name: el\n  annotations:\n    eventlistener.dev/cancel-superseded: $(body.a)\nspec:\n  triggers:\n  - triggerRef: t\n---\napiVersion: triggers.tekton.dev/v1beta1\nkind: Trigger\nmetadata:\n  name: t\n  annotations:\n    eventlistener.dev/cancel-status: Stop\nspec:\n  bindings:\n  - name: x\n    value: $(body.x)\n  template:\n    spec:\n      params:\n      - name: x\n      resourcetemplates:\n      - apiVersion: v1\n        kind: ConfigMap\n        metadata:\n          generateName: x-\n";
+
+    #[test]
+    fn cancel_annotations_are_checked_on_triggers_and_warned_about_on_event_listeners() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, CANCELLING).unwrap();
+        let (_, report) = check(std::slice::from_ref(&path), None);
+        let lines: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+        let file = path.display();
+        assert_eq!(
+            lines,
+            vec![
+                format!(
+                    "{file}:15:3: error: Trigger t: metadata.annotations \
+                     eventlistener.dev/cancel-status: has no effect without \
+                     eventlistener.dev/cancel-superseded"
+                ),
+                format!(
+                    "{file}:5:3: warning: EventListener el: metadata.annotations \
+                     eventlistener.dev/cancel-superseded: has no effect on an EventListener; \
+                     annotate the Trigger objects (inline triggers cannot opt in: refer to a \
+                     Trigger with triggerRef)"
+                ),
+            ],
+            "{lines:#?}"
         );
     }
 

@@ -343,11 +343,15 @@ fn cel_body_paths(triggers: &[ResolvedTrigger]) -> crate::cel::BodyPaths {
     paths
 }
 
-/// What anything of the triggers reads of the body: their CEL expressions and binding params.
+/// What anything of the triggers reads of the body: their CEL expressions, binding params and
+/// cancel keys and orders.
 fn body_paths(triggers: &[ResolvedTrigger]) -> crate::event::BodyPaths {
     let mut paths = cel_body_paths(triggers);
     for (_, param) in triggers.iter().flat_map(|t| &t.params) {
         paths.merge(&param.body_paths());
+    }
+    for cancel in triggers.iter().filter_map(|t| t.cancel.as_ref()) {
+        paths.merge(&cancel.body_paths());
     }
     paths
 }

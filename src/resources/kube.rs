@@ -20,12 +20,19 @@
 //!   read back (with the listener's own identity, so the chart grants `get` beside `create`):
 //!   the same delivery ID is success (`duplicate`, or `created` when this event's own earlier
 //!   attempt stored it); anything else, or an object that cannot be read, stays the 409 error.
+//! - Cancelling superseded runs ([`Creator::cancel_superseded`], `super::cancel`): one list by
+//!   label selector (trigger and cancel key) and one merge patch of `spec.status` per superseded
+//!   run, as the trigger's ServiceAccount when it names one (so it needs `list` and `patch`
+//!   beside `create`), each call bounded by the call deadline and not retried; failures are
+//!   logged and counted, never the event's failure.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+};
 use kube::discovery::{ApiCapabilities, Scope};
 use kube::{Client, Config};
 use rand::Rng as _;
@@ -33,7 +40,10 @@ use serde_json::Value;
 
 use crate::kube_errors::is_transient;
 
-use super::{BoxFuture, Created, Creator, Error, LABEL_EVENT_ID, LABEL_TRIGGER, Resource};
+use super::{
+    BoxFuture, CancelReport, CancelRequest, Created, Creator, Error, LABEL_CANCEL_KEY,
+    LABEL_EVENT_ID, LABEL_TRIGGER, Resource, Verdict,
+};
 
 /// Attempts per object, the first included. Worst case with the call deadline and delays below:
 /// 6 × 3 s + about 5 s of backoff, inside the 30 s event deadline (`--timeout-handler`).
@@ -237,6 +247,109 @@ impl KubeCreator {
         }
     }
 
+    async fn cancel_superseded_by(
+        &self,
+        created: &Created,
+        request: &CancelRequest<'_>,
+    ) -> CancelReport {
+        let mut report = CancelReport::default();
+        let failed = |report: &mut CancelReport, error: &dyn std::fmt::Display| {
+            tracing::warn!(
+                kind = %created.kind,
+                namespace = %created.namespace,
+                trigger = request.trigger,
+                error = %error,
+                "cannot list the runs this one supersedes"
+            );
+            report.failed += 1;
+        };
+        let (api_resource, caps) = match self.resource(&created.api_version, &created.kind).await {
+            Ok(found) => found,
+            Err(e) => {
+                failed(&mut report, &e);
+                return report;
+            }
+        };
+        let client = match self.client_for(request.impersonate) {
+            Ok(client) => client,
+            Err(e) => {
+                failed(&mut report, &e);
+                return report;
+            }
+        };
+        let api: Api<DynamicObject> = if caps.scope == Scope::Namespaced {
+            Api::namespaced_with(client, &created.namespace, &api_resource)
+        } else {
+            Api::all_with(client, &api_resource)
+        };
+        let selector = format!(
+            "{LABEL_TRIGGER}={},{LABEL_CANCEL_KEY}={}",
+            request.trigger, request.key_label
+        );
+        let listed = tokio::time::timeout(
+            self.call_timeout,
+            api.list(&ListParams::default().labels(&selector)),
+        )
+        .await;
+        let runs = match listed {
+            Ok(Ok(list)) => list.items,
+            Ok(Err(e)) => {
+                failed(&mut report, &e);
+                return report;
+            }
+            Err(_) => {
+                failed(
+                    &mut report,
+                    &format!("no answer within {:?}", self.call_timeout),
+                );
+                return report;
+            }
+        };
+        let patch = serde_json::json!({"spec": {"status": request.status.as_str()}});
+        for run in runs {
+            let Ok(value) = serde_json::to_value(&run) else {
+                continue;
+            };
+            if super::judge(&value, &created.name, request.order) != Verdict::Cancel {
+                continue;
+            }
+            let Some(name) = run.metadata.name.as_deref() else {
+                continue;
+            };
+            let patched = tokio::time::timeout(
+                self.call_timeout,
+                api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)),
+            )
+            .await;
+            let error = match patched {
+                Ok(Ok(_)) => {
+                    tracing::info!(
+                        kind = %created.kind,
+                        namespace = %created.namespace,
+                        name,
+                        superseded_by = %created.name,
+                        status = request.status.as_str(),
+                        "cancelled a superseded run"
+                    );
+                    report.cancelled.push(name.to_owned());
+                    continue;
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {:?}", self.call_timeout),
+            };
+            tracing::warn!(
+                kind = %created.kind,
+                namespace = %created.namespace,
+                name,
+                superseded_by = %created.name,
+                error = %error,
+                "cannot cancel a superseded run"
+            );
+            report.failed += 1;
+        }
+        report
+    }
+
     /// The object of `resource`'s name as it is now, read with the listener's own identity (the
     /// chart grants `get` beside `create`), or `None` when it cannot be read.
     async fn existing(
@@ -332,6 +445,14 @@ fn api_error(error: &kube::Error, resource: &Resource) -> Error {
 impl Creator for KubeCreator {
     fn create(&self, resource: Resource) -> BoxFuture<'_, Result<Created, Error>> {
         Box::pin(self.create_one(resource))
+    }
+
+    fn cancel_superseded<'a>(
+        &'a self,
+        created: &'a Created,
+        request: &'a CancelRequest<'a>,
+    ) -> BoxFuture<'a, CancelReport> {
+        Box::pin(self.cancel_superseded_by(created, request))
     }
 }
 

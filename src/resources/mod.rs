@@ -4,6 +4,7 @@
 //! later).
 //! The event path only sees the trait.
 
+mod cancel;
 mod collect;
 mod dir;
 mod kube;
@@ -15,6 +16,10 @@ use std::pin::Pin;
 
 use serde_json::{Map, Value};
 
+pub use cancel::{
+    ANNOTATION_CANCEL_ORDER, CancelReport, CancelRequest, CancelStamp, CancelStatus,
+    LABEL_CANCEL_KEY, Verdict, format_order, judge, key_label, parse_order,
+};
 pub use collect::CollectCreator;
 pub use dir::DirCreator;
 pub use kube::KubeCreator;
@@ -258,11 +263,38 @@ impl Resource {
         Ok(Self {
             object,
             delivery_id: ctx.idempotency.map(|k| k.delivery_id.to_owned()),
-            impersonate: ctx
-                .service_account
-                .filter(|sa| !sa.is_empty())
-                .map(|sa| format!("system:serviceaccount:{}:{sa}", ctx.namespace)),
+            impersonate: service_account_user(ctx.namespace, ctx.service_account),
         })
+    }
+
+    /// Marks the object as made by a trigger that cancels superseded runs: the hashed key in
+    /// [`LABEL_CANCEL_KEY`] and, when known, the order stamp in [`ANNOTATION_CANCEL_ORDER`]
+    /// (both overwrite same-named ones the template set).
+    pub fn mark_cancellable(&mut self, stamp: &CancelStamp) {
+        let Some(Value::Object(meta)) = self.object.get_mut("metadata") else {
+            return;
+        };
+        if let Some(Value::Object(labels)) = meta.get_mut("labels") {
+            labels.insert(
+                LABEL_CANCEL_KEY.to_owned(),
+                Value::String(stamp.key_label.clone()),
+            );
+        }
+        let Some(order) = stamp.order else {
+            return;
+        };
+        let annotations = meta
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !annotations.is_object() {
+            *annotations = Value::Object(Map::new());
+        }
+        if let Value::Object(annotations) = annotations {
+            annotations.insert(
+                ANNOTATION_CANCEL_ORDER.to_owned(),
+                Value::String(format_order(order)),
+            );
+        }
     }
 
     /// The object as it would be POSTed.
@@ -367,6 +399,14 @@ impl Resource {
     }
 }
 
+/// The user a Trigger's `serviceAccountName` is impersonated as (reference §7):
+/// `system:serviceaccount:<trigger namespace>:<name>`; `None` without one (or an empty one).
+pub fn service_account_user(namespace: &str, service_account: Option<&str>) -> Option<String> {
+    service_account
+        .filter(|sa| !sa.is_empty())
+        .map(|sa| format!("system:serviceaccount:{namespace}:{sa}"))
+}
+
 /// A DNS-1123 label, as Kubernetes requires of namespace names: 1 to 63 lower-case letters,
 /// digits and `-`, starting and ending with a letter or digit.
 pub(crate) fn is_dns1123_label(s: &str) -> bool {
@@ -389,6 +429,22 @@ pub trait Creator: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// Implementation-specific; see [`Error::is_retryable`].
     fn create(&self, resource: Resource) -> BoxFuture<'_, Result<Created, Error>>;
+
+    /// Cancels the runs that `created` (a PipelineRun this creator has just created, not a
+    /// duplicate) supersedes: those of the same trigger and cancel key that have not finished
+    /// and are older ([`judge`]), patched to `spec.status: <request.status>`. Never fails:
+    /// failures are logged and counted in the report.
+    ///
+    /// The default does nothing: the local sinks (`dir:`, `stdout`) have no runs to cancel;
+    /// the objects they write carry the label and annotation all the same.
+    fn cancel_superseded<'a>(
+        &'a self,
+        created: &'a Created,
+        request: &'a CancelRequest<'a>,
+    ) -> BoxFuture<'a, CancelReport> {
+        let _ = (created, request);
+        Box::pin(std::future::ready(CancelReport::default()))
+    }
 }
 
 #[cfg(test)]
@@ -483,6 +539,42 @@ mod tests {
         assert!(
             Resource::prepare(json!({"kind": "A", "metadata": {"name": "a.b-c"}}), &CTX).is_ok()
         );
+    }
+
+    #[test]
+    fn a_cancellable_object_carries_the_key_label_and_the_order_stamp() {
+        let mut r = Resource::prepare(
+            json!({"kind": "PipelineRun", "metadata": {"generateName": "build-",
+                   "labels": {LABEL_CANCEL_KEY: "forged"}, "annotations": {"keep": "me"}}}),
+            &CTX,
+        )
+        .unwrap();
+        let order = parse_order("2024-05-01T12:00:00+02:00").unwrap();
+        r.mark_cancellable(&CancelStamp {
+            key_label: key_label("octo/hello#42"),
+            order: Some(order),
+        });
+        let metadata = &r.as_json()["metadata"];
+        assert_eq!(
+            metadata["labels"][LABEL_CANCEL_KEY],
+            key_label("octo/hello#42")
+        );
+        assert_eq!(metadata["labels"][LABEL_TRIGGER], "t");
+        assert_eq!(
+            metadata["annotations"][ANNOTATION_CANCEL_ORDER],
+            "2024-05-01T10:00:00.000000000Z"
+        );
+        assert_eq!(metadata["annotations"]["keep"], "me");
+
+        let mut unordered =
+            Resource::prepare(json!({"kind": "A", "metadata": {"name": "x"}}), &CTX).unwrap();
+        unordered.mark_cancellable(&CancelStamp {
+            key_label: "k".into(),
+            order: None,
+        });
+        let metadata = &unordered.as_json()["metadata"];
+        assert_eq!(metadata["labels"][LABEL_CANCEL_KEY], "k");
+        assert_eq!(metadata.get("annotations"), None, "no stamp, no annotation");
     }
 
     #[test]

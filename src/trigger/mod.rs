@@ -3,6 +3,7 @@
 //! creator (reference §2.7, upstream `pkg/sink/sink.go` processTrigger); and [`run_event`], one
 //! event through every trigger of an EventListener, the one per-event path every caller uses.
 
+mod cancel;
 mod process;
 mod resolve;
 mod run;
@@ -14,6 +15,10 @@ use crate::interceptors::{Interceptor, StopReason};
 use crate::resources::Created;
 use crate::template::CompiledTemplate;
 
+pub use cancel::{
+    ANNOTATION_CANCEL_ORDER, ANNOTATION_CANCEL_STATUS, ANNOTATION_CANCEL_SUPERSEDED,
+    CancelSuperseded,
+};
 pub use process::{Explanation, ParamSource, ProcessContext, process, process_explained};
 pub use resolve::{ResolveError, resolve, resolve_each};
 pub use run::{EventOutcome, RunOptions, TriggerReport, run_event};
@@ -33,6 +38,8 @@ pub struct ResolvedTrigger {
     pub template: CompiledTemplate,
     /// `serviceAccountName`, kept for the Kubernetes creator.
     pub service_account: Option<String>,
+    /// Cancelling superseded runs, when the Trigger opts in with its annotations.
+    pub cancel: Option<CancelSuperseded>,
     /// The trigger group that selected it, whose chain runs first (once per event, for all its
     /// Triggers); `None` for the EventListener's own triggers.
     pub group: Option<Arc<TriggerGroup>>,

@@ -5,7 +5,10 @@ use serde_json::Value;
 use crate::binding::EventDocument;
 use crate::event::Extensions;
 use crate::interceptors::{ChainOutcome, Decision, SharedEvent, run_chain_observed};
-use crate::resources::{CreateContext, Creator, IdempotencyKey, Resource};
+use crate::resources::{
+    CancelRequest, CancelStamp, CreateContext, Created, Creator, IdempotencyKey, Resource,
+    service_account_user,
+};
 
 use super::{Error, ResolvedTrigger, TriggerOutcome};
 
@@ -142,6 +145,10 @@ pub(super) async fn run(
     if let Some(e) = explanation {
         e.params = explain_params(trigger, &values);
     }
+    let cancel = trigger
+        .cancel
+        .as_ref()
+        .and_then(|c| c.stamp(&document, chrono::Utc::now()));
 
     // With a delivery ID, everything random in what this trigger creates is a function of it,
     // so a redelivery names its objects alike and finds them already created.
@@ -173,7 +180,10 @@ pub(super) async fn run(
             .unwrap_or_default()
             .to_owned();
         let result = match Resource::prepare(object, &create_ctx) {
-            Ok(resource) => {
+            Ok(mut resource) => {
+                if let Some(stamp) = &cancel {
+                    resource.mark_cancellable(stamp);
+                }
                 let started = std::time::Instant::now();
                 let result = ctx.creator.create(resource).await;
                 if let Some(metrics) = ctx.metrics {
@@ -184,7 +194,12 @@ pub(super) async fn run(
             Err(e) => Err(e),
         };
         match result {
-            Ok(c) => created.push(c),
+            Ok(c) => {
+                if let Some(stamp) = &cancel {
+                    cancel_superseded(trigger, ctx, &c, stamp).await;
+                }
+                created.push(c);
+            }
             Err(source) => {
                 return TriggerOutcome::Failed {
                     created,
@@ -194,6 +209,36 @@ pub(super) async fn run(
         }
     }
     TriggerOutcome::Created(created)
+}
+
+/// After `created` was created: cancels the runs it supersedes (a new PipelineRun of a trigger
+/// that opts in, with an order stamp), counting what was cancelled and what failed. Never fails
+/// the trigger.
+async fn cancel_superseded(
+    trigger: &ResolvedTrigger,
+    ctx: ProcessContext<'_>,
+    created: &Created,
+    stamp: &CancelStamp,
+) {
+    let (Some(settings), Some(order)) = (&trigger.cancel, stamp.order) else {
+        return;
+    };
+    // A duplicate is a redelivery that found its run already there: it supersedes nothing new.
+    if created.duplicate || created.kind != "PipelineRun" {
+        return;
+    }
+    let impersonate = service_account_user(&trigger.namespace, trigger.service_account.as_deref());
+    let request = CancelRequest {
+        trigger: &trigger.name,
+        key_label: &stamp.key_label,
+        order,
+        status: settings.status(),
+        impersonate: impersonate.as_deref(),
+    };
+    let report = ctx.creator.cancel_superseded(created, &request).await;
+    if let Some(metrics) = ctx.metrics {
+        metrics.superseded(&trigger.name, report.cancelled.len(), report.failed);
+    }
 }
 
 /// Where each template param's value comes from.

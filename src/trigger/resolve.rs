@@ -15,7 +15,7 @@ use crate::manifest::{Catalog, namespace_of};
 use crate::secrets::SecretStore;
 use crate::template::CompiledTemplate;
 
-use super::{ResolvedTrigger, TriggerGroup};
+use super::{CancelSuperseded, ResolvedTrigger, TriggerGroup};
 
 /// A configuration problem in one trigger.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -37,6 +37,8 @@ struct TriggerParts<'a> {
     template: Option<&'a TriggerSpecTemplate>,
     interceptors: &'a [TriggerInterceptor],
     service_account: Option<String>,
+    /// The Trigger's annotations (inline triggers have none).
+    annotations: Option<&'a std::collections::BTreeMap<String, String>>,
 }
 
 impl<'a> TriggerParts<'a> {
@@ -49,6 +51,7 @@ impl<'a> TriggerParts<'a> {
             template: t.spec.template.as_ref(),
             interceptors: &t.spec.interceptors,
             service_account: t.spec.service_account_name.clone(),
+            annotations: Some(&t.metadata.annotations),
         }
     }
 }
@@ -361,6 +364,7 @@ fn parts_of<'a>(
             template: entry.template.as_ref(),
             interceptors: &entry.interceptors,
             service_account: entry.service_account_name.clone(),
+            annotations: None,
         }),
     }
 }
@@ -426,6 +430,20 @@ fn resolve_one(
         }
     };
 
+    // Cancelling superseded runs.
+    let cancel = match parts.annotations.map(CancelSuperseded::from_annotations) {
+        None | Some(Ok(None)) => None,
+        Some(Ok(Some(cancel))) => Some(cancel),
+        Some(Err(problems)) => {
+            errors.extend(
+                problems
+                    .into_iter()
+                    .map(|(field, message)| err(field, message)),
+            );
+            None
+        }
+    };
+
     match template {
         Some(template) if errors.is_empty() => Ok(ResolvedTrigger {
             name: parts.name.clone(),
@@ -434,6 +452,7 @@ fn resolve_one(
             params,
             template,
             service_account: parts.service_account.clone(),
+            cancel,
             group: None,
         }),
         _ => Err(errors),

@@ -24,6 +24,15 @@ pub(crate) async fn kube_config(server: &ApiServer) -> kube::Config {
 
 /// Serves `listener` with the kube sink on 127.0.0.1:0; the URL. Stops with the test's runtime.
 async fn serve_kube(server: &ApiServer, listener: ListenerHandle) -> String {
+    serve_kube_with(server, listener, Arc::default()).await
+}
+
+/// [`serve_kube`] recording into `metrics`.
+pub(crate) async fn serve_kube_with(
+    server: &ApiServer,
+    listener: ListenerHandle,
+    metrics: Arc<eventlistener::metrics::Metrics>,
+) -> String {
     let creator = KubeCreator::new(kube_config(server).await).expect("kube creator");
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -32,6 +41,7 @@ async fn serve_kube(server: &ApiServer, listener: ListenerHandle) -> String {
     let state = AppState {
         max_body_bytes: 1024 * 1024,
         event_timeout: TIMEOUT,
+        metrics,
         ..AppState::new(listener, Arc::new(creator))
     };
     tokio::spawn(serve(tcp, state, std::future::pending()));

@@ -11,6 +11,7 @@ mod github_pull_request;
 mod hostile_input;
 mod idempotency;
 mod kube_api_server;
+mod kube_cancel;
 mod kube_cluster;
 mod kube_faults;
 mod kube_outage;
