@@ -74,6 +74,7 @@ async fn serve(server: &ApiServer, prefix: &str, yaml: &str) -> (String, String,
         listener: None,
         namespace: Some(namespace.clone()),
         require_trigger_service_account: false,
+        ..LoadOptions::default()
     })
     .expect("config loads");
     let metrics = Arc::new(Metrics::new());
