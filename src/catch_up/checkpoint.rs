@@ -1,11 +1,11 @@
-//! Where catch-up resumes: the time before which the log is not listed again, and the guids it
-//! asked GitHub to redeliver (how often, and the attempt it acted on). Kept as JSON in a file
-//! (`--catch-up-state`), written whole through a temporary file and a rename, so a pass that
-//! stops half-way leaves the previous checkpoint.
+//! Where catch-up resumes, per hook: the time before which the log is not listed again, and the
+//! guids it asked GitHub to redeliver (how often, and the attempt it acted on). Every hook's
+//! checkpoint is kept in one JSON [`State`] file (`--state`, `--catch-up-state`), written whole
+//! through a temporary file and a rename, so a pass that stops half-way leaves the previous one.
 //!
 //! ```json
-//! {"after": "2026-12-04T10:00:00Z",
-//!  "redelivered": {"6e5c…": {"attempts": 1, "last_id": 123, "at": "2026-12-04T10:05:00Z"}}}
+//! {"hooks": {"repo:octo/app:12": {"after": "2026-12-04T10:00:00Z",
+//!   "redelivered": {"6e5c…": {"attempts": 1, "last_id": 123, "at": "2026-12-04T10:05:00Z"}}}}}
 //! ```
 
 use std::collections::BTreeMap;
@@ -62,20 +62,19 @@ pub enum Error {
     },
 }
 
-impl Checkpoint {
-    /// A first pass: nothing redelivered yet, the log listed from `after`.
-    #[must_use]
-    pub fn starting(after: DateTime<Utc>) -> Self {
-        Self {
-            after,
-            redelivered: BTreeMap::new(),
-        }
-    }
+/// Every hook's checkpoint, by the hook as written (`repo:OWNER/REPO:ID`, …).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// Checkpoints by hook.
+    #[serde(default)]
+    pub hooks: BTreeMap<String, Checkpoint>,
+}
 
-    /// The checkpoint in `path`, or `None` when there is no such file.
+impl State {
+    /// The state in `path`, or `None` when there is no such file.
     ///
     /// # Errors
-    /// [`Error`] when it exists but cannot be read or parsed.
+    /// [`Error`] when the file exists but cannot be read or parsed.
     pub fn load(path: &Path) -> Result<Option<Self>, Error> {
         let text = match std::fs::read(path) {
             Ok(text) => text,
@@ -95,7 +94,7 @@ impl Checkpoint {
             })
     }
 
-    /// Writes this checkpoint to `path`, replacing it whole.
+    /// Writes this state to `path`, replacing it whole.
     ///
     /// # Errors
     /// [`Error::Io`].
@@ -109,6 +108,17 @@ impl Checkpoint {
         let text = serde_json::to_vec_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
         std::fs::write(&temporary, text).map_err(io)?;
         std::fs::rename(&temporary, path).map_err(io)
+    }
+}
+
+impl Checkpoint {
+    /// A first pass: nothing redelivered yet, the log listed from `after`.
+    #[must_use]
+    pub fn starting(after: DateTime<Utc>) -> Self {
+        Self {
+            after,
+            redelivered: BTreeMap::new(),
+        }
     }
 
     /// The checkpoint after a pass over `plan` that redelivered `done` (guid, delivery id) at
@@ -211,7 +221,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("catch-up-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("state.json");
-        assert_eq!(Checkpoint::load(&path).unwrap(), None, "no file yet");
+        assert_eq!(State::load(&path).unwrap(), None, "no file yet");
         let mut checkpoint = Checkpoint::starting(at(0));
         checkpoint.redelivered.insert(
             "g".into(),
@@ -221,10 +231,12 @@ mod tests {
                 at: at(5),
             },
         );
-        checkpoint.save(&path).unwrap();
-        assert_eq!(Checkpoint::load(&path).unwrap(), Some(checkpoint));
+        let mut state = State::default();
+        state.hooks.insert("app".into(), checkpoint);
+        state.save(&path).unwrap();
+        assert_eq!(State::load(&path).unwrap(), Some(state));
         std::fs::write(&path, b"{").unwrap();
-        let error = Checkpoint::load(&path).unwrap_err().to_string();
+        let error = State::load(&path).unwrap_err().to_string();
         assert!(error.starts_with("catch-up state "), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

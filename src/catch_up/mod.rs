@@ -22,7 +22,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, State};
 pub use pass::{Options, Report, run_pass};
 pub use plan::{Plan, Verdict, plan};
 

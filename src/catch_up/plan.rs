@@ -60,6 +60,8 @@ pub struct Guid {
     pub latest_id: u64,
     /// When its first listed attempt was made.
     pub first_at: DateTime<Utc>,
+    /// The id of its first listed attempt (ids grow with time: the order within a second).
+    pub first_id: u64,
     /// The status its latest attempt got (0: no HTTP answer).
     pub latest_status: u16,
     /// How many attempts are listed.
@@ -75,7 +77,7 @@ pub struct Guid {
 /// Every listed guid with its verdict, oldest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// Oldest first (by first attempt, then guid).
+    /// Oldest first (by first attempt, then its id).
     pub guids: Vec<Guid>,
 }
 
@@ -118,6 +120,7 @@ pub fn plan(deliveries: &[Delivery], checkpoint: &Checkpoint, max_attempts: u32)
                 guid: guid.to_owned(),
                 latest_id: latest.id,
                 first_at: first.delivered_at,
+                first_id: first.id,
                 latest_status: latest.status_code,
                 attempts: attempts.len(),
                 event: first.event.clone(),
@@ -126,7 +129,7 @@ pub fn plan(deliveries: &[Delivery], checkpoint: &Checkpoint, max_attempts: u32)
             })
         })
         .collect();
-    guids.sort_by(|a, b| (a.first_at, &a.guid).cmp(&(b.first_at, &b.guid)));
+    guids.sort_by_key(|g| (g.first_at, g.first_id));
     Plan { guids }
 }
 
@@ -183,6 +186,20 @@ mod tests {
         );
         let ids: Vec<u64> = plan.to_redeliver().map(|g| g.latest_id).collect();
         assert_eq!(ids, [5, 4, 9]);
+    }
+
+    #[test]
+    fn within_one_second_the_attempt_ids_give_the_order() {
+        let log = [
+            delivery(30, "z", 0, 500),
+            delivery(10, "y", 0, 500),
+            delivery(20, "x", 0, 500),
+        ];
+        let ids: Vec<u64> = plan(&log, &Checkpoint::starting(at(0)), 3)
+            .to_redeliver()
+            .map(|g| g.latest_id)
+            .collect();
+        assert_eq!(ids, [10, 20, 30]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! only place that uses `anyhow`.
 
 mod binding_eval;
+mod catch_up;
 mod cel_eval;
 mod replay;
 mod serve;
@@ -64,6 +65,8 @@ pub enum Command {
     Triggerrun(triggerrun::TriggerRunArgs),
     /// Check manifests: references, CEL, binding paths, templates. Exit 1 on any problem.
     Validate(validate::ValidateArgs),
+    /// Redeliver what GitHub failed to deliver: one pass over each hook's delivery log.
+    CatchUp(catch_up::CatchUpArgs),
 }
 
 /// Runs the parsed command line.
@@ -78,5 +81,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BindingEval(args) => binding_eval::run(&args),
         Command::Triggerrun(args) => triggerrun::run(&args).await,
         Command::Validate(args) => validate::run(&args),
+        Command::CatchUp(args) => catch_up::run(&args).await,
     }
 }

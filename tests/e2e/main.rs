@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server on 127.0.0.1 port 0, signed fixtures over HTTP, created
 //! objects read back from a dir sink.
 
+mod catch_up;
 mod cli;
 mod cloud_events;
 mod connections;

@@ -2,6 +2,7 @@
 
 pub(crate) mod api_server;
 pub(crate) mod github_api;
+pub(crate) mod github_hooks;
 pub(crate) mod relay;
 
 use std::path::{Path, PathBuf};
