@@ -206,6 +206,11 @@ struct SupersededLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HookLabels {
+    hook: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InterceptorLabels {
     interceptor: String,
 }
@@ -242,6 +247,9 @@ pub struct Metrics {
     triggers: Family<StateLabels, Gauge>,
     cloud_events: Family<ResultLabels, Counter>,
     superseded_runs: Family<SupersededLabels, Counter>,
+    catchup_redelivered: Family<HookLabels, Counter>,
+    catchup_failed: Family<HookLabels, Counter>,
+    catchup_last_pass: Family<HookLabels, Gauge>,
 }
 
 impl fmt::Debug for Metrics {
@@ -347,6 +355,26 @@ impl Metrics {
              result: cancelled (patched), failed (the list or a patch failed)",
             superseded_runs.clone(),
         );
+        let catchup_redelivered = Family::default();
+        registry.register(
+            "eventlistener_catchup_redelivered",
+            "Deliveries catch-up asked GitHub to redeliver, by hook",
+            catchup_redelivered.clone(),
+        );
+        let catchup_failed = Family::default();
+        registry.register(
+            "eventlistener_catchup_failed",
+            "Catch-up failures, by hook: a pass that could not list the delivery log, or a \
+             redelivery request GitHub refused",
+            catchup_failed.clone(),
+        );
+        let catchup_last_pass = Family::default();
+        registry.register_with_unit(
+            "eventlistener_catchup_last_pass_timestamp",
+            "When catch-up last finished a pass over the hook's log (Unix time)",
+            Unit::Seconds,
+            catchup_last_pass.clone(),
+        );
         Self {
             registry,
             event_received,
@@ -362,6 +390,9 @@ impl Metrics {
             triggers,
             cloud_events,
             superseded_runs,
+            catchup_redelivered,
+            catchup_failed,
+            catchup_last_pass,
         }
     }
 
@@ -437,6 +468,30 @@ impl Metrics {
                     })
                     .inc_by(n as u64);
             }
+        }
+    }
+
+    /// A catch-up pass over `hook` finished at `unix_seconds` (`None`: it could not list the
+    /// log), with `redelivered` redeliveries requested and `failed` refused.
+    pub fn catch_up_pass(
+        &self,
+        hook: &str,
+        unix_seconds: Option<i64>,
+        redelivered: usize,
+        failed: usize,
+    ) {
+        let labels = HookLabels {
+            hook: hook.to_owned(),
+        };
+        self.catchup_redelivered
+            .get_or_create(&labels)
+            .inc_by(redelivered as u64);
+        let failed = failed + usize::from(unix_seconds.is_none());
+        self.catchup_failed
+            .get_or_create(&labels)
+            .inc_by(failed as u64);
+        if let Some(at) = unix_seconds {
+            self.catchup_last_pass.get_or_create(&labels).set(at);
         }
     }
 

@@ -5,6 +5,7 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -13,6 +14,7 @@ use chrono::Utc;
 use crate::catch_up::app::AppKey;
 use crate::catch_up::{self, Checkpoint, Hook, Report, State, Verdict};
 use crate::github_api::Endpoint;
+use crate::metrics::Metrics;
 use crate::secrets::SecretValue;
 
 /// Flags of `catch-up`.
@@ -30,17 +32,59 @@ pub struct CatchUpArgs {
     /// List and decide only: redeliver nothing, change no state.
     #[arg(long)]
     pub dry_run: bool,
-    /// The options shared with `serve`.
-    #[command(flatten)]
-    pub options: CatchUpOptions,
-}
-
-/// Catch-up settings shared by `catch-up` and `serve --catch-up-interval`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct CatchUpOptions {
     /// The GitHub REST API root (GitHub Enterprise Server: `https://HOST/api/v3`).
     #[arg(long = "github-api-url", value_name = "URL", env = "EL_GITHUB_API_URL")]
     pub github_api_url: Option<String>,
+    /// The credentials.
+    #[command(flatten)]
+    pub credentials: GitHubCredentialArgs,
+    /// How far back a first pass looks (no state yet), e.g. `24h`, `90m`.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub since: Duration,
+    /// Pause between two redelivery requests (GitHub asks for one second between mutating
+    /// requests).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub pace: Duration,
+    /// Redeliveries of one delivery before catch-up gives up on it.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_attempts: u32,
+}
+
+impl CatchUpArgs {
+    fn settings(&self) -> Settings {
+        Settings {
+            since: self.since,
+            pace: self.pace,
+            max_attempts: self.max_attempts,
+        }
+    }
+}
+
+/// How a catch-up pass behaves (`catch-up`'s flags, or `serve`'s `--catch-up-*`).
+#[derive(Debug, Clone)]
+pub(super) struct Settings {
+    /// How far back a first pass looks.
+    pub(super) since: Duration,
+    /// Pause between two redelivery requests.
+    pub(super) pace: Duration,
+    /// Redeliveries of one delivery before giving up.
+    pub(super) max_attempts: u32,
+}
+
+impl Settings {
+    fn pass_options(&self, dry_run: bool) -> catch_up::Options {
+        catch_up::Options {
+            dry_run,
+            pace: self.pace,
+            max_attempts: self.max_attempts,
+            ..catch_up::Options::default()
+        }
+    }
+}
+
+/// The GitHub credentials of catch-up, the same flags in `catch-up` and `serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GitHubCredentialArgs {
     /// A file holding the token for repository and organisation hooks (a mounted Secret); else
     /// the `GITHUB_TOKEN` environment variable. Never logged.
     #[arg(long, value_name = "FILE", env = "EL_GITHUB_TOKEN_FILE")]
@@ -51,16 +95,6 @@ pub struct CatchUpOptions {
     /// The GitHub App's private key (PEM), for the `app` hook.
     #[arg(long, value_name = "FILE", env = "EL_GITHUB_APP_KEY_FILE")]
     pub github_app_key_file: Option<PathBuf>,
-    /// How far back a first pass looks (no state yet), e.g. `24h`, `90m`.
-    #[arg(long = "since", value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
-    pub since: Duration,
-    /// Pause between two redelivery requests (GitHub asks for one second between mutating
-    /// requests).
-    #[arg(long = "pace", value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
-    pub pace: Duration,
-    /// Redeliveries of one delivery before catch-up gives up on it.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub max_attempts: u32,
 }
 
 /// What a pass needs to talk to GitHub, read once.
@@ -71,10 +105,15 @@ pub(super) struct Credentials {
     app: Option<AppKey>,
 }
 
-impl CatchUpOptions {
-    /// Reads the credentials and checks that each of `hooks` has what it needs.
-    pub(super) fn credentials(&self, hooks: &[Hook]) -> anyhow::Result<Credentials> {
-        let endpoint = super::serve::github_api(self.github_api_url.as_deref())?;
+impl GitHubCredentialArgs {
+    /// Reads the credentials for the API at `api_url` (default GitHub.com) and checks that
+    /// each of `hooks` has what it needs.
+    pub(super) fn read(
+        &self,
+        api_url: Option<&str>,
+        hooks: &[Hook],
+    ) -> anyhow::Result<Credentials> {
+        let endpoint = super::serve::github_api(api_url)?;
         let token = match &self.github_token_file {
             Some(path) => {
                 let text = std::fs::read(path)
@@ -114,16 +153,6 @@ impl CatchUpOptions {
             app,
         })
     }
-
-    /// The pass options, `dry_run` as given.
-    pub(super) fn pass_options(&self, dry_run: bool) -> catch_up::Options {
-        catch_up::Options {
-            dry_run,
-            pace: self.pace,
-            max_attempts: self.max_attempts,
-            ..catch_up::Options::default()
-        }
-    }
 }
 
 /// One pass over `hook` from its checkpoint in `state` (or `since` ago); the report.
@@ -131,7 +160,7 @@ pub(super) async fn pass(
     credentials: &Credentials,
     hook: &Hook,
     state: &State,
-    options: &CatchUpOptions,
+    settings: &Settings,
     dry_run: bool,
 ) -> anyhow::Result<Report> {
     let base = credentials
@@ -156,14 +185,17 @@ pub(super) async fn pass(
         .cloned()
         .unwrap_or_else(|| {
             let since =
-                chrono::Duration::from_std(options.since).unwrap_or(chrono::Duration::days(1));
+                chrono::Duration::from_std(settings.since).unwrap_or(chrono::Duration::days(1));
             Checkpoint::starting(Utc::now() - since)
         });
-    Ok(catch_up::run_pass(&client, hook, &checkpoint, &options.pass_options(dry_run)).await?)
+    Ok(catch_up::run_pass(&client, hook, &checkpoint, &settings.pass_options(dry_run)).await?)
 }
 
 pub(super) async fn run(args: &CatchUpArgs) -> anyhow::Result<()> {
-    let credentials = args.options.credentials(&args.hooks)?;
+    let credentials = args
+        .credentials
+        .read(args.github_api_url.as_deref(), &args.hooks)?;
+    let settings = args.settings();
     let mut state = match &args.state {
         Some(path) => State::load(path)?.unwrap_or_default(),
         None => State::default(),
@@ -176,7 +208,7 @@ pub(super) async fn run(args: &CatchUpArgs) -> anyhow::Result<()> {
     )?;
     let mut problems = Vec::new();
     for hook in &args.hooks {
-        let report = match pass(&credentials, hook, &state, &args.options, args.dry_run).await {
+        let report = match pass(&credentials, hook, &state, &settings, args.dry_run).await {
             Ok(report) => report,
             Err(e) => {
                 problems.push(format!("{e:#}"));
@@ -253,4 +285,97 @@ fn print_report(
         if dry_run { " (dry run)" } else { "" }
     )?;
     Ok(())
+}
+
+/// `serve --catch-up-interval`: a pass over every hook at start, then every interval, the state
+/// saved after each round; runs until the process ends.
+#[derive(Debug)]
+pub(super) struct Follower {
+    credentials: Credentials,
+    hooks: Vec<Hook>,
+    settings: Settings,
+    state_path: PathBuf,
+    state: State,
+    interval: Duration,
+}
+
+impl Follower {
+    /// The follower `serve`'s flags ask for: `None` without `--catch-up-interval`.
+    ///
+    /// # Errors
+    /// An interval without hooks or state file, credentials that cannot be read, a state file
+    /// that cannot be parsed: the listener refuses to start rather than run without catch-up.
+    pub(super) fn from_serve_args(args: &super::serve::ServeArgs) -> anyhow::Result<Option<Self>> {
+        let Some(interval) = args.catch_up_interval else {
+            anyhow::ensure!(
+                args.catch_up_hooks.is_empty(),
+                "--catch-up-hook needs --catch-up-interval"
+            );
+            return Ok(None);
+        };
+        anyhow::ensure!(
+            !interval.is_zero(),
+            "--catch-up-interval must be more than 0"
+        );
+        anyhow::ensure!(
+            !args.catch_up_hooks.is_empty(),
+            "--catch-up-interval needs at least one --catch-up-hook"
+        );
+        let state_path = args
+            .catch_up_state
+            .clone()
+            .context("--catch-up-interval needs --catch-up-state FILE (where catch-up resumes)")?;
+        let state = State::load(&state_path)?.unwrap_or_default();
+        let credentials = args
+            .github_credentials
+            .read(args.github_api_url.as_deref(), &args.catch_up_hooks)?;
+        Ok(Some(Self {
+            credentials,
+            hooks: args.catch_up_hooks.clone(),
+            settings: Settings {
+                since: args.catch_up_since,
+                pace: args.catch_up_pace,
+                max_attempts: args.catch_up_max_attempts,
+            },
+            state_path,
+            state,
+            interval,
+        }))
+    }
+
+    /// Runs the passes forever (the task ends with the process).
+    pub(super) async fn run(mut self, metrics: Arc<Metrics>) {
+        loop {
+            for hook in &self.hooks {
+                let name = hook.to_string();
+                match pass(&self.credentials, hook, &self.state, &self.settings, false).await {
+                    Ok(report) => {
+                        tracing::info!(
+                            hook = %name,
+                            listed = report.plan.guids.len(),
+                            redelivered = report.redelivered.len(),
+                            failed = report.failed.len(),
+                            stopped = report.stopped.as_deref().unwrap_or(""),
+                            "catch-up pass"
+                        );
+                        metrics.catch_up_pass(
+                            &name,
+                            Some(Utc::now().timestamp()),
+                            report.redelivered.len(),
+                            report.failed.len(),
+                        );
+                        self.state.hooks.insert(name, report.checkpoint);
+                    }
+                    Err(e) => {
+                        tracing::warn!(hook = %name, error = format!("{e:#}"), "catch-up pass failed");
+                        metrics.catch_up_pass(&name, None, 0, 0);
+                    }
+                }
+            }
+            if let Err(e) = self.state.save(&self.state_path) {
+                tracing::warn!(error = %e, "catch-up state not saved");
+            }
+            tokio::time::sleep(self.interval).await;
+        }
+    }
 }

@@ -129,6 +129,35 @@ pub struct ServeArgs {
     /// `https://HOST/api/v3` for an event with `X-Github-Enterprise-Host: HOST` (as upstream).
     #[arg(long, value_name = "URL", env = "EL_GITHUB_API_URL")]
     pub github_api_url: Option<String>,
+    /// Catch-up (as `eventlistener catch-up`, README "Catch-up"): a hook whose delivery log to
+    /// read, `repo:OWNER/REPO:ID`, `org:ORG:ID` or `app`; repeat, or separate with commas.
+    #[arg(
+        long = "catch-up-hook",
+        value_name = "HOOK",
+        value_delimiter = ',',
+        env = "EL_CATCH_UP_HOOKS"
+    )]
+    pub catch_up_hooks: Vec<crate::catch_up::Hook>,
+    /// Catch-up: run a pass over every `--catch-up-hook` at start and then this often (e.g.
+    /// `5m`). Off by default.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, env = "EL_CATCH_UP_INTERVAL")]
+    pub catch_up_interval: Option<std::time::Duration>,
+    /// Catch-up: where it resumes (a JSON file, created if missing, rewritten after each pass;
+    /// on a volume that outlives the pod).
+    #[arg(long, value_name = "FILE", env = "EL_CATCH_UP_STATE")]
+    pub catch_up_state: Option<PathBuf>,
+    /// Catch-up: how far back the first pass looks (no state yet).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub catch_up_since: std::time::Duration,
+    /// Catch-up: pause between two redelivery requests.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub catch_up_pace: std::time::Duration,
+    /// Catch-up: redeliveries of one delivery before giving up on it.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub catch_up_max_attempts: u32,
+    /// Catch-up's GitHub credentials.
+    #[command(flatten)]
+    pub github_credentials: super::catch_up::GitHubCredentialArgs,
     /// PEM certificate chain for HTTPS (with `--tls-key`; upstream `--tls-cert`, env TLS_CERT).
     /// Read again whenever it changes, so a rotated certificate is served without a restart.
     #[arg(long, value_name = "PATH", env = "TLS_CERT")]
@@ -298,6 +327,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         )?);
         (listener, None, None)
     };
+    let catch_up = super::catch_up::Follower::from_serve_args(&args)?;
     // TLS files load before anything listens: asked for HTTPS, never serve plain HTTP.
     let options = args.serve_options()?;
     let tcp = tokio::net::TcpListener::bind(args.address)
@@ -349,6 +379,9 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::error!(error = %e, "the metrics server stopped");
         }
     });
+    if let Some(catch_up) = catch_up {
+        tokio::spawn(catch_up.run(Arc::clone(&state.metrics)));
+    }
     let served = serve_with(tcp, state, options, shutdown_signal()).await;
     if let Some(status) = status {
         status.stop().await;

@@ -6,7 +6,10 @@
 use std::path::Path;
 
 use crate::support::github_hooks::{APP_HOOK, APP_ID, GitHubHooks, REPO_HOOK};
-use crate::support::{BinaryOutput, DEV_SECRET, fixture, run_binary, start_default};
+use crate::support::{
+    BinaryOutput, DEV_SECRET, TIMEOUT, created_in, fixture, run_binary, sample, scrape,
+    spawn_serve, start_default,
+};
 
 const TOKEN: &str = "ghp_catch_up_test_token";
 
@@ -273,5 +276,98 @@ async fn the_app_hook_is_read_as_the_app_with_a_jwt_its_key_signed() {
     assert!(
         !right.stderr.contains(TOKEN) && !right.stdout.contains(TOKEN),
         "no credential is printed"
+    );
+}
+
+#[tokio::test]
+async fn serve_catches_up_on_what_failed_while_it_was_down_and_creates_each_run_once() {
+    let github = GitHubHooks::start(&nothing_listens().await, DEV_SECRET, TOKEN).await;
+    let body = fixture("pull_request.opened");
+    let mut guids = Vec::new();
+    for _ in 0..5 {
+        let attempt = github.deliver(REPO_HOOK, "pull_request", &body).await;
+        assert_eq!(attempt.status_code, 0, "the listener is down");
+        guids.push(attempt.guid);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out dir");
+    let token = dir.path().join("token");
+    std::fs::write(&token, TOKEN).expect("token");
+    let state = dir.path().join("state.json");
+    let sink = format!("dir:{}", out.display());
+    let server = spawn_serve(
+        &[
+            "-f",
+            "config/",
+            "--sink",
+            &sink,
+            "--drain-delay",
+            "0",
+            "--catch-up-hook",
+            "repo:octo/app:1",
+            "--catch-up-interval",
+            "1s",
+            "--catch-up-pace",
+            "0s",
+            "--catch-up-state",
+            state.to_str().expect("UTF-8 path"),
+            "--github-api-url",
+            &github.url,
+            "--github-token-file",
+            token.to_str().expect("UTF-8 path"),
+        ],
+        &[],
+    )
+    .await;
+    github.set_target(&server.url());
+    // Within a pass or two (the first may race the target change above: a redelivery to
+    // the old target fails and is redelivered again by the next pass).
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while created_in(&out).len() < 5 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "five runs within {TIMEOUT:?}: {} so far",
+            created_in(&out).len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Two more passes: nothing more is redelivered or created.
+    let listed = |github: &GitHubHooks| {
+        github
+            .requests()
+            .iter()
+            .filter(|r| r.starts_with("GET "))
+            .count()
+    };
+    let after_five = listed(&github);
+    while listed(&github) < after_five + 2 {
+        assert!(tokio::time::Instant::now() < deadline, "two more passes");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let created = created_in(&out);
+    assert_eq!(created.len(), 5);
+    let mut unique = names(&created);
+    unique.dedup();
+    assert_eq!(unique.len(), 5, "each PipelineRun once");
+    let redelivered = github.redelivered();
+    assert!(
+        (5..=10).contains(&redelivered.len()),
+        "each failed delivery redelivered, at most twice when the first pass raced: {redelivered:?}"
+    );
+    assert!(state.exists(), "the checkpoint is saved");
+    let text = scrape(&format!("http://{}/metrics", server.metrics_addr)).await;
+    let counted = sample(
+        &text,
+        "eventlistener_catchup_redelivered_total{hook=\"repo:octo/app:1\"}",
+    );
+    assert_eq!(counted, Some(redelivered.len().to_string()), "{text}");
+    assert!(
+        sample(
+            &text,
+            "eventlistener_catchup_last_pass_timestamp_seconds{hook=\"repo:octo/app:1\"}"
+        )
+        .is_some_and(|t| t.parse::<f64>().is_ok_and(|t| t > 0.0)),
+        "{text}"
     );
 }

@@ -8,34 +8,9 @@ use eventlistener::resources::DirCreator;
 use eventlistener::sink::{AppState, metrics_router, serve};
 
 use crate::support::{
-    DEV_SECRET, SERVE_CONFIG, TIMEOUT, deliver, deliver_as, fixture, repo_path, spawn_serve,
+    DEV_SECRET, SERVE_CONFIG, TIMEOUT, deliver, deliver_as, fixture, repo_path, sample, scrape,
+    spawn_serve,
 };
-
-async fn scrape(url: &str) -> String {
-    let response = reqwest::Client::new()
-        .get(url)
-        .timeout(TIMEOUT)
-        .send()
-        .await
-        .expect("/metrics answers");
-    assert_eq!(response.status().as_u16(), 200);
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        content_type.starts_with("application/openmetrics-text"),
-        "{content_type}"
-    );
-    response.text().await.expect("metrics text")
-}
-
-/// The value of the sample `series` (name and labels exactly as exported), if present.
-fn sample(text: &str, series: &str) -> Option<String> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map(str::to_owned)
-}
 
 /// `config/` served in-process with a dir sink (in the returned directory) and a 64 KiB body
 /// limit, and its metrics: (events URL, metrics URL, the sink's directory).

@@ -321,3 +321,30 @@ pub(crate) async fn spawn_serve(args: &[&str], envs: &[(&str, &str)]) -> Spawned
         log,
     }
 }
+
+/// `GET url` of a `/metrics` endpoint: 200, OpenMetrics text.
+pub(crate) async fn scrape(url: &str) -> String {
+    let response = reqwest::Client::new()
+        .get(url)
+        .timeout(TIMEOUT)
+        .send()
+        .await
+        .expect("/metrics answers");
+    assert_eq!(response.status().as_u16(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    response.text().await.expect("metrics text")
+}
+
+/// The value of the sample `series` (name and labels exactly as exported), if present.
+pub(crate) fn sample(text: &str, series: &str) -> Option<String> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(str::to_owned)
+}
