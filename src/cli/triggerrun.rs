@@ -57,6 +57,7 @@ pub(super) async fn run(args: &TriggerRunArgs) -> anyhow::Result<()> {
         listener: args.listener.clone(),
         namespace: args.namespace.clone(),
         require_trigger_service_account: false,
+        interceptor_timeout: None,
     };
     let listener = if catalog.event_listeners.is_empty() {
         Listener::from_triggers(&catalog, &options)?
@@ -115,6 +116,12 @@ fn explain(
                 out,
                 "  interceptor {name}: continue, extensions {}",
                 serde_json::Value::Object(extensions.clone())
+            )?,
+            Decision::Replace { body, headers } => writeln!(
+                out,
+                "  interceptor {name}: continue, body ({} bytes) and headers ({}) replaced",
+                body.len(),
+                headers.len()
             )?,
             Decision::Stop { reason, message } => writeln!(
                 out,

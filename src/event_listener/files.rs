@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{DEFAULT_NAMESPACE, Listener, PAYLOAD_VALIDATION_ANNOTATION};
 use crate::manifest::{self, Catalog, namespace_of};
 use crate::secrets::{ManifestSecrets, SecretStore};
-use crate::trigger::{ResolveError, ResolvedTrigger, resolve, resolve_each};
+use crate::trigger::{ResolveError, ResolveOptions, ResolvedTrigger, resolve, resolve_each};
 
 /// What to load.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +24,9 @@ pub struct LoadOptions {
     /// it names a `serviceAccountName` (of its own namespace) whose rights create its objects;
     /// otherwise such a trigger creates with the listener's rights, and a warning says so once.
     pub require_trigger_service_account: bool,
+    /// Deadline of each call to a ClusterInterceptor or Interceptor (`serve
+    /// --interceptor-timeout`); `None`: [`crate::interceptors::webhook::DEFAULT_TIMEOUT`].
+    pub interceptor_timeout: Option<std::time::Duration>,
 }
 
 /// Start-up failures; each message says what to fix.
@@ -257,17 +260,23 @@ impl Listener {
                 Arc::new(store) as Arc<dyn SecretStore>
             }
         };
+        let resolve_options = ResolveOptions {
+            interceptor_timeout: options
+                .interceptor_timeout
+                .unwrap_or(crate::interceptors::webhook::DEFAULT_TIMEOUT),
+        };
         let (triggers, broken) = match mode {
             Mode::Strict => {
-                let triggers = resolve(el, &namespace, catalog, &secrets).map_err(|errors| {
-                    LoadError::Triggers {
+                let triggers = resolve(el, &namespace, catalog, &secrets, resolve_options)
+                    .map_err(|errors| LoadError::Triggers {
                         listener: el.metadata.name.clone(),
                         errors,
-                    }
-                })?;
+                    })?;
                 (triggers, Vec::new())
             }
-            Mode::LeaveBrokenOut => resolve_each(el, &namespace, catalog, &secrets),
+            Mode::LeaveBrokenOut => {
+                resolve_each(el, &namespace, catalog, &secrets, resolve_options)
+            }
         };
         Ok(Self {
             broken,

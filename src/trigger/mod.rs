@@ -15,7 +15,7 @@ use crate::resources::Created;
 use crate::template::CompiledTemplate;
 
 pub use process::{Explanation, ParamSource, ProcessContext, process, process_explained};
-pub use resolve::{ResolveError, resolve, resolve_each};
+pub use resolve::{ResolveError, ResolveOptions, resolve, resolve_each};
 pub use run::{EventOutcome, RunOptions, TriggerReport, run_event};
 
 /// A trigger ready to run: every reference resolved, every expression and template compiled.

@@ -60,6 +60,7 @@ async fn a_signed_pull_request_creates_the_pipeline_run_in_the_cluster() {
         listener: None,
         namespace: Some(namespace.clone()),
         require_trigger_service_account: false,
+        interceptor_timeout: None,
     })
     .expect("config loads");
     let url = serve_kube(server, ListenerHandle::fixed(listener)).await;
@@ -139,6 +140,7 @@ async fn a_triggers_service_account_is_impersonated() {
         listener: None,
         namespace: Some(namespace.clone()),
         require_trigger_service_account: false,
+        interceptor_timeout: None,
     })
     .expect("config loads");
     let url = serve_kube(server, ListenerHandle::fixed(listener)).await;
@@ -312,6 +314,7 @@ pub(crate) fn spawn_follower(
         listener: Some(name.to_owned()),
         namespace: Some(namespace.to_owned()),
         require_trigger_service_account: require_service_account,
+        interceptor_timeout: None,
     };
     tokio::spawn(follow_cluster(client, options, secrets, publish));
 }

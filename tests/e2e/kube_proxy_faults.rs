@@ -213,6 +213,7 @@ async fn deliver_via_proxy(
         listener: None,
         namespace: Some(namespace.clone()),
         require_trigger_service_account: false,
+        interceptor_timeout: None,
     })
     .expect("config loads");
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -356,6 +357,7 @@ async fn a_redelivery_after_partial_success_creates_only_what_failed() {
         listener: None,
         namespace: Some(namespace.clone()),
         require_trigger_service_account: false,
+        interceptor_timeout: None,
     })
     .expect("config loads");
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")

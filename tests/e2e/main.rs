@@ -23,3 +23,4 @@ mod slack;
 mod support;
 mod tls;
 mod upstream_compat;
+mod webhook_interceptor;
