@@ -207,6 +207,7 @@ pub(super) fn check(files: &[PathBuf], namespace: Option<&str>) -> (Catalog, Rep
             listener: Some(el.object.metadata.name.clone()),
             namespace: namespace.map(str::to_owned),
             require_trigger_service_account: false,
+            interceptor_timeout: None,
         };
         match Listener::from_catalog(&catalog, &options) {
             Ok(listener) => unsupplied_params(&mut report, &catalog, Some(el), &listener),
@@ -582,6 +583,14 @@ pub(super) fn run(args: &ValidateArgs) -> anyhow::Result<()> {
                     catalog.trigger_templates.len(),
                     catalog.secrets.len()
                 );
+                let interceptors = catalog.cluster_interceptors.len() + catalog.interceptors.len();
+                if interceptors > 0 {
+                    println!(
+                        "    and {} ClusterInterceptor(s), {} Interceptor(s)",
+                        catalog.cluster_interceptors.len(),
+                        catalog.interceptors.len()
+                    );
+                }
             }
         }
     }

@@ -15,6 +15,8 @@ use eventlistener::event_listener::{Listener, LoadOptions};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::kube_cluster::{follow_listener, serving};
+use crate::support::api_server::{api_server, skipped};
 use crate::support::{DEV_SECRET, Reply, Running, TIMEOUT, deliver, start_listener};
 
 /// One request the interceptor server got.
@@ -633,4 +635,91 @@ async fn a_legacy_webhook_after_other_interceptors_gets_their_extensions_in_the_
         "interceptor webhook failed: request rejected; status: 500 Internal Server Error; message: broken on purpose"
     );
     assert_eq!(server.next().await.path, "/broken");
+}
+
+#[tokio::test]
+async fn kube_interceptor_objects_are_followed_in_cluster_mode() {
+    let Some(server) = api_server() else {
+        return skipped("kube_interceptor_objects_are_followed_in_cluster_mode");
+    };
+    let mut interceptors = interceptor_server(None).await;
+    let namespace = server.new_namespace("webhook");
+    // Cluster-scoped: a name of this test's own.
+    let cluster_name = format!("custom-{namespace}");
+    let trigger = |name: &str, reference: &str| {
+        format!(
+            r#"    - name: {name}
+      interceptors:
+        - ref: {reference}
+      bindings:
+        - {{name: reviewer, value: "$(extensions.reviewer)"}}
+      template:
+        spec:
+          params: [{{name: reviewer}}]
+          resourcetemplates:
+            - apiVersion: tekton.dev/v1
+              kind: PipelineRun
+              metadata: {{generateName: {name}-}}
+              spec:
+                params: [{{name: reviewer, value: "$(tt.params.reviewer)"}}]
+"#
+        )
+    };
+    let listener = format!(
+        "apiVersion: triggers.tekton.dev/v1beta1\nkind: EventListener\nmetadata: {{name: el}}\nspec:\n  triggers:\n{}{}",
+        trigger("namespaced", "{name: mine, kind: NamespacedInterceptor}"),
+        trigger("clustered", &format!("{{name: {cluster_name}}}")),
+    );
+    server.kubectl_stdin_ok(&["apply", "-n", &namespace, "-f", "-"], &listener);
+    let (handle, url) = follow_listener(server, "el", &namespace, false).await;
+    // Neither interceptor exists yet: both triggers are left out.
+    serving(&handle, &[]).await;
+    let broken: Vec<String> = handle
+        .watch()
+        .borrow()
+        .as_ref()
+        .map(|l| l.broken.iter().map(ToString::to_string).collect())
+        .unwrap_or_default();
+    assert!(
+        broken.iter().any(|b| b.contains(&format!(
+            "url resolution failed for interceptor mine with: Interceptor {namespace}/mine not found"
+        ))),
+        "{broken:?}"
+    );
+
+    let config = format!("{{url: \"{}/continue\"}}", interceptors.base);
+    server.kubectl_stdin_ok(
+        &["apply", "-n", &namespace, "-f", "-"],
+        &format!(
+            "apiVersion: triggers.tekton.dev/v1alpha1\nkind: Interceptor\nmetadata: {{name: mine}}\nspec:\n  clientConfig: {config}\n"
+        ),
+    );
+    serving(&handle, &["namespaced"]).await;
+    server.kubectl_stdin_ok(
+        &["apply", "-f", "-"],
+        &cluster_interceptor(&cluster_name, &config),
+    );
+    serving(&handle, &["namespaced", "clustered"]).await;
+
+    let reply = deliver(&url, "push", b"{\"ref\": \"main\"}", None).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let mut trigger_ids = vec![
+        interceptors.next().await.json()["context"]["trigger_id"].clone(),
+        interceptors.next().await.json()["context"]["trigger_id"].clone(),
+    ];
+    trigger_ids.sort_by_key(ToString::to_string);
+    assert_eq!(
+        trigger_ids,
+        [
+            json!(format!("namespaces/{namespace}/triggers/clustered")),
+            json!(format!("namespaces/{namespace}/triggers/namespaced")),
+        ]
+    );
+    let runs = server.pipeline_runs(&namespace);
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    for run in &runs {
+        assert_eq!(run["spec"]["params"][0]["value"], "florinda", "{run}");
+    }
+    server.kubectl_ok(&["delete", "clusterinterceptor", &cluster_name]);
+    serving(&handle, &["namespaced"]).await;
 }
