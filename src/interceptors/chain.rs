@@ -64,6 +64,10 @@ pub async fn run_chain_observed(
             extensions: &extensions,
         };
         let decision = interceptor.process(request).await;
+        if !std::ptr::eq(current, event) && current.authenticated() {
+            // A signature checked on a replaced body counts for the event's answer.
+            event.mark_authenticated();
+        }
         if let Ok(decision) = &decision {
             observe(interceptor.name(), decision);
         }
@@ -164,6 +168,92 @@ mod tests {
             event.binding_headers(),
             event.binding_headers()
         ));
+    }
+
+    /// Answers as a legacy webhook does: this body and an `X-New` header.
+    #[derive(Debug)]
+    struct Replacing;
+
+    impl Interceptor for Replacing {
+        fn name(&self) -> &str {
+            "replacing"
+        }
+        fn process<'a>(
+            &'a self,
+            _request: InterceptorRequest<'a>,
+        ) -> BoxFuture<'a, Result<Decision, Error>> {
+            let headers: Headers = [("x-new", "yes")].into_iter().collect();
+            Box::pin(async move {
+                Ok(Decision::Replace {
+                    body: bytes::Bytes::from_static(b"{\"new\": true}"),
+                    headers,
+                })
+            })
+        }
+    }
+
+    /// Records the body and `X-New` header it sees, and accepts the event as authentic.
+    #[derive(Debug)]
+    struct Reading;
+
+    impl Interceptor for Reading {
+        fn name(&self) -> &str {
+            "reading"
+        }
+        fn process<'a>(
+            &'a self,
+            request: InterceptorRequest<'a>,
+        ) -> BoxFuture<'a, Result<Decision, Error>> {
+            let event = request.event;
+            event.mark_authenticated();
+            let mut extensions = Extensions::new();
+            extensions.insert(
+                "body".into(),
+                json!(String::from_utf8_lossy(event.event().raw_body())),
+            );
+            extensions.insert("x_new".into(), json!(event.event().headers().get("X-New")));
+            Box::pin(async move { Ok(Decision::Continue { extensions }) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replaced_body_and_headers_are_what_later_interceptors_and_the_caller_read() {
+        let original = shared();
+        let untouched = run_chain(
+            &[Arc::new(Reading) as Arc<dyn Interceptor>],
+            &original,
+            Extensions::new(),
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(&untouched, ChainOutcome::Continue { replaced: None, .. }),
+            "no webhook, no copy: {untouched:?}"
+        );
+
+        let event = shared();
+        let chain: Vec<Arc<dyn Interceptor>> = vec![Arc::new(Replacing), Arc::new(Reading)];
+        let out = run_chain(&chain, &event, Extensions::new()).await.unwrap();
+        let ChainOutcome::Continue {
+            extensions,
+            replaced: Some(replaced),
+        } = out
+        else {
+            panic!("{out:?}")
+        };
+        assert_eq!(extensions["body"], "{\"new\": true}");
+        assert_eq!(extensions["x_new"], "yes");
+        assert_eq!(replaced.binding_body(true), Ok(&json!({"new": true})));
+        assert_eq!(replaced.event().event_id(), "id", "same event");
+        assert_eq!(
+            event.event().raw_body(),
+            b"{}",
+            "the received event is unchanged"
+        );
+        assert!(
+            event.authenticated(),
+            "a check passed on the replaced event counts for the event"
+        );
     }
 
     #[tokio::test]

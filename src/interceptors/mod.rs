@@ -37,9 +37,9 @@ pub struct SharedEvent {
     cel: OnceLock<crate::cel::EventData>,
     binding_headers: OnceLock<serde_json::Value>,
     signatures: signature::Verified,
-    /// Set once any interceptor accepted a signature or token of this event (shared with the
-    /// events a legacy webhook's answers replace it with, [`Self::replaced`]).
-    authenticated: Arc<std::sync::atomic::AtomicBool>,
+    /// Set once any interceptor accepted a signature or token of this event (or of an event a
+    /// legacy webhook's answer replaced it with: the chain passes it on, [`chain`]).
+    authenticated: std::sync::atomic::AtomicBool,
     /// The parts of the body converted for CEL; `None`: all of it.
     cel_paths: Option<Arc<crate::cel::BodyPaths>>,
     /// The parts of the body anything reads, and the tree built of them on first use;
@@ -58,7 +58,7 @@ impl SharedEvent {
             cel: OnceLock::new(),
             binding_headers: OnceLock::new(),
             signatures: signature::Verified::default(),
-            authenticated: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            authenticated: std::sync::atomic::AtomicBool::new(false),
             cel_paths: None,
             read_paths: None,
             body: OnceLock::new(),
@@ -81,7 +81,7 @@ impl SharedEvent {
         .with_delivery_id(original.delivery_id().map(str::to_owned));
         Self {
             form: OnceLock::from(None),
-            authenticated: Arc::clone(&self.authenticated),
+            authenticated: std::sync::atomic::AtomicBool::new(self.authenticated()),
             ..Self::new(Arc::new(event))
         }
     }
@@ -137,7 +137,7 @@ impl SharedEvent {
     /// what the interceptors of a trigger that has any, and the bindings after them, see instead
     /// of the received body. Computed on first use, once per event for every trigger. Upstream
     /// skips the conversion when the chain starts with a legacy webhook interceptor and there
-    /// are no extensions yet; this listener has no webhook interceptors, so it never skips.
+    /// are no extensions yet: that interceptor then sends the raw body ([`webhook::LegacyWebhook`]).
     pub fn form_body(&self) -> Option<&serde_json::Value> {
         self.form
             .get_or_init(|| {
