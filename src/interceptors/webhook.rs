@@ -111,6 +111,41 @@ pub fn legacy_url(webhook: &WebhookInterceptor, namespace: &str) -> Result<Strin
     }
 }
 
+/// The Service of upstream's own core interceptors (`config/interceptors/core-interceptors.yaml`:
+/// the ClusterInterceptors `cel`, `github`, `gitlab`, `bitbucket`, `slack` all point at it).
+pub const CORE_INTERCEPTORS_SERVICE: &str = "tekton-triggers-core-interceptors";
+
+/// True when `object` is one of upstream's shipped core ClusterInterceptors (its
+/// `clientConfig.service` is [`CORE_INTERCEPTORS_SERVICE`]): a cluster with Tekton Triggers
+/// installed has them, and this listener runs those interceptors in-process instead of calling
+/// upstream's server.
+pub fn is_core_interceptor(object: &crate::api::Interceptor) -> bool {
+    object
+        .spec
+        .client_config
+        .service
+        .as_ref()
+        .is_some_and(|s| s.name == CORE_INTERCEPTORS_SERVICE)
+}
+
+/// `url` with the password of its user info replaced by `xxxxx`, as Go's `URL.Redacted` writes
+/// it in errors: a URL given as `https://user:token@host/` must not reach logs.
+pub fn redacted(url: &str) -> Cow<'_, str> {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return Cow::Borrowed(url);
+    };
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    let Some(at) = url[start..end].rfind('@').map(|i| start + i) else {
+        return Cow::Borrowed(url);
+    };
+    match url[start..at].find(':').map(|i| start + i) {
+        Some(colon) => Cow::Owned(format!("{}:xxxxx{}", &url[..colon], &url[at..])),
+        None => Cow::Borrowed(url),
+    }
+}
+
 /// Checks that `url` is an absolute `http` or `https` URL.
 fn check_url(url: &str) -> Result<(), String> {
     let uri: hyper::Uri = url
@@ -214,7 +249,7 @@ impl Interceptor for Webhook {
                 )
                 .await
                 .map_err(|e| Error::Call {
-                    url: self.url.clone(),
+                    url: redacted(&self.url).into_owned(),
                     message: e.to_string(),
                 })?;
             if answer.status != hyper::StatusCode::OK {
@@ -496,7 +531,7 @@ impl Interceptor for LegacyWebhook {
                 .post(&self.url, &headers, body, LEGACY_TIMEOUT)
                 .await
                 .map_err(|e| Error::Call {
-                    url: self.url.clone(),
+                    url: redacted(&self.url).into_owned(),
                     message: e.to_string(),
                 })?;
             if answer.status != hyper::StatusCode::OK {
@@ -598,6 +633,28 @@ mod tests {
             "status first"
         );
         assert_eq!(interceptor_url(&object(json!({"clientConfig": {}}))), None);
+    }
+
+    #[test]
+    fn passwords_in_urls_are_redacted_as_go_does() {
+        assert_eq!(
+            redacted("https://user:token@host:8443/p?q=a@b"),
+            "https://user:xxxxx@host:8443/p?q=a@b"
+        );
+        assert_eq!(redacted("http://user@host/"), "http://user@host/");
+        assert_eq!(redacted("http://host/a:b@c"), "http://host/a:b@c");
+        assert_eq!(redacted("not a url"), "not a url");
+    }
+
+    #[test]
+    fn upstreams_shipped_core_interceptors_are_recognised_by_their_service() {
+        let core = object(json!({"clientConfig": {"service": {
+            "name": "tekton-triggers-core-interceptors", "namespace": "tekton-pipelines",
+            "path": "cel", "port": 8443}}}));
+        assert!(is_core_interceptor(&core));
+        assert!(!is_core_interceptor(&object(
+            json!({"clientConfig": {"url": "http://mine/"}})
+        )));
     }
 
     #[test]

@@ -320,7 +320,8 @@ fn select<'a>(
 /// calls its URL; `kind: NamespacedInterceptor` calls the Interceptor of that name in the
 /// EventListener's namespace; `kind: ClusterInterceptor` (or none, as upstream's defaulting
 /// gives) calls the ClusterInterceptor of that name when it has an address, and otherwise runs
-/// the built-in interceptor of that name in-process. The legacy inline forms (`github:`,
+/// the built-in interceptor of that name in-process (also when the ClusterInterceptor is
+/// upstream's shipped one, [`webhook::is_core_interceptor`]). The legacy inline forms (`github:`,
 /// `cel:`, …) are always the built-ins.
 fn build_chain(
     interceptors: &[TriggerInterceptor],
@@ -379,10 +380,15 @@ fn build_chain(
             }
             "" | "ClusterInterceptor" => {
                 let found = catalog.cluster_interceptor(&name);
-                let addressed = found.filter(|f| webhook::interceptor_url(&f.object).is_some());
+                let built_in = interceptors::BUILT_IN.contains(&name.as_str());
+                // Upstream's shipped core ClusterInterceptors name the built-ins: in-process.
+                let addressed = found.filter(|f| {
+                    webhook::interceptor_url(&f.object).is_some()
+                        && !(built_in && webhook::is_core_interceptor(&f.object))
+                });
                 match (addressed, found) {
                     (Some(found), _) => over_http(&found.object),
-                    _ if interceptors::BUILT_IN.contains(&name.as_str()) => {
+                    _ if built_in => {
                         interceptors::build(&name, &params, build_ctx).map_err(|e| e.to_string())
                     }
                     (None, Some(found)) => over_http(&found.object),

@@ -547,11 +547,23 @@ async fn a_built_in_name_defined_as_a_cluster_interceptor_is_called_over_http() 
         json!({"overlays": [{"key": "from_cel", "expression": "body.action + '!'"}]})
     );
     assert_eq!(run_params(&running)["reviewer"], "florinda");
-    // A ClusterInterceptor without an address named as a built-in stays in-process.
-    let in_process = serve(&manifests(&cluster_interceptor("cel", "{}"), ""), None).await;
-    let reply = send(&in_process, "", BODY).await;
-    assert_eq!(reply.status, 202, "{}", reply.body);
-    assert_eq!(run_params(&in_process)["reviewer"], "none");
+    // A ClusterInterceptor without an address named as a built-in stays in-process, and so do
+    // upstream's shipped core ClusterInterceptors (a cluster with Tekton Triggers has them).
+    let shipped = "{service: {name: tekton-triggers-core-interceptors, namespace: tekton-pipelines, path: cel, port: 8443}, caBundle: bm90IHBlbQ==}";
+    for client_config in ["{}", shipped] {
+        let in_process = serve(
+            &manifests(&cluster_interceptor("cel", client_config), ""),
+            None,
+        )
+        .await;
+        let reply = send(&in_process, "", BODY).await;
+        assert_eq!(reply.status, 202, "{client_config}: {}", reply.body);
+        assert_eq!(
+            run_params(&in_process)["reviewer"],
+            "none",
+            "{client_config}"
+        );
+    }
     server.nothing_more();
 }
 
@@ -722,4 +734,59 @@ async fn kube_interceptor_objects_are_followed_in_cluster_mode() {
     }
     server.kubectl_ok(&["delete", "clusterinterceptor", &cluster_name]);
     serving(&handle, &["namespaced"]).await;
+}
+
+#[tokio::test]
+async fn a_trigger_groups_interceptor_is_called_once_with_the_groups_trigger_id() {
+    let mut server = interceptor_server(None).await;
+    let triggers: String = ["one", "two"]
+        .iter()
+        .map(|name| {
+            format!(
+                r#"---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: Trigger
+metadata: {{name: {name}, namespace: ci, labels: {{team: a}}}}
+spec:
+  bindings: [{{name: reviewer, value: "$(extensions.reviewer)"}}]
+  template:
+    spec:
+      params: [{{name: reviewer}}]
+      resourcetemplates:
+        - apiVersion: tekton.dev/v1
+          kind: PipelineRun
+          metadata: {{generateName: {name}-}}
+          spec: {{params: [{{name: reviewer, value: "$(tt.params.reviewer)"}}]}}
+"#
+            )
+        })
+        .collect();
+    let config = format!(
+        r#"{}{triggers}---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {{name: el, namespace: ci}}
+spec:
+  triggerGroups:
+    - name: grp
+      interceptors: [{{ref: {{name: custom}}, params: [{{name: p, value: 1}}]}}]
+      triggerSelector: {{labelSelector: {{matchLabels: {{team: a}}}}}}
+"#,
+        cluster_interceptor("custom", &format!("{{url: \"{}/continue\"}}", server.base)),
+    );
+    let running = serve(&config, None).await;
+    let reply = deliver(&running.url, "push", b"{\"ref\": \"main\"}", None).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let call = server.next().await.json();
+    assert_eq!(
+        call["context"]["trigger_id"],
+        "namespaces/ci/triggerGroups/grp"
+    );
+    assert_eq!(call["interceptor_params"], json!({"p": 1}));
+    server.nothing_more();
+    let created = running.created();
+    assert_eq!(created.len(), 2, "{created:?}");
+    for run in &created {
+        assert_eq!(run["spec"]["params"][0]["value"], "florinda", "{run}");
+    }
 }
