@@ -790,3 +790,71 @@ spec:
         assert_eq!(run["spec"]["params"][0]["value"], "florinda", "{run}");
     }
 }
+
+#[tokio::test]
+async fn a_form_encoded_body_is_sent_as_upstreams_form_json_except_to_a_first_legacy_webhook() {
+    let mut server = interceptor_server(None).await;
+    let form = "text=hi+there&user_name=bob&text=%3Cagain%3E";
+    let base = server.base.clone();
+    let listener = |interceptors: &str| {
+        format!(
+            r#"{}---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata:
+  name: el
+  namespace: ci
+  annotations: {{tekton.dev/payload-validation: "false"}}
+spec:
+  triggers:
+    - name: t
+      interceptors: {interceptors}
+      template:
+        spec:
+          resourcetemplates:
+            - {{apiVersion: v1, kind: ConfigMap, metadata: {{generateName: form-}}}}
+"#,
+            cluster_interceptor("custom", &format!("{{url: \"{base}/continue\"}}")),
+        )
+    };
+    let post = |url: String| async move {
+        let response = reqwest::Client::new()
+            .post(url)
+            .timeout(TIMEOUT)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .expect("sent");
+        Reply::read(response).await
+    };
+
+    let custom = serve(&listener("[{ref: {name: custom}}]"), None).await;
+    let reply = post(custom.url.clone()).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(
+        server.next().await.json()["body"],
+        r#"{"text":["hi there","\u003cagain\u003e"],"user_name":["bob"]}"#,
+        "Go's json.Marshal of the parsed form"
+    );
+
+    let legacy = serve(
+        &listener(&format!(
+            "[{{webhook: {{url: \"{}/legacy\"}}}}, {{ref: {{name: custom}}}}]",
+            server.base
+        )),
+        None,
+    )
+    .await;
+    let reply = post(legacy.url.clone()).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let first = server.next().await;
+    assert_eq!(first.path, "/legacy");
+    assert_eq!(first.body.as_ref(), form.as_bytes(), "sent as received");
+    let second = server.next().await.json();
+    assert_eq!(
+        second["body"], "{\"rewritten\":true,\"seen\":null}",
+        "the next interceptor reads the webhook's answer"
+    );
+    assert_eq!(second["header"]["X-Rewritten"], json!(["yes"]));
+}
