@@ -13,6 +13,7 @@ pub mod chain;
 mod common;
 pub mod github;
 pub mod gitlab;
+pub mod legacy_webhook;
 pub mod signature;
 pub mod slack;
 pub mod webhook;
@@ -137,7 +138,7 @@ impl SharedEvent {
     /// what the interceptors of a trigger that has any, and the bindings after them, see instead
     /// of the received body. Computed on first use, once per event for every trigger. Upstream
     /// skips the conversion when the chain starts with a legacy webhook interceptor and there
-    /// are no extensions yet: that interceptor then sends the raw body ([`webhook::LegacyWebhook`]).
+    /// are no extensions yet: that interceptor then sends the raw body ([`legacy_webhook::LegacyWebhook`]).
     pub fn form_body(&self) -> Option<&serde_json::Value> {
         self.form
             .get_or_init(|| {

@@ -9,7 +9,8 @@ use crate::api::{
     NamespaceSelector, TriggerInterceptor, TriggerSpecBinding, TriggerSpecTemplate,
 };
 use crate::binding::ParamTemplate;
-use crate::interceptors::webhook::{self, LegacyWebhook, Webhook};
+use crate::interceptors::legacy_webhook::LegacyWebhook;
+use crate::interceptors::webhook::{self, Webhook};
 use crate::interceptors::{self, BuildContext, Interceptor};
 use crate::manifest::{Catalog, namespace_of};
 use crate::secrets::SecretStore;
