@@ -77,7 +77,7 @@ pub fn write_float(f: f64, out: &mut String) {
 }
 
 /// A JSON string literal as Go writes it with HTML escaping on.
-fn write_string(s: &str, out: &mut String) {
+pub fn write_string(s: &str, out: &mut String) {
     out.push('"');
     for c in s.chars() {
         match c {

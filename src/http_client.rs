@@ -1,11 +1,13 @@
 //! Outbound HTTP and HTTPS: hyper-util's pooled client over hyper-rustls (rustls with ring, the
 //! TLS stack the sink and kube's client already use), trusting the system's roots as
 //! `rustls-native-certs` finds them (`SSL_CERT_FILE` and `SSL_CERT_DIR` honoured). Used for
-//! CloudEvents (reference §8.5) and the GitHub REST API ([`crate::github_api`]); TLS 1.2 and 1.3,
-//! as rustls allows.
+//! CloudEvents (reference §8.5), the GitHub REST API ([`crate::github_api`]) and interceptors
+//! over HTTP (reference §3.1, §3.5); TLS 1.2 and 1.3, as rustls allows. A client may instead
+//! trust only given CA certificates ([`HttpClient::with_roots`]: an interceptor's `caBundle`,
+//! reference §3.3).
 //!
-//! A client is cheap to clone (one pool); building one reads the roots, so it is built once,
-//! on first need.
+//! A client is cheap to clone (one pool); building one with the system's roots reads them, so
+//! it is built once, on first need ([`HttpClient::system`]).
 
 use std::time::Duration;
 
@@ -33,6 +35,9 @@ pub enum Error {
     /// cover): trying again would fail again.
     #[error("{0}")]
     Tls(String),
+    /// A CA bundle holds no PEM certificate, or one that does not parse.
+    #[error("invalid CA bundle: {0}")]
+    CaBundle(String),
     /// No answer within the deadline.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
@@ -91,6 +96,55 @@ impl HttpClient {
         })
     }
 
+    /// The one client trusting the system's roots ([`Self::with_system_roots`]), built on first
+    /// use and shared by every caller after: reading the roots takes milliseconds, and a
+    /// listener of many triggers calling custom interceptors would otherwise read them once per
+    /// trigger on every configuration change.
+    ///
+    /// # Errors
+    /// As [`Self::with_system_roots`] (remembered: it does not change while the process runs).
+    pub fn system() -> Result<Self, Error> {
+        static SYSTEM: std::sync::OnceLock<Result<HttpClient, String>> = std::sync::OnceLock::new();
+        SYSTEM
+            .get_or_init(|| Self::with_system_roots().map_err(|e| e.to_string()))
+            .clone()
+            .map_err(Error::Roots)
+    }
+
+    /// A client trusting only the certificates of `pem` (one or more PEM `CERTIFICATE`
+    /// blocks), not the system's roots: what an interceptor's `caBundle` asks (reference §3.3).
+    ///
+    /// # Errors
+    /// [`Error::CaBundle`] when `pem` holds no certificate or one that does not parse.
+    pub fn with_roots(pem: &[u8]) -> Result<Self, Error> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject as _;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| Error::CaBundle(e.to_string()))?;
+            roots
+                .add(cert)
+                .map_err(|e| Error::CaBundle(e.to_string()))?;
+        }
+        if roots.is_empty() {
+            return Err(Error::CaBundle("no PEM certificate found".into()));
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Roots(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Self {
+            inner: Client::builder(TokioExecutor::new()).build(connector),
+        })
+    }
+
     /// POSTs `body` to `uri` with `headers`, and reads the whole answer, all within `timeout`.
     ///
     /// # Errors
@@ -144,15 +198,17 @@ impl HttpClient {
                 .request(request)
                 .await
                 .map_err(|e| transport_error(&e))?;
-            let (parts, body) = response.into_parts();
-            let body = body
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response
+                .into_body()
                 .collect()
                 .await
                 .map_err(|e| Error::Transport(e.to_string()))?
                 .to_bytes();
             Ok(Answer {
-                status: parts.status,
-                headers: parts.headers,
+                status,
+                headers,
                 body,
             })
         };

@@ -6,6 +6,7 @@
 //! forms of v1alpha1 (`github:`, `cel:`, …) are read here and rewritten by `trigger::resolve`.
 
 mod event_listener;
+mod interceptor;
 mod secret;
 mod trigger;
 mod trigger_binding;
@@ -19,10 +20,14 @@ pub use event_listener::{
     EventListener, EventListenerSpec, EventListenerTrigger, EventListenerTriggerGroup,
     LabelSelector, LabelSelectorRequirement, NamespaceSelector, TriggerGroupSelector,
 };
+pub use interceptor::{
+    Address, ClientConfig, Interceptor, InterceptorSpec, InterceptorStatus, ServiceReference,
+};
 pub use secret::Secret;
 pub use trigger::{
-    InterceptorParam, InterceptorRef, LegacyCel, LegacyOverlay, LegacySecretInterceptor, SecretRef,
-    Trigger, TriggerInterceptor, TriggerSpec, TriggerSpecBinding, TriggerSpecTemplate,
+    InterceptorParam, InterceptorRef, LegacyCel, LegacyOverlay, LegacySecretInterceptor,
+    ObjectReference, SecretRef, Trigger, TriggerInterceptor, TriggerSpec, TriggerSpecBinding,
+    TriggerSpecTemplate, WebhookHeader, WebhookHeaderValue, WebhookInterceptor,
 };
 pub use trigger_binding::{TriggerBinding, TriggerBindingSpec};
 pub use trigger_template::{ParamSpec, TriggerTemplate, TriggerTemplateSpec};
@@ -120,6 +125,10 @@ pub enum Manifest {
     TriggerTemplate(TriggerTemplate),
     /// `v1` Secret.
     Secret(Secret),
+    /// `triggers.tekton.dev/v1alpha1` ClusterInterceptor.
+    ClusterInterceptor(Interceptor),
+    /// `triggers.tekton.dev/v1alpha1` Interceptor.
+    Interceptor(Interceptor),
 }
 
 /// What [`Manifest::kind_of`] says about a document's `apiVersion` and `kind`.
@@ -137,6 +146,10 @@ pub enum KnownKind {
     TriggerTemplate,
     /// v1 Secret.
     Secret,
+    /// ClusterInterceptor (v1alpha1; v1beta1 read alike).
+    ClusterInterceptor,
+    /// Interceptor (v1alpha1; v1beta1 read alike).
+    Interceptor,
 }
 
 impl Manifest {
@@ -156,6 +169,8 @@ impl Manifest {
             "TriggerBinding" => KnownKind::TriggerBinding,
             "ClusterTriggerBinding" => KnownKind::ClusterTriggerBinding,
             "TriggerTemplate" => KnownKind::TriggerTemplate,
+            "ClusterInterceptor" => KnownKind::ClusterInterceptor,
+            "Interceptor" => KnownKind::Interceptor,
             _ => return None,
         })
     }

@@ -78,9 +78,9 @@ pub struct TriggerInterceptor {
     /// Params given to the interceptor; `value` is any JSON.
     #[serde(default)]
     pub params: Vec<InterceptorParam>,
-    /// Legacy webhook interceptor.
+    /// Legacy webhook interceptor (§3.5).
     #[serde(default)]
-    pub webhook: Option<serde_json::Value>,
+    pub webhook: Option<WebhookInterceptor>,
     /// Legacy inline github interceptor.
     #[serde(default)]
     pub github: Option<LegacySecretInterceptor>,
@@ -93,6 +93,61 @@ pub struct TriggerInterceptor {
     /// Legacy inline cel interceptor.
     #[serde(default)]
     pub cel: Option<LegacyCel>,
+}
+
+/// The legacy `webhook:` interceptor (upstream `WebhookInterceptor`, reference §3.5): the
+/// request as received is POSTed to `url`, or to the Service `objectRef` names, and the answer
+/// replaces the chain's body and headers.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookInterceptor {
+    /// A Service (`kind: Service`, `apiVersion: v1`), called at `http://NAME.NAMESPACE.svc/`.
+    #[serde(default)]
+    pub object_ref: Option<ObjectReference>,
+    /// A whole URL; wins over `objectRef`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Headers set on the request: a string value sets (replaces) the header, a list value
+    /// replaces it with every item.
+    #[serde(default)]
+    pub header: Vec<WebhookHeader>,
+}
+
+/// `webhook.objectRef` (a Kubernetes `ObjectReference`, as far as upstream reads it).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectReference {
+    /// Must be `Service`.
+    #[serde(default)]
+    pub kind: String,
+    /// Must be `v1`.
+    #[serde(default)]
+    pub api_version: String,
+    /// Service name.
+    #[serde(default)]
+    pub name: String,
+    /// Service namespace; empty: the Trigger's.
+    #[serde(default)]
+    pub namespace: String,
+}
+
+/// One `webhook.header` entry (a Tekton Pipelines `Param`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct WebhookHeader {
+    /// Header name.
+    pub name: String,
+    /// Its value.
+    pub value: WebhookHeaderValue,
+}
+
+/// A header value: one string, or a list of strings.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum WebhookHeaderValue {
+    /// Sets the header to this value.
+    String(String),
+    /// Replaces the header with these values.
+    Array(Vec<String>),
 }
 
 /// `ref` of an interceptor.

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
@@ -49,6 +50,12 @@ pub struct ServeArgs {
     /// Deadline for one event, all triggers included, in seconds (upstream `--timeouthandler`).
     #[arg(long = "timeout-handler", default_value_t = DEFAULT_EVENT_TIMEOUT.as_secs())]
     pub timeout_handler: u64,
+    /// Deadline of each call to a ClusterInterceptor or Interceptor, connection and whole
+    /// answer included, in seconds (upstream has none). Legacy `webhook:` interceptors keep
+    /// upstream's fixed 5 s.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::interceptors::webhook::DEFAULT_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub interceptor_timeout: u64,
     /// List each trigger's outcome in the answer (`triggers`: name, outcome, what it created,
     /// why it stopped) to senders that passed a signature or token check; `false` leaves
     /// upstream's fields only.
@@ -195,7 +202,6 @@ impl ServeArgs {
     /// # Errors
     /// Only one of `--tls-cert` and `--tls-key`, or files that do not load.
     fn serve_options(&self) -> anyhow::Result<ServeOptions> {
-        use std::time::Duration;
         let tls = match (&self.tls_cert, &self.tls_key) {
             (None, None) => None,
             (Some(cert), Some(key)) => {
@@ -323,6 +329,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 namespace: args.namespace.clone(),
                 require_trigger_service_account: false,
                 github_api: github_api(args.github_api_url.as_deref())?,
+                interceptor_timeout: Some(Duration::from_secs(args.interceptor_timeout)),
             },
         )?);
         (listener, None, None)
@@ -436,6 +443,7 @@ async fn follow_cluster_config(
         namespace: Some(namespace),
         require_trigger_service_account: args.require_trigger_service_account,
         github_api: github_api(args.github_api_url.as_deref())?,
+        interceptor_timeout: Some(Duration::from_secs(args.interceptor_timeout)),
     };
     let secrets = Arc::new(KubeSecrets::new(client.clone()));
     tokio::spawn(follow_cluster(client, options, secrets, publish));

@@ -62,6 +62,7 @@ pub(super) async fn run(args: &TriggerRunArgs) -> anyhow::Result<()> {
         namespace: args.namespace.clone(),
         require_trigger_service_account: false,
         github_api: super::serve::github_api(args.github_api_url.as_deref())?,
+        interceptor_timeout: None,
     };
     let listener = if catalog.event_listeners.is_empty() {
         Listener::from_triggers(&catalog, &options)?
@@ -120,6 +121,12 @@ fn explain(
                 out,
                 "  interceptor {name}: continue, extensions {}",
                 serde_json::Value::Object(extensions.clone())
+            )?,
+            Decision::Replace { body, headers } => writeln!(
+                out,
+                "  interceptor {name}: continue, body ({} bytes) and headers ({}) replaced",
+                body.len(),
+                headers.len()
             )?,
             Decision::Stop { reason, message } => writeln!(
                 out,

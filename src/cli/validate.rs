@@ -206,6 +206,7 @@ pub(super) fn check(files: &[PathBuf], namespace: Option<&str>) -> (Catalog, Rep
             paths: Vec::new(),
             listener: Some(el.object.metadata.name.clone()),
             namespace: namespace.map(str::to_owned),
+            interceptor_timeout: None,
             ..LoadOptions::default()
         };
         match Listener::from_catalog(&catalog, &options) {
@@ -615,6 +616,14 @@ pub(super) fn run(args: &ValidateArgs) -> anyhow::Result<()> {
                     catalog.trigger_templates.len(),
                     catalog.secrets.len()
                 );
+                let interceptors = catalog.cluster_interceptors.len() + catalog.interceptors.len();
+                if interceptors > 0 {
+                    println!(
+                        "    and {} ClusterInterceptor(s), {} Interceptor(s)",
+                        catalog.cluster_interceptors.len(),
+                        catalog.interceptors.len()
+                    );
+                }
             }
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{DEFAULT_NAMESPACE, Listener, PAYLOAD_VALIDATION_ANNOTATION};
 use crate::manifest::{self, Catalog, namespace_of};
 use crate::secrets::{ManifestSecrets, SecretStore};
-use crate::trigger::{ResolveError, ResolvedTrigger, resolve, resolve_each};
+use crate::trigger::{ResolveError, ResolveOptions, ResolvedTrigger, resolve, resolve_each};
 
 /// What to load.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +27,9 @@ pub struct LoadOptions {
     /// Where the github interceptor's `addChangedFiles` and `githubOwners` call the GitHub API
     /// (`--github-api-url`; default GitHub.com, or the `X-Github-Enterprise-Host` of an event).
     pub github_api: crate::github_api::Endpoint,
+    /// Deadline of each call to a ClusterInterceptor or Interceptor (`serve
+    /// --interceptor-timeout`); `None`: [`crate::interceptors::webhook::DEFAULT_TIMEOUT`].
+    pub interceptor_timeout: Option<std::time::Duration>,
 }
 
 /// Start-up failures; each message says what to fix.
@@ -260,9 +263,15 @@ impl Listener {
                 Arc::new(store) as Arc<dyn SecretStore>
             }
         };
+        let resolve_options = ResolveOptions {
+            interceptor_timeout: options
+                .interceptor_timeout
+                .unwrap_or(crate::interceptors::webhook::DEFAULT_TIMEOUT),
+            github_api: options.github_api.clone(),
+        };
         let (triggers, broken) = match mode {
             Mode::Strict => {
-                let triggers = resolve(el, &namespace, catalog, &secrets, &options.github_api)
+                let triggers = resolve(el, &namespace, catalog, &secrets, &resolve_options)
                     .map_err(|errors| LoadError::Triggers {
                         listener: el.metadata.name.clone(),
                         errors,
@@ -270,7 +279,7 @@ impl Listener {
                 (triggers, Vec::new())
             }
             Mode::LeaveBrokenOut => {
-                resolve_each(el, &namespace, catalog, &secrets, &options.github_api)
+                resolve_each(el, &namespace, catalog, &secrets, &resolve_options)
             }
         };
         Ok(Self {

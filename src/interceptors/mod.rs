@@ -13,8 +13,10 @@ pub mod chain;
 mod common;
 pub mod github;
 pub mod gitlab;
+pub mod legacy_webhook;
 pub mod signature;
 pub mod slack;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -36,7 +38,8 @@ pub struct SharedEvent {
     cel: OnceLock<crate::cel::EventData>,
     binding_headers: OnceLock<serde_json::Value>,
     signatures: signature::Verified,
-    /// Set once any interceptor accepted a signature or token of this event.
+    /// Set once any interceptor accepted a signature or token of this event (or of an event a
+    /// legacy webhook's answer replaced it with: the chain passes it on, [`chain`]).
     authenticated: std::sync::atomic::AtomicBool,
     /// The parts of the body converted for CEL; `None`: all of it.
     cel_paths: Option<Arc<crate::cel::BodyPaths>>,
@@ -61,6 +64,26 @@ impl SharedEvent {
             read_paths: None,
             body: OnceLock::new(),
             form: OnceLock::new(),
+        }
+    }
+
+    /// The chain's event after a legacy webhook answered `body` and `headers` in place of
+    /// `self`'s (reference §3.5): same event ID, delivery ID and request URL; the body is
+    /// taken as received without validation (bindings fail on one that is not JSON), and is
+    /// never converted from a form again (upstream converts once, before the chain).
+    pub fn replaced(&self, headers: crate::event::Headers, body: bytes::Bytes) -> Self {
+        let original = self.event();
+        let event = Event::from_unvalidated_body(
+            original.event_id(),
+            original.request_url(),
+            headers,
+            body,
+        )
+        .with_delivery_id(original.delivery_id().map(str::to_owned));
+        Self {
+            form: OnceLock::from(None),
+            authenticated: std::sync::atomic::AtomicBool::new(self.authenticated()),
+            ..Self::new(Arc::new(event))
         }
     }
 
@@ -115,7 +138,7 @@ impl SharedEvent {
     /// what the interceptors of a trigger that has any, and the bindings after them, see instead
     /// of the received body. Computed on first use, once per event for every trigger. Upstream
     /// skips the conversion when the chain starts with a legacy webhook interceptor and there
-    /// are no extensions yet; this listener has no webhook interceptors, so it never skips.
+    /// are no extensions yet: that interceptor then sends the raw body ([`legacy_webhook::LegacyWebhook`]).
     pub fn form_body(&self) -> Option<&serde_json::Value> {
         self.form
             .get_or_init(|| {
@@ -278,6 +301,15 @@ pub enum Decision {
         /// Extensions added.
         extensions: Extensions,
     },
+    /// Go on with this body and these headers in place of the chain's (only the legacy
+    /// `webhook:` interceptor answers so, reference §3.5): later interceptors and the bindings
+    /// read them. Extensions are unchanged.
+    Replace {
+        /// The new body.
+        body: bytes::Bytes,
+        /// The new headers.
+        headers: crate::event::Headers,
+    },
     /// Stop this trigger.
     Stop {
         /// Why.
@@ -323,14 +355,53 @@ pub enum Error {
         /// Why it failed.
         source: crate::github_api::Error,
     },
+    /// An interceptor over HTTP gave no answer (connection, TLS, deadline), in Go's
+    /// `url.Error` form: `Post "URL": …`.
+    #[error("Post {url:?}: {message}")]
+    Call {
+        /// The interceptor's URL.
+        url: String,
+        /// What failed.
+        message: String,
+    },
+    /// A ClusterInterceptor or Interceptor answered another status than 200 (upstream's text;
+    /// the answer's body, cut at 1 KiB).
+    #[error("interceptor response was not 200: {0}")]
+    NotOk(String),
+    /// A ClusterInterceptor or Interceptor answered 200 with what is not an
+    /// `InterceptorResponse`.
+    #[error("invalid interceptor response: {0}")]
+    InvalidResponse(String),
+    /// A legacy webhook answered another status than 200 (upstream's text).
+    #[error("request rejected; status: {status}; message: {message}")]
+    Rejected {
+        /// The status, e.g. `403 Forbidden`.
+        status: String,
+        /// The answer's body, cut at 1 KiB.
+        message: String,
+    },
+    /// The extensions could not be written into the body a legacy webhook is sent (upstream's
+    /// text).
+    #[error("could not merge extensions with body: {0}")]
+    MergeExtensions(String),
 }
 
 /// Config errors, at load.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum BuildError {
-    /// The interceptor name is not one this build knows.
-    #[error("interceptor {0:?} is not supported (built in: github, gitlab, bitbucket, slack, cel)")]
+    /// The interceptor name is neither built in nor a ClusterInterceptor in the catalog.
+    #[error(
+        "interceptor {0:?} is not supported: not built in (github, gitlab, bitbucket, slack, cel) and no ClusterInterceptor of that name"
+    )]
     Unsupported(String),
+    /// An interceptor over HTTP cannot be called: no or a bad URL, an unusable `caBundle`.
+    #[error("interceptor {interceptor}: {message}")]
+    Client {
+        /// Interceptor name.
+        interceptor: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A param has the wrong shape or value.
     #[error("interceptor {interceptor}: param {param}: {message}")]
     Param {
@@ -383,6 +454,10 @@ pub struct BuildContext {
     /// Where the GitHub REST API is (github `addChangedFiles`/`githubOwners`).
     pub github_api: crate::github_api::Endpoint,
 }
+
+/// The names of the interceptors built in, run in-process (upstream's shipped
+/// ClusterInterceptors, reference §1.8).
+pub const BUILT_IN: [&str; 5] = ["github", "gitlab", "bitbucket", "slack", "cel"];
 
 /// The registry: builds interceptor `name` with `params` (last duplicate name wins, as upstream).
 ///

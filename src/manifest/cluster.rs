@@ -12,7 +12,9 @@
 //! What is watched: the EventListener in its namespace; Triggers, TriggerBindings and
 //! TriggerTemplates in the EventListener's namespace and in every namespace its
 //! `namespaceSelector` names (all namespaces for exactly `["*"]`, reference §2.6), started and
-//! stopped as the EventListener changes; ClusterTriggerBindings everywhere. Secrets are not
+//! stopped as the EventListener changes; ClusterTriggerBindings and ClusterInterceptors
+//! everywhere; Interceptors in the EventListener's namespace (where `kind:
+//! NamespacedInterceptor` references are looked up, reference §1.1). Secrets are not
 //! watched (they are read on demand, `secrets::KubeSecrets`). The first snapshot waits until
 //! every watch has listed once or failed once, so a namespace the listener may not read (RBAC)
 //! delays nothing: it is reported as a lost watch and retried.
@@ -35,6 +37,10 @@ use crate::api::TRIGGERS_GROUP;
 /// The kinds watched: (kind, plural).
 const EVENT_LISTENER: (&str, &str) = ("EventListener", "eventlisteners");
 const CLUSTER_TRIGGER_BINDING: (&str, &str) = ("ClusterTriggerBinding", "clustertriggerbindings");
+/// Served as v1alpha1 only ([`INTERCEPTOR_VERSION`]).
+const CLUSTER_INTERCEPTOR: (&str, &str) = ("ClusterInterceptor", "clusterinterceptors");
+/// Served as v1alpha1 only ([`INTERCEPTOR_VERSION`]); watched in the EventListener's namespace.
+const INTERCEPTOR: (&str, &str) = ("Interceptor", "interceptors");
 /// The kinds a Trigger and what it references are made of, watched in the EventListener's
 /// namespace and in each namespace its `namespaceSelector` selects.
 const TRIGGER_KINDS: [(&str, &str); 3] = [
@@ -44,6 +50,17 @@ const TRIGGER_KINDS: [(&str, &str); 3] = [
 ];
 /// The version read; v1alpha1 objects are served as v1beta1 too (same JSON, reference §1.1).
 const VERSION: &str = "v1beta1";
+/// The version of ClusterInterceptor and Interceptor: upstream serves them as v1alpha1 only.
+const INTERCEPTOR_VERSION: &str = "v1alpha1";
+
+/// The version `kind` is read as.
+fn version_of(kind: &str) -> &'static str {
+    if kind == CLUSTER_INTERCEPTOR.0 || kind == INTERCEPTOR.0 {
+        INTERCEPTOR_VERSION
+    } else {
+        VERSION
+    }
+}
 
 /// Where one watch looks.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -147,10 +164,11 @@ pub async fn follow(
     let mut start = |target: &Target, watches: &mut BTreeMap<u64, Watch>| {
         serials += 1;
         let (kind, plural, scope) = target;
+        let version = version_of(kind);
         let resource = ApiResource {
             group: TRIGGERS_GROUP.to_owned(),
-            version: VERSION.to_owned(),
-            api_version: format!("{TRIGGERS_GROUP}/{VERSION}"),
+            version: version.to_owned(),
+            api_version: format!("{TRIGGERS_GROUP}/{version}"),
             kind: (*kind).to_owned(),
             plural: (*plural).to_owned(),
         };
@@ -258,7 +276,8 @@ pub async fn follow(
 }
 
 /// The watches for the EventListener `event_listener` (a JSON object, `None` until it is
-/// listed) of `namespace`: its own kind and the cluster-scoped one always, the Trigger kinds in
+/// listed) of `namespace`: its own kind, Interceptors there, and the cluster-scoped kinds
+/// always, the Trigger kinds in
 /// its namespace and in those its `namespaceSelector` names (or everywhere).
 fn wanted(namespace: &str, event_listener: Option<&Value>) -> BTreeSet<Target> {
     let own = Scope::Namespace(namespace.to_owned());
@@ -269,6 +288,8 @@ fn wanted(namespace: &str, event_listener: Option<&Value>) -> BTreeSet<Target> {
             CLUSTER_TRIGGER_BINDING.1,
             Scope::All,
         ),
+        (CLUSTER_INTERCEPTOR.0, CLUSTER_INTERCEPTOR.1, Scope::All),
+        (INTERCEPTOR.0, INTERCEPTOR.1, own.clone()),
     ]);
     // The EventListener's namespaceSelector and each trigger group's.
     let selectors = event_listener.into_iter().flat_map(|el| {
@@ -333,7 +354,7 @@ async fn watch_kind(
         if let Value::Object(map) = &mut v {
             map.insert(
                 "apiVersion".into(),
-                format!("{TRIGGERS_GROUP}/{VERSION}").into(),
+                format!("{TRIGGERS_GROUP}/{}", version_of(kind)).into(),
             );
             map.insert("kind".into(), kind.into());
         }
@@ -431,6 +452,8 @@ mod tests {
             BTreeSet::from([
                 ("EventListener", ns("ci")),
                 ("ClusterTriggerBinding", Scope::All),
+                ("ClusterInterceptor", Scope::All),
+                ("Interceptor", ns("ci")),
                 ("Trigger", ns("ci")),
                 ("TriggerBinding", ns("ci")),
                 ("TriggerTemplate", ns("ci")),
@@ -446,7 +469,7 @@ mod tests {
                 assert!(two.contains(&(kind, ns(n))), "{kind} in {n}: {two:?}");
             }
         }
-        assert_eq!(two.len(), 11);
+        assert_eq!(two.len(), 13);
         let all = scopes(Some(
             json!({"spec": {"namespaceSelector": {"matchNames": ["*"]}}}),
         ));
@@ -475,7 +498,7 @@ mod tests {
         for n in ["a", "ci", "g1"] {
             assert!(grouped.contains(&("Trigger", ns(n))), "{n}: {grouped:?}");
         }
-        assert_eq!(grouped.len(), 11, "{grouped:?}");
+        assert_eq!(grouped.len(), 13, "{grouped:?}");
         let group_all = scopes(Some(json!({"spec": {"triggerGroups": [
             {"name": "g", "triggerSelector": {"namespaceSelector": {"matchNames": ["*"]}}}
         ]}})));

@@ -322,6 +322,12 @@ pub(crate) fn add_document(
         KnownKind::Secret => catalog
             .secrets
             .push(typed(&origin, &kind, &name, document)?),
+        KnownKind::ClusterInterceptor => catalog
+            .cluster_interceptors
+            .push(typed(&origin, &kind, &name, document)?),
+        KnownKind::Interceptor => catalog
+            .interceptors
+            .push(typed(&origin, &kind, &name, document)?),
     }
     Ok(())
 }

@@ -4,7 +4,8 @@
 //! references up in.
 //!
 //! Mirrors the lookups of reference §1.1: Triggers, TriggerBindings and TriggerTemplates by
-//! namespace and name, ClusterTriggerBindings by name. Objects without `metadata.namespace` are
+//! namespace and name, ClusterTriggerBindings and ClusterInterceptors by name, Interceptors by
+//! namespace and name. Objects without `metadata.namespace` are
 //! placed in the catalog's default namespace, as `kubectl apply -n NS` does.
 
 pub mod cluster;
@@ -14,7 +15,7 @@ pub mod schema;
 
 use std::path::{Path, PathBuf};
 
-use crate::api::{EventListener, Secret, Trigger, TriggerBinding, TriggerTemplate};
+use crate::api::{EventListener, Interceptor, Secret, Trigger, TriggerBinding, TriggerTemplate};
 
 pub use files::{load, load_all};
 
@@ -133,6 +134,10 @@ pub struct Catalog {
     pub trigger_templates: Vec<Loaded<TriggerTemplate>>,
     /// Secrets.
     pub secrets: Vec<Loaded<Secret>>,
+    /// ClusterInterceptors (cluster-scoped).
+    pub cluster_interceptors: Vec<Loaded<Interceptor>>,
+    /// Interceptors (namespaced).
+    pub interceptors: Vec<Loaded<Interceptor>>,
     /// Cluster mode: objects of these kinds that exist but do not decode. They are left out, and
     /// a trigger that references one is reported with the reason ([`Catalog::missing`]). Always
     /// empty from files, which refuse such a document at load.
@@ -186,6 +191,25 @@ impl Catalog {
             .find(|b| b.object.metadata.name == name)
     }
 
+    /// The ClusterInterceptor `name` (cluster-scoped: namespace ignored).
+    pub fn cluster_interceptor(&self, name: &str) -> Option<&Loaded<Interceptor>> {
+        self.cluster_interceptors
+            .iter()
+            .find(|i| i.object.metadata.name == name)
+    }
+
+    /// The Interceptor `name` in `namespace`.
+    pub fn interceptor(
+        &self,
+        default_ns: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<&Loaded<Interceptor>> {
+        find(&self.interceptors, default_ns, namespace, name, |i| {
+            &i.metadata
+        })
+    }
+
     /// The TriggerTemplate `name` in `namespace`.
     pub fn trigger_template(
         &self,
@@ -226,6 +250,8 @@ impl Catalog {
             .extend(other.cluster_trigger_bindings);
         self.trigger_templates.extend(other.trigger_templates);
         self.secrets.extend(other.secrets);
+        self.cluster_interceptors.extend(other.cluster_interceptors);
+        self.interceptors.extend(other.interceptors);
         self.undecodable.extend(other.undecodable);
     }
 }

@@ -209,6 +209,32 @@ const SECRET: Shape = Object(&[
     ("immutable", Free),
 ]);
 
+const INTERCEPTOR_KIND: Shape = Object(&[
+    ("apiVersion", Free),
+    ("kind", Free),
+    ("metadata", OBJECT_META),
+    (
+        "spec",
+        Object(&[(
+            "clientConfig",
+            Object(&[
+                ("caBundle", Free),
+                ("url", Free),
+                (
+                    "service",
+                    Object(&[
+                        ("name", Free),
+                        ("namespace", Free),
+                        ("path", Free),
+                        ("port", Free),
+                    ]),
+                ),
+            ]),
+        )]),
+    ),
+    ("status", Free),
+]);
+
 /// A key of a known kind that the kind does not have.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownField {
@@ -228,6 +254,7 @@ pub fn unknown_fields(kind: KnownKind, document: &Value) -> Vec<UnknownField> {
         KnownKind::TriggerBinding | KnownKind::ClusterTriggerBinding => &TRIGGER_BINDING,
         KnownKind::TriggerTemplate => &TRIGGER_TEMPLATE,
         KnownKind::Secret => &SECRET,
+        KnownKind::ClusterInterceptor | KnownKind::Interceptor => &INTERCEPTOR_KIND,
     };
     let mut found = Vec::new();
     walk(shape, document, &mut Vec::new(), &mut found);

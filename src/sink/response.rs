@@ -335,6 +335,18 @@ fn github_api_failed(outcomes: &[&TriggerOutcome]) -> bool {
     })
 }
 
+/// The name of the first interceptor that failed to decide (an interceptor over HTTP that gave
+/// no usable answer), if any: its name only, the cause is in the log.
+fn failed_interceptor<'a>(outcomes: &[&'a TriggerOutcome]) -> Option<&'a str> {
+    outcomes.iter().find_map(|outcome| match outcome {
+        TriggerOutcome::Failed {
+            error: crate::trigger::Error::Interceptor { interceptor, .. },
+            ..
+        } => Some(interceptor.as_str()),
+        _ => None,
+    })
+}
+
 /// What [`event_response`] may say besides upstream's fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Detail {
@@ -398,14 +410,16 @@ pub fn event_response(
         Verdict::Retry => {
             // A Secret that could not be read is said as such: nothing was wrong with the
             // event, and the sender's retry will be checked against it.
-            let message = unreadable_secret(&outcomes).map_or_else(
-                || if github_api_failed(&outcomes) {
-                    "the GitHub API failed for a github interceptor; retry the delivery (details in the listener log under this eventID)"
-                } else {
-                    "a trigger failed to create its resources; retry the delivery (details in the listener log under this eventID)"
-                }.to_owned(),
-                |(namespace, name)| format!("could not read Secret {namespace}/{name}; retry the delivery"),
-            );
+            let message = match (unreadable_secret(&outcomes), failed_interceptor(&outcomes)) {
+                (Some((namespace, name)), _) => {
+                    format!("could not read Secret {namespace}/{name}; retry the delivery")
+                }
+                (None, Some(_)) if github_api_failed(&outcomes) => "the GitHub API failed for a github interceptor; retry the delivery (details in the listener log under this eventID)".to_owned(),
+                (None, Some(interceptor)) => format!(
+                    "interceptor {interceptor} failed; retry the delivery (details in the listener log under this eventID)"
+                ),
+                (None, None) => "a trigger failed to create its resources; retry the delivery (details in the listener log under this eventID)".to_owned(),
+            };
             return json_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 listener,

@@ -20,7 +20,7 @@ pub use cancel::{
     CancelSuperseded,
 };
 pub use process::{Explanation, ParamSource, ProcessContext, process, process_explained};
-pub use resolve::{ResolveError, resolve, resolve_each};
+pub use resolve::{ResolveError, ResolveOptions, resolve, resolve_each};
 pub use run::{EventOutcome, RunOptions, TriggerReport, run_event};
 
 /// A trigger ready to run: every reference resolved, every expression and template compiled.

@@ -97,8 +97,11 @@ pub(super) async fn run(
         },
     )
     .await;
-    let extensions = match chain {
-        Ok(ChainOutcome::Continue(extensions)) => extensions,
+    let (extensions, replaced) = match chain {
+        Ok(ChainOutcome::Continue {
+            extensions,
+            replaced,
+        }) => (extensions, replaced),
         Ok(ChainOutcome::Stopped {
             interceptor,
             reason,
@@ -119,6 +122,8 @@ pub(super) async fn run(
         }
     };
 
+    // A legacy webhook's answer replaced the body and headers the bindings read.
+    let event = replaced.as_deref().unwrap_or(event);
     let body = match event.binding_body(!trigger.interceptors.is_empty()) {
         Ok(body) => body,
         Err(e) => return failed(Error::Body(e.clone())),

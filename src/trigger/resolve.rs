@@ -9,7 +9,8 @@ use crate::api::{
     NamespaceSelector, TriggerInterceptor, TriggerSpecBinding, TriggerSpecTemplate,
 };
 use crate::binding::ParamTemplate;
-use crate::github_api::Endpoint;
+use crate::interceptors::legacy_webhook::LegacyWebhook;
+use crate::interceptors::webhook::{self, Webhook};
 use crate::interceptors::{self, BuildContext, Interceptor};
 use crate::manifest::{Catalog, namespace_of};
 use crate::secrets::SecretStore;
@@ -27,6 +28,38 @@ pub struct ResolveError {
     pub field: String,
     /// What is wrong.
     pub message: String,
+}
+
+/// How triggers are resolved, beyond the objects.
+#[derive(Debug, Clone)]
+pub struct ResolveOptions {
+    /// Deadline of each call to a ClusterInterceptor or Interceptor (`serve
+    /// --interceptor-timeout`).
+    pub interceptor_timeout: std::time::Duration,
+    /// Where the github interceptor's `addChangedFiles` and `githubOwners` call the GitHub API.
+    pub github_api: crate::github_api::Endpoint,
+}
+
+impl Default for ResolveOptions {
+    /// [`interceptors::webhook::DEFAULT_TIMEOUT`].
+    fn default() -> Self {
+        Self {
+            interceptor_timeout: interceptors::webhook::DEFAULT_TIMEOUT,
+            github_api: crate::github_api::Endpoint::default(),
+        }
+    }
+}
+
+/// Where a chain's interceptors are looked up, and for which trigger.
+struct ChainContext<'a> {
+    /// Interceptors and ClusterInterceptors are found here.
+    catalog: &'a Catalog,
+    /// The EventListener's namespace: Interceptors (`kind: NamespacedInterceptor`) are looked
+    /// up there, not in the Trigger's (reference §1.1).
+    listener_namespace: &'a str,
+    /// `context.trigger_id` sent to interceptors over HTTP (reference §3.1).
+    trigger_id: String,
+    options: &'a ResolveOptions,
 }
 
 /// What a trigger spec says, whichever object it came from.
@@ -66,9 +99,9 @@ pub fn resolve(
     namespace: &str,
     catalog: &Catalog,
     secrets: &Arc<dyn SecretStore>,
-    github_api: &Endpoint,
+    options: &ResolveOptions,
 ) -> Result<Vec<ResolvedTrigger>, Vec<ResolveError>> {
-    let (resolved, mut errors) = resolve_each(listener, namespace, catalog, secrets, github_api);
+    let (resolved, mut errors) = resolve_each(listener, namespace, catalog, secrets, options);
     if resolved.is_empty() && errors.is_empty() {
         errors.push(ResolveError {
             trigger: String::new(),
@@ -92,7 +125,7 @@ pub fn resolve_each(
     namespace: &str,
     catalog: &Catalog,
     secrets: &Arc<dyn SecretStore>,
-    github_api: &Endpoint,
+    options: &ResolveOptions,
 ) -> (Vec<ResolvedTrigger>, Vec<ResolveError>) {
     let mut errors = Vec::new();
     let spec = &listener.spec;
@@ -114,7 +147,7 @@ pub fn resolve_each(
         Ok(selected) => {
             for t in selected {
                 let parts = TriggerParts::of(t, namespace);
-                match resolve_one(&parts, namespace, catalog, secrets, github_api) {
+                match resolve_one(&parts, namespace, catalog, secrets, options) {
                     Ok(t) => resolved.push(t),
                     Err(mut e) => errors.append(&mut e),
                 }
@@ -124,7 +157,7 @@ pub fn resolve_each(
     }
     for (index, entry) in spec.triggers.iter().enumerate() {
         match parts_of(entry, index, namespace, catalog) {
-            Ok(parts) => match resolve_one(&parts, namespace, catalog, secrets, github_api) {
+            Ok(parts) => match resolve_one(&parts, namespace, catalog, secrets, options) {
                 Ok(t) => resolved.push(t),
                 Err(mut e) => errors.append(&mut e),
             },
@@ -132,9 +165,8 @@ pub fn resolve_each(
         }
     }
     for (index, group) in spec.trigger_groups.iter().enumerate() {
-        let (mut triggers, mut problems) = resolve_group(
-            listener, group, index, namespace, catalog, secrets, github_api,
-        );
+        let (mut triggers, mut problems) =
+            resolve_group(listener, group, index, namespace, catalog, secrets, options);
         resolved.append(&mut triggers);
         errors.append(&mut problems);
     }
@@ -152,7 +184,7 @@ fn resolve_group(
     namespace: &str,
     catalog: &Catalog,
     secrets: &Arc<dyn SecretStore>,
-    github_api: &Endpoint,
+    options: &ResolveOptions,
 ) -> (Vec<ResolvedTrigger>, Vec<ResolveError>) {
     let field = format!(
         "EventListener {} spec.triggerGroups[{index}]",
@@ -184,9 +216,21 @@ fn resolve_group(
     let build_ctx = BuildContext {
         namespace: namespace.to_owned(),
         secrets: Arc::clone(secrets),
-        github_api: github_api.clone(),
+        github_api: options.github_api.clone(),
     };
-    let chain = build_chain(&group.interceptors, &build_ctx, &err, &mut errors);
+    let chain_ctx = ChainContext {
+        catalog,
+        listener_namespace: namespace,
+        trigger_id: format!("namespaces/{namespace}/triggerGroups/{}", group.name),
+        options,
+    };
+    let chain = build_chain(
+        &group.interceptors,
+        &build_ctx,
+        &chain_ctx,
+        &err,
+        &mut errors,
+    );
     if !errors.is_empty() {
         return (Vec::new(), errors);
     }
@@ -211,7 +255,7 @@ fn resolve_group(
         Ok(selected) => {
             for t in selected {
                 let parts = TriggerParts::of(t, namespace);
-                match resolve_one(&parts, namespace, catalog, secrets, github_api) {
+                match resolve_one(&parts, namespace, catalog, secrets, options) {
                     Ok(mut t) => {
                         t.group = Some(Arc::clone(&group));
                         resolved.push(t);
@@ -279,20 +323,29 @@ fn select<'a>(
 
 /// Builds an interceptor chain as written, each problem added to `errors` (named by `err`,
 /// given the field under the chain, e.g. `interceptors[1].ref.kind`).
+///
+/// Which implementation serves a reference (reference §1.5, §1.8): the legacy `webhook:` form
+/// calls its URL; `kind: NamespacedInterceptor` calls the Interceptor of that name in the
+/// EventListener's namespace; `kind: ClusterInterceptor` (or none, as upstream's defaulting
+/// gives) calls the ClusterInterceptor of that name when it has an address, and otherwise runs
+/// the built-in interceptor of that name in-process (also when the ClusterInterceptor is
+/// upstream's shipped one, [`webhook::is_core_interceptor`]). The legacy inline forms (`github:`,
+/// `cel:`, …) are always the built-ins.
 fn build_chain(
     interceptors: &[TriggerInterceptor],
     build_ctx: &BuildContext,
+    chain_ctx: &ChainContext<'_>,
     err: &impl Fn(String, String) -> ResolveError,
     errors: &mut Vec<ResolveError>,
 ) -> Vec<Arc<dyn Interceptor>> {
-    let mut chain = Vec::new();
+    let mut chain: Vec<Arc<dyn Interceptor>> = Vec::new();
     for (i, interceptor) in interceptors.iter().enumerate() {
         let field = format!("interceptors[{i}]");
-        if interceptor.webhook.is_some() {
-            errors.push(err(
-                field,
-                "webhook interceptors are not supported yet".into(),
-            ));
+        if let Some(webhook) = &interceptor.webhook {
+            match LegacyWebhook::build(webhook, &build_ctx.namespace, i == 0) {
+                Ok(built) => chain.push(Arc::new(built)),
+                Err(e) => errors.push(err(format!("{field}.webhook"), e.to_string())),
+            }
             continue;
         }
         let kind = interceptor
@@ -300,13 +353,6 @@ fn build_chain(
             .as_ref()
             .and_then(|r| r.kind.as_deref())
             .unwrap_or_default();
-        if !kind.is_empty() && kind != "ClusterInterceptor" {
-            errors.push(err(
-                format!("{field}.ref.kind"),
-                format!("{kind} is not supported yet (only the built-in ClusterInterceptors)"),
-            ));
-            continue;
-        }
         let Some((name, params)) = interceptor.normalized() else {
             errors.push(err(
                 field,
@@ -314,9 +360,73 @@ fn build_chain(
             ));
             continue;
         };
-        match interceptors::build(&name, &params, build_ctx) {
+        let catalog = chain_ctx.catalog;
+        let over_http = |object: &crate::api::Interceptor| {
+            Webhook::build(
+                &name,
+                object,
+                &params,
+                chain_ctx.trigger_id.clone(),
+                chain_ctx.options.interceptor_timeout,
+            )
+            .map(|w| Arc::new(w) as Arc<dyn Interceptor>)
+            .map_err(|e| e.to_string())
+        };
+        let built = match kind {
+            _ if interceptor.reference.is_none() => {
+                interceptors::build(&name, &params, build_ctx).map_err(|e| e.to_string())
+            }
+            "NamespacedInterceptor" => {
+                let ns = chain_ctx.listener_namespace;
+                match catalog.interceptor(ns, ns, &name) {
+                    Some(found) => over_http(&found.object),
+                    None => Err(format!(
+                        "url resolution failed for interceptor {name} with: {}",
+                        catalog.missing("Interceptor", ns, &name)
+                    )),
+                }
+            }
+            "" | "ClusterInterceptor" => {
+                let found = catalog.cluster_interceptor(&name);
+                let built_in = interceptors::BUILT_IN.contains(&name.as_str());
+                // Upstream's shipped core ClusterInterceptors name the built-ins: in-process.
+                let addressed = found.filter(|f| {
+                    webhook::interceptor_url(&f.object).is_some()
+                        && !(built_in && webhook::is_core_interceptor(&f.object))
+                });
+                match (addressed, found) {
+                    (Some(found), _) => over_http(&found.object),
+                    _ if built_in => {
+                        interceptors::build(&name, &params, build_ctx).map_err(|e| e.to_string())
+                    }
+                    (None, Some(found)) => over_http(&found.object),
+                    (None, None)
+                        if catalog
+                            .undecodable
+                            .iter()
+                            .any(|u| u.kind == "ClusterInterceptor" && u.name == name) =>
+                    {
+                        Err(format!(
+                            "url resolution failed for interceptor {name} with: {}",
+                            catalog.missing("ClusterInterceptor", "", &name)
+                        ))
+                    }
+                    (None, None) => {
+                        Err(interceptors::BuildError::Unsupported(name.clone()).to_string())
+                    }
+                }
+            }
+            other => {
+                errors.push(err(
+                    format!("{field}.ref.kind"),
+                    format!("{other:?} is not a kind of interceptor (ClusterInterceptor or NamespacedInterceptor)"),
+                ));
+                continue;
+            }
+        };
+        match built {
             Ok(built) => chain.push(built),
-            Err(e) => errors.push(err(field, e.to_string())),
+            Err(message) => errors.push(err(field, message)),
         }
     }
     chain
@@ -374,7 +484,7 @@ fn resolve_one(
     default_ns: &str,
     catalog: &Catalog,
     secrets: &Arc<dyn SecretStore>,
-    github_api: &Endpoint,
+    options: &ResolveOptions,
 ) -> Result<ResolvedTrigger, Vec<ResolveError>> {
     let mut errors = Vec::new();
     let err = |field: String, message: String| ResolveError {
@@ -387,9 +497,21 @@ fn resolve_one(
     let build_ctx = BuildContext {
         namespace: parts.namespace.clone(),
         secrets: Arc::clone(secrets),
-        github_api: github_api.clone(),
+        github_api: options.github_api.clone(),
     };
-    let chain = build_chain(parts.interceptors, &build_ctx, &err, &mut errors);
+    let chain_ctx = ChainContext {
+        catalog,
+        listener_namespace: default_ns,
+        trigger_id: format!("namespaces/{}/triggers/{}", parts.namespace, parts.name),
+        options,
+    };
+    let chain = build_chain(
+        parts.interceptors,
+        &build_ctx,
+        &chain_ctx,
+        &err,
+        &mut errors,
+    );
 
     // Bindings → params.
     let mut params: Vec<(String, ParamTemplate)> = Vec::new();

@@ -283,7 +283,8 @@ impl GroupOutcome {
 /// Runs a group's chain once, logging how it ended (upstream logs a group's stop and errors).
 async fn run_group(group: &TriggerGroup, event: &SharedEvent) -> GroupOutcome {
     match run_chain(&group.interceptors, event, Extensions::new()).await {
-        Ok(ChainOutcome::Continue(extensions)) => GroupOutcome::Continue(extensions),
+        // A group's Triggers read the original body and headers (reference §2.6).
+        Ok(ChainOutcome::Continue { extensions, .. }) => GroupOutcome::Continue(extensions),
         Ok(ChainOutcome::Stopped {
             interceptor,
             reason,

@@ -330,7 +330,7 @@ pub(crate) fn spawn_follower(
 }
 
 /// Waits (bounded) until the listener in service serves exactly `triggers`.
-async fn serving(handle: &ListenerHandle, triggers: &[&str]) {
+pub(crate) async fn serving(handle: &ListenerHandle, triggers: &[&str]) {
     let mut served = handle.watch();
     let found = tokio::time::timeout(
         TIMEOUT,

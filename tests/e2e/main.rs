@@ -26,3 +26,4 @@ mod slack;
 mod support;
 mod tls;
 mod upstream_compat;
+mod webhook_interceptor;

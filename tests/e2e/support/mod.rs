@@ -88,6 +88,16 @@ pub(crate) async fn start_configured(
         ..LoadOptions::default()
     })
     .expect("config loads");
+    start_listener(listener, creator, configure).await
+}
+
+/// Serves `listener` with `creator` (default: a dir sink in a fresh temp dir), a 1 MiB body
+/// limit, and the state as `configure` changes it.
+pub(crate) async fn start_listener(
+    listener: Listener,
+    creator: Option<Arc<dyn Creator>>,
+    configure: impl FnOnce(AppState) -> AppState,
+) -> Running {
     let out = tempfile::tempdir().expect("tempdir");
     let creator =
         creator.unwrap_or_else(|| Arc::new(DirCreator::new(out.path()).expect("dir creator")));
