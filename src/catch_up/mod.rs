@@ -15,6 +15,7 @@ pub mod app;
 pub mod checkpoint;
 pub mod pass;
 pub mod plan;
+pub mod store;
 
 use std::fmt;
 use std::str::FromStr;
@@ -25,6 +26,7 @@ use serde::Deserialize;
 pub use checkpoint::{Checkpoint, State};
 pub use pass::{Options, Report, run_pass};
 pub use plan::{Plan, Verdict, plan};
+pub use store::Store;
 
 /// One attempt of GitHub's delivery log, the fields catch-up reads (GitHub's "webhook delivery
 /// item": `id`, `guid`, `delivered_at`, `redelivery`, `status_code`, `event`, `action`).

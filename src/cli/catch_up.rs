@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use chrono::Utc;
 
 use crate::catch_up::app::AppKey;
-use crate::catch_up::{self, Checkpoint, Hook, Report, State, Verdict};
+use crate::catch_up::{self, Checkpoint, Hook, Report, State, Store, Verdict};
 use crate::github_api::Endpoint;
 use crate::metrics::Metrics;
 use crate::secrets::SecretValue;
@@ -287,25 +287,57 @@ fn print_report(
     Ok(())
 }
 
+/// In cluster mode, where catch-up keeps its state and competes to run: the EventListener's
+/// namespace, ConfigMap and Lease `<listener>-eventlistener-catch-up`.
+#[derive(Clone)]
+pub(super) struct ClusterPlace {
+    /// The API client.
+    pub(super) client: kube::Client,
+    /// The EventListener's name.
+    pub(super) listener: String,
+    /// Its namespace.
+    pub(super) namespace: String,
+    /// This replica's Lease holder identity.
+    pub(super) identity: String,
+}
+
+impl std::fmt::Debug for ClusterPlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterPlace")
+            .field("listener", &self.listener)
+            .field("namespace", &self.namespace)
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
 /// `serve --catch-up-interval`: a pass over every hook at start, then every interval, the state
-/// saved after each round; runs until the process ends.
+/// saved after each round; runs until the process ends. In cluster mode without
+/// `--catch-up-state`, the state is a ConfigMap and only the replica holding the Lease runs the
+/// passes (it reads the state again each time it takes the Lease).
 #[derive(Debug)]
 pub(super) struct Follower {
     credentials: Credentials,
     hooks: Vec<Hook>,
     settings: Settings,
-    state_path: PathBuf,
+    store: Store,
     state: State,
     interval: Duration,
+    /// Cluster mode: compete for the Lease, and run only while holding it.
+    lease: Option<ClusterPlace>,
 }
 
 impl Follower {
     /// The follower `serve`'s flags ask for: `None` without `--catch-up-interval`.
     ///
     /// # Errors
-    /// An interval without hooks or state file, credentials that cannot be read, a state file
-    /// that cannot be parsed: the listener refuses to start rather than run without catch-up.
-    pub(super) fn from_serve_args(args: &super::serve::ServeArgs) -> anyhow::Result<Option<Self>> {
+    /// An interval without hooks (or, in files mode, without a state file), credentials that
+    /// cannot be read, a state file that cannot be parsed: the listener refuses to start rather
+    /// than run without catch-up.
+    pub(super) fn from_serve_args(
+        args: &super::serve::ServeArgs,
+        cluster: Option<&ClusterPlace>,
+    ) -> anyhow::Result<Option<Self>> {
         let Some(interval) = args.catch_up_interval else {
             anyhow::ensure!(
                 args.catch_up_hooks.is_empty(),
@@ -321,11 +353,25 @@ impl Follower {
             !args.catch_up_hooks.is_empty(),
             "--catch-up-interval needs at least one --catch-up-hook"
         );
-        let state_path = args
-            .catch_up_state
-            .clone()
-            .context("--catch-up-interval needs --catch-up-state FILE (where catch-up resumes)")?;
-        let state = State::load(&state_path)?.unwrap_or_default();
+        let (store, state, lease) = match (&args.catch_up_state, cluster) {
+            (Some(path), _) => {
+                let state = State::load(path)?.unwrap_or_default();
+                (Store::File(path.clone()), state, None)
+            }
+            (None, Some(place)) => {
+                let store = Store::ConfigMap {
+                    api: Box::new(kube::Api::namespaced(
+                        place.client.clone(),
+                        &place.namespace,
+                    )),
+                    name: Store::config_map_name(&place.listener),
+                };
+                (store, State::default(), Some(place.clone()))
+            }
+            (None, None) => anyhow::bail!(
+                "--catch-up-interval needs --catch-up-state FILE (where catch-up resumes)"
+            ),
+        };
         let credentials = args
             .github_credentials
             .read(args.github_api_url.as_deref(), &args.catch_up_hooks)?;
@@ -337,45 +383,98 @@ impl Follower {
                 pace: args.catch_up_pace,
                 max_attempts: args.catch_up_max_attempts,
             },
-            state_path,
+            store,
             state,
             interval,
+            lease,
         }))
     }
 
-    /// Runs the passes forever (the task ends with the process).
+    /// Runs the passes for ever (the task ends with the process).
     pub(super) async fn run(mut self, metrics: Arc<Metrics>) {
+        let mut leader = match &self.lease {
+            Some(place) => Some(self.compete(place.clone()).await),
+            None => None,
+        };
         loop {
-            for hook in &self.hooks {
-                let name = hook.to_string();
-                match pass(&self.credentials, hook, &self.state, &self.settings, false).await {
-                    Ok(report) => {
-                        tracing::info!(
-                            hook = %name,
-                            listed = report.plan.guids.len(),
-                            redelivered = report.redelivered.len(),
-                            failed = report.failed.len(),
-                            stopped = report.stopped.as_deref().unwrap_or(""),
-                            "catch-up pass"
-                        );
-                        metrics.catch_up_pass(
-                            &name,
-                            Some(Utc::now().timestamp()),
-                            report.redelivered.len(),
-                            report.failed.len(),
-                        );
-                        self.state.hooks.insert(name, report.checkpoint);
+            if let Some(holding) = leader.as_mut() {
+                while !*holding.borrow_and_update() {
+                    if holding.changed().await.is_err() {
+                        tracing::warn!("the catch-up Lease manager ended; catch-up stops");
+                        return;
                     }
+                }
+                // Another replica may have run passes since this one last did.
+                match self.store.load().await {
+                    Ok(state) => self.state = state,
                     Err(e) => {
-                        tracing::warn!(hook = %name, error = format!("{e:#}"), "catch-up pass failed");
-                        metrics.catch_up_pass(&name, None, 0, 0);
+                        tracing::warn!(error = %e, "catch-up state not read; trying again later");
+                        tokio::time::sleep(self.interval).await;
+                        continue;
                     }
                 }
             }
-            if let Err(e) = self.state.save(&self.state_path) {
+            self.round(&metrics).await;
+            if let Err(e) = self.store.save(&self.state).await {
                 tracing::warn!(error = %e, "catch-up state not saved");
             }
             tokio::time::sleep(self.interval).await;
+        }
+    }
+
+    /// Competes for the Lease (retrying every interval until it can): whether this replica
+    /// holds it, as it changes.
+    async fn compete(&self, place: ClusterPlace) -> tokio::sync::watch::Receiver<bool> {
+        let lease = Store::config_map_name(&place.listener);
+        loop {
+            match crate::event_listener::status::lease_manager(
+                &place.client,
+                &lease,
+                &place.namespace,
+                &place.identity,
+            )
+            .await
+            {
+                Ok(manager) => {
+                    let (holding, _task) = manager.watch().await;
+                    tracing::info!(lease = %lease, identity = %place.identity, "catch-up Lease: competing");
+                    return holding;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, lease = %lease, "cannot use the catch-up Lease; retrying");
+                    tokio::time::sleep(self.interval).await;
+                }
+            }
+        }
+    }
+
+    /// One pass over every hook.
+    async fn round(&mut self, metrics: &Metrics) {
+        for hook in &self.hooks {
+            let name = hook.to_string();
+            match pass(&self.credentials, hook, &self.state, &self.settings, false).await {
+                Ok(report) => {
+                    tracing::info!(
+                        hook = %name,
+                        listed = report.plan.guids.len(),
+                        redelivered = report.redelivered.len(),
+                        failed = report.failed.len(),
+                        stopped = report.stopped.as_deref().unwrap_or(""),
+                        "catch-up pass"
+                    );
+                    metrics.catch_up_pass(
+                        &name,
+                        Some(Utc::now().timestamp()),
+                        report.redelivered.len(),
+                        report.failed.len(),
+                    );
+                    self.state.hooks.insert(name, report.checkpoint);
+                }
+                Err(e) => {
+                    tracing::warn!(hook = %name, error = format!("{e:#}"), "catch-up pass failed");
+                    metrics.catch_up_pass(&name, None, 0, 0);
+                }
+            }
         }
     }
 }

@@ -316,7 +316,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| if cluster { "kube" } else { "stdout" }.to_owned());
     let creator = creator_from_flag(&sink).await?;
-    let (listener, status, notices) = if cluster {
+    let (listener, status, notices, place) = if cluster {
         follow_cluster_config(&args).await?
     } else {
         // The manifests as the check read them: read once, not again.
@@ -332,9 +332,9 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 interceptor_timeout: Some(Duration::from_secs(args.interceptor_timeout)),
             },
         )?);
-        (listener, None, None)
+        (listener, None, None, None)
     };
-    let catch_up = super::catch_up::Follower::from_serve_args(&args)?;
+    let catch_up = super::catch_up::Follower::from_serve_args(&args, place.as_ref())?;
     // TLS files load before anything listens: asked for HTTPS, never serve plain HTTP.
     let options = args.serve_options()?;
     let tcp = tokio::net::TcpListener::bind(args.address)
@@ -400,14 +400,15 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Cluster mode: start following the EventListener in the cluster, and writing its status back
 /// (the Lease holder only); the handle is empty (and `/ready` answers 503) until the first full
-/// sync compiles. Also the status writer, and the channel of per-event notices with
-/// `EL_EVENT=enable`.
+/// sync compiles. Also the status writer, the channel of per-event notices with
+/// `EL_EVENT=enable`, and where catch-up keeps its state and Lease.
 async fn follow_cluster_config(
     args: &ServeArgs,
 ) -> anyhow::Result<(
     ListenerHandle,
     Option<StatusWriter>,
     Option<tokio::sync::mpsc::Sender<crate::event::EventNotice>>,
+    Option<super::catch_up::ClusterPlace>,
 )> {
     let name = args
         .listener
@@ -436,6 +437,12 @@ async fn follow_cluster_config(
     tracing::info!(identity = %status_options.identity, lease = %status_options.lease_name(), "status Lease identity");
     let notices = (args.el_event.as_deref() == Some("enable"))
         .then(|| record_event_notices(client.clone(), status_options.clone(), handle.watch()));
+    let place = super::catch_up::ClusterPlace {
+        client: client.clone(),
+        listener: name.clone(),
+        namespace: namespace.clone(),
+        identity: status_options.identity.clone(),
+    };
     let status = StatusWriter::start(client.clone(), status_options, handle.watch());
     let options = LoadOptions {
         paths: Vec::new(),
@@ -447,7 +454,7 @@ async fn follow_cluster_config(
     };
     let secrets = Arc::new(KubeSecrets::new(client.clone()));
     tokio::spawn(follow_cluster(client, options, secrets, publish));
-    Ok((handle, Some(status), notices))
+    Ok((handle, Some(status), notices, Some(place)))
 }
 
 /// The GitHub API endpoint of `--github-api-url` (`serve`, `triggerrun`), else the default.

@@ -153,6 +153,28 @@ impl StatusWriter {
     }
 }
 
+/// A manager of the Lease `lease` in `namespace`, competed for as `identity`, with this module's
+/// timings ([`LEASE_DURATION_SECONDS`], [`LEASE_GRACE_SECONDS`]); also catch-up's, whose loop one
+/// replica runs.
+///
+/// # Errors
+/// The Lease cannot be read or created (RBAC, the API server down).
+pub async fn lease_manager(
+    client: &kube::Client,
+    lease: &str,
+    namespace: &str,
+    identity: &str,
+) -> Result<kube_lease_manager::LeaseManager, kube_lease_manager::LeaseManagerError> {
+    LeaseManagerBuilder::new(client.clone(), lease)
+        .with_namespace(namespace)
+        .with_identity(identity)
+        .with_field_manager(format!("{CONTROLLER}-{identity}"))
+        .with_duration(LEASE_DURATION_SECONDS)
+        .with_grace(LEASE_GRACE_SECONDS)
+        .build()
+        .await
+}
+
 async fn run(
     client: kube::Client,
     options: StatusOptions,
@@ -160,17 +182,8 @@ async fn run(
     mut stopped: watch::Receiver<bool>,
 ) {
     let lease_name = options.lease_name();
-    let builder = || {
-        LeaseManagerBuilder::new(client.clone(), &lease_name)
-            .with_namespace(&options.namespace)
-            .with_identity(&options.identity)
-            .with_field_manager(format!("{CONTROLLER}-{}", options.identity))
-            .with_duration(LEASE_DURATION_SECONDS)
-            .with_grace(LEASE_GRACE_SECONDS)
-            .build()
-    };
     let manager = loop {
-        match builder().await {
+        match lease_manager(&client, &lease_name, &options.namespace, &options.identity).await {
             Ok(manager) => break manager,
             Err(e) => {
                 tracing::warn!(error = %e, lease = %lease_name, "cannot use the status Lease; retrying");

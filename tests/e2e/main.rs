@@ -13,6 +13,7 @@ mod hostile_input;
 mod idempotency;
 mod kube_api_server;
 mod kube_cancel;
+mod kube_catch_up;
 mod kube_cluster;
 mod kube_faults;
 mod kube_outage;
