@@ -188,6 +188,36 @@ time. */}}
 - {{ int64 .Values.shutdown.drainDelay | quote }}
 - --shutdown-timeout
 - {{ int64 .Values.shutdown.timeout | quote }}
+{{- with .Values.catchUp }}
+{{- if .enabled }}
+{{- range .hooks }}
+- --catch-up-hook
+- {{ . | quote }}
+{{- end }}
+- --catch-up-interval
+- {{ .interval | quote }}
+- --catch-up-since
+- {{ .since | quote }}
+{{- if .apiUrl }}
+- --github-api-url
+- {{ .apiUrl | quote }}
+{{- end }}
+{{- if .tokenSecret.name }}
+- --github-token-file
+- /etc/eventlistener/github/token
+{{- end }}
+{{- if .app.keySecret.name }}
+- --github-app-id
+- {{ .app.id | quote }}
+- --github-app-key-file
+- /etc/eventlistener/github-app/private-key.pem
+{{- end }}
+{{- if eq $.Values.mode "manifests" }}
+- --catch-up-state
+- /var/lib/eventlistener/catch-up/state.json
+{{- end }}
+{{- end }}
+{{- end }}
 {{- range .Values.extraArgs }}
 - {{ . | quote }}
 {{- end }}
