@@ -179,3 +179,63 @@ async fn one_replica_catches_up_with_its_state_in_a_config_map_and_the_next_cont
     names.dedup();
     assert_eq!(names.len(), 4, "each PipelineRun once");
 }
+
+#[tokio::test]
+async fn the_charts_catch_up_rules_are_enough_to_create_read_and_update_the_state() {
+    use eventlistener::catch_up::{Checkpoint, State, Store};
+
+    let Some(server) = api_server() else {
+        return skipped("the_charts_catch_up_rules_are_enough_to_create_read_and_update_the_state");
+    };
+    let namespace = server.new_namespace("catch-up-rbac");
+    // Exactly what the chart grants for catch-up's ConfigMap (charts/…/rbac.yaml).
+    let rbac = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "el", "namespace": namespace}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+         "metadata": {"name": "catch-up", "namespace": namespace},
+         "rules": [
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+            {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [STATE], "verbs": ["get", "patch"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "catch-up", "namespace": namespace},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "catch-up"},
+         "subjects": [{"kind": "ServiceAccount", "name": "el", "namespace": namespace}]}]});
+    server.kubectl_stdin_ok(&["apply", "-f", "-"], &rbac.to_string());
+    let mut config = crate::kube_cluster::kube_config(server).await;
+    config.auth_info.impersonate = Some(format!("system:serviceaccount:{namespace}:el"));
+    let client = kube::Client::try_from(config).expect("client");
+    let store = Store::ConfigMap {
+        api: Box::new(kube::Api::namespaced(client.clone(), &namespace)),
+        name: Store::config_map_name(EL),
+    };
+    let mut state = State::default();
+    state.hooks.insert(
+        "app".to_owned(),
+        Checkpoint::starting(chrono::DateTime::from_timestamp(1_780_000_000, 0).expect("time")),
+    );
+    // RBAC reaches the authorizer through a cache: the first save may be refused for a moment.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while let Err(e) = store.save(&state).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first save (create): {e}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(store.load().await.expect("load"), state);
+    state.hooks.insert(
+        "org:octo:2".to_owned(),
+        Checkpoint::starting(chrono::DateTime::from_timestamp(1_780_000_100, 0).expect("time")),
+    );
+    store.save(&state).await.expect("the second save (patch)");
+    assert_eq!(store.load().await.expect("load"), state);
+    // Another ConfigMap's name is not granted.
+    let other = Store::ConfigMap {
+        api: Box::new(kube::Api::namespaced(client, &namespace)),
+        name: "someone-elses".to_owned(),
+    };
+    assert!(
+        other.load().await.is_err(),
+        "only the named ConfigMap is readable"
+    );
+}
