@@ -164,24 +164,8 @@ impl Checkpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catch_up::Delivery;
     use crate::catch_up::plan::plan;
-
-    fn at(second: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_780_000_000 + second, 0).unwrap()
-    }
-
-    fn delivery(id: u64, guid: &str, second: i64, status_code: u16) -> Delivery {
-        Delivery {
-            id,
-            guid: guid.to_owned(),
-            delivered_at: at(second),
-            redelivery: false,
-            status_code,
-            event: "push".to_owned(),
-            action: None,
-        }
-    }
+    use crate::catch_up::test_log::{at, delivery};
 
     #[test]
     fn after_moves_to_the_newest_attempt_but_not_past_what_was_left() {

@@ -145,6 +145,32 @@ impl Hook {
     }
 }
 
+/// What the unit tests of catch-up's modules build their logs from.
+#[cfg(test)]
+pub(crate) mod test_log {
+    use chrono::{DateTime, Utc};
+
+    use super::Delivery;
+
+    /// A fixed instant plus `second` seconds.
+    pub(crate) fn at(second: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_780_000_000 + second, 0).expect("in range")
+    }
+
+    /// An original `push` attempt.
+    pub(crate) fn delivery(id: u64, guid: &str, second: i64, status_code: u16) -> Delivery {
+        Delivery {
+            id,
+            guid: guid.to_owned(),
+            delivered_at: at(second),
+            redelivery: false,
+            status_code,
+            event: "push".to_owned(),
+            action: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -137,22 +137,7 @@ pub fn plan(deliveries: &[Delivery], checkpoint: &Checkpoint, max_attempts: u32)
 mod tests {
     use super::*;
     use crate::catch_up::checkpoint::Redelivered;
-
-    fn at(second: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_780_000_000 + second, 0).unwrap()
-    }
-
-    fn delivery(id: u64, guid: &str, second: i64, status_code: u16) -> Delivery {
-        Delivery {
-            id,
-            guid: guid.to_owned(),
-            delivered_at: at(second),
-            redelivery: false,
-            status_code,
-            event: "push".to_owned(),
-            action: None,
-        }
-    }
+    use crate::catch_up::test_log::{at, delivery};
 
     fn verdicts(plan: &Plan) -> Vec<(&str, Verdict)> {
         plan.guids

@@ -7,39 +7,19 @@ use std::path::Path;
 
 use crate::support::github_hooks::{APP_HOOK, APP_ID, GitHubHooks, REPO_HOOK};
 use crate::support::{
-    BinaryOutput, DEV_SECRET, TIMEOUT, created_in, fixture, run_binary, sample, scrape,
-    spawn_serve, start_default,
+    BinaryOutput, DEV_SECRET, TIMEOUT, created_in, fixture, nothing_listens, run_binary, sample,
+    scrape, serve_router, spawn_serve, start_default,
 };
 
 const TOKEN: &str = "ghp_catch_up_test_token";
 
-/// A URL where nothing listens (a port bound, then released).
-async fn nothing_listens() -> String {
-    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/", tcp.local_addr().expect("addr"));
-    drop(tcp);
-    url
-}
-
 /// A server that answers every request 503, as a listener behind a broken rollout might.
 async fn answers_503() -> (String, tokio::sync::oneshot::Sender<()>) {
-    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/", tcp.local_addr().expect("addr"));
-    let app =
-        axum::Router::new().fallback(|| async { axum::http::StatusCode::SERVICE_UNAVAILABLE });
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = axum::serve(tcp, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await;
-    });
-    (url, stop)
+    let (url, stop) = serve_router(|_| {
+        axum::Router::new().fallback(|| async { axum::http::StatusCode::SERVICE_UNAVAILABLE })
+    })
+    .await;
+    (format!("{url}/"), stop)
 }
 
 /// `catch-up --hook HOOK --github-api-url URL --pace 0s` with the token in a file, plus `extra`.

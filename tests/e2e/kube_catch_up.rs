@@ -7,22 +7,12 @@ use serde_json::Value;
 use crate::support::api_server::{ApiServer, api_server, skipped};
 use crate::support::github_hooks::{GitHubHooks, REPO_HOOK};
 use crate::support::{
-    DEV_SECRET, Spawned, TIMEOUT, fixture, repo_path, sample, scrape, spawn_serve,
+    DEV_SECRET, Spawned, TIMEOUT, fixture, nothing_listens, repo_path, sample, scrape, spawn_serve,
 };
 
 const EL: &str = "chespirito-github-el";
 const STATE: &str = "chespirito-github-el-eventlistener-catch-up";
 const TOKEN: &str = "ghp_kube_catch_up_token";
-
-/// A URL where nothing listens (a port bound, then released).
-async fn nothing_listens() -> String {
-    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/", tcp.local_addr().expect("addr"));
-    drop(tcp);
-    url
-}
 
 /// `serve` in cluster mode as pod `pod`, catching up on the double's repository hook every
 /// second.

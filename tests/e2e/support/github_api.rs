@@ -80,13 +80,9 @@ impl GitHubApi {
 
     pub(crate) async fn start(self) -> RunningGitHubApi {
         let state = Arc::new(self.state);
-        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", tcp.local_addr().expect("addr"));
-        let app = {
+        let (url, stop) = super::serve_router(|base| {
             let state = Arc::clone(&state);
-            let base = url.clone();
+            let base = base.to_owned();
             axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
                 let state = Arc::clone(&state);
                 let base = base.clone();
@@ -98,15 +94,8 @@ impl GitHubApi {
                     answer(&state, &base, &uri, &headers)
                 }
             })
-        };
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(tcp, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        })
+        .await;
         RunningGitHubApi {
             url,
             state,

@@ -81,27 +81,16 @@ impl GitHubHooks {
             redelivered: Vec::new(),
             requests: Vec::new(),
         }));
-        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", tcp.local_addr().expect("addr"));
-        let app = {
+        let (url, stop) = super::serve_router(|base| {
             let inner = Arc::clone(&inner);
-            let base = url.clone();
+            let base = base.to_owned();
             axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap| {
                 let inner = Arc::clone(&inner);
                 let base = base.clone();
                 async move { answer(&inner, &base, &method, &uri, &headers).await }
             })
-        };
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(tcp, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        })
+        .await;
         Self {
             url,
             inner,

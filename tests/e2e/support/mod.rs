@@ -358,3 +358,35 @@ pub(crate) fn sample(text: &str, series: &str) -> Option<String> {
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .map(str::to_owned)
 }
+
+/// A URL on 127.0.0.1 where nothing listens (a port bound, then released): a listener that is
+/// down.
+pub(crate) async fn nothing_listens() -> String {
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/", tcp.local_addr().expect("addr"));
+    drop(tcp);
+    url
+}
+
+/// Serves the router `app` makes of its own URL on 127.0.0.1 port 0: `http://ADDR` (no
+/// trailing slash), and the sender that stops it when dropped.
+pub(crate) async fn serve_router(
+    app: impl FnOnce(&str) -> axum::Router,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", tcp.local_addr().expect("addr"));
+    let app = app(&url);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(tcp, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    (url, stop)
+}
