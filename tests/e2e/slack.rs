@@ -3,7 +3,6 @@
 //! the slack interceptor, and signed as Slack signs (checked with our `signingSecretRef`). The
 //! signatures here are computed by Python's `hmac`, not by the listener's code.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,7 +10,7 @@ use serde_json::Value;
 
 use crate::kube_cluster::follow_listener;
 use crate::support::api_server::{api_server, skipped};
-use crate::support::{Reply, TIMEOUT, run_binary, start};
+use crate::support::{Reply, TIMEOUT, post, python_hmac_hex, run_binary, start};
 
 const SIGNING_SECRET: &str = "e2e-slack-signing-secret-4f1c";
 
@@ -116,45 +115,22 @@ fn unix_now() -> u64 {
 
 /// `v0=<hex>` over `v0:{timestamp}:{body}`, by Python's `hmac` module.
 fn python_signature(secret: &str, timestamp: &str, body: &str) -> String {
-    let script = "import hashlib, hmac, sys\n\
-        message = b'v0:' + sys.argv[2].encode() + b':' + sys.stdin.buffer.read()\n\
-        print('v0=' + hmac.new(sys.argv[1].encode(), message, hashlib.sha256).hexdigest())";
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", script, secret, timestamp])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs (needed to sign independently)");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(body.as_bytes())
-        .expect("body written");
-    let output = child.wait_with_output().expect("python3 finishes");
-    assert!(output.status.success(), "python3 failed");
-    String::from_utf8(output.stdout)
-        .expect("UTF-8")
-        .trim()
-        .to_owned()
+    let message = format!("v0:{timestamp}:{body}");
+    format!(
+        "v0={}",
+        python_hmac_hex("sha256", secret, message.as_bytes())
+    )
 }
 
 /// POSTs `body` form-encoded with Slack's headers.
 async fn post_slack(url: &str, body: &str, timestamp: &str, signature: &str) -> Reply {
-    let response = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .build()
-        .expect("client")
-        .post(url)
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .header("User-Agent", "Slackbot 1.0 (+https://api.slack.com/robots)")
-        .header("X-Slack-Request-Timestamp", timestamp)
-        .header("X-Slack-Signature", signature)
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("request sent");
-    Reply::read(response).await
+    let headers = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("User-Agent", "Slackbot 1.0 (+https://api.slack.com/robots)"),
+        ("X-Slack-Request-Timestamp", timestamp),
+        ("X-Slack-Signature", signature),
+    ];
+    post(url, &headers, body.as_bytes()).await
 }
 
 #[tokio::test]

@@ -1,9 +1,15 @@
 //! Manifests that upstream accepts behave as upstream (issue 15): a template param that nothing
-//! supplies, and a directory that keeps example payloads next to the manifests.
+//! supplies, a directory that keeps example payloads next to the manifests, trigger groups, and
+//! the GitLab and Bitbucket setups of upstream's examples directory, end to end.
 
 use serde_json::Value;
 
-use crate::support::{DEV_SECRET, deliver, fixture, repo_path, run_binary, start};
+use eventlistener::event_listener::{Listener, LoadOptions};
+
+use crate::support::{
+    DEV_SECRET, Running, deliver, fixture, post, python_hmac_hex, repo_path, run_binary, start,
+    start_listener,
+};
 
 /// The default trigger, whose template also declares `reviewer`: no binding gives it a value
 /// and it has no default.
@@ -257,5 +263,281 @@ async fn a_trigger_group_runs_its_chain_for_the_triggers_it_selects() {
     // So does its event type filter.
     let reply = deliver(&listener.url, "issues", &body, Some("s3cret")).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(listener.created().len(), 1);
+}
+
+/// An EventListener for each non-GitHub sender of upstream's examples: GitLab with its token,
+/// Bitbucket Server with its signature, Bitbucket Cloud, which signs nothing, filtered on the
+/// event key only. The Bitbucket Server binding picks the ssh clone link with a filter
+/// expression.
+const GIT_HOSTS: &str = r#"
+apiVersion: v1
+kind: Secret
+metadata:
+  name: git-hosts
+stringData:
+  gitlab-token: gl-e2e-token-7c1
+  bitbucket-secret: bb-e2e-secret-93d
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata:
+  name: gitlab
+spec:
+  triggers:
+    - name: gitlab-push
+      interceptors:
+        - ref:
+            name: gitlab
+          params:
+            - name: secretRef
+              value:
+                secretName: git-hosts
+                secretKey: gitlab-token
+            - name: eventTypes
+              value: ["Push Hook"]
+      bindings:
+        - name: revision
+          value: $(body.checkout_sha)
+        - name: url
+          value: $(body.repository.git_http_url)
+      template:
+        ref: checkout
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata:
+  name: bitbucket-server
+spec:
+  triggers:
+    - name: bitbucket-server-push
+      interceptors:
+        - ref:
+            name: bitbucket
+          params:
+            - name: secretRef
+              value:
+                secretName: git-hosts
+                secretKey: bitbucket-secret
+            - name: eventTypes
+              value: ["repo:refs_changed"]
+      bindings:
+        - name: revision
+          value: $(body.changes[0].ref.displayId)
+        - name: url
+          value: $(body.repository.links.clone[?(@.name=="ssh")].href)
+      template:
+        ref: checkout
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata:
+  name: bitbucket-cloud
+spec:
+  triggers:
+    - name: bitbucket-cloud-push
+      interceptors:
+        - ref:
+            name: bitbucket
+          params:
+            - name: eventTypes
+              value: ["repo:push"]
+      bindings:
+        - name: revision
+          value: $(body.push.changes[0].new.name)
+        - name: url
+          value: $(body.repository.links.html.href)
+      template:
+        ref: checkout
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata:
+  name: checkout
+spec:
+  params:
+    - name: revision
+    - name: url
+  resourcetemplates:
+    - apiVersion: tekton.dev/v1
+      kind: TaskRun
+      metadata:
+        generateName: checkout-
+      spec:
+        taskRef:
+          name: git-clone
+        params:
+          - name: revision
+            value: $(tt.params.revision)
+          - name: url
+            value: $(tt.params.url)
+"#;
+
+/// A GitLab push hook in the shape GitLab documents, with our own values.
+const GITLAB_PUSH: &str = r#"{"object_kind":"push","event_name":"push",
+"before":"95790bf891e76fee5e1747ab589903a6a1f80f22",
+"after":"da1560886d4f094c3e6c9ef40349f7d38b5d27d7","ref":"refs/heads/develop",
+"checkout_sha":"da1560886d4f094c3e6c9ef40349f7d38b5d27d7","user_name":"Quico",
+"project":{"id":15,"name":"vecindad","path_with_namespace":"chavo/vecindad"},
+"repository":{"name":"vecindad","url":"git@gitlab.example.com:chavo/vecindad.git",
+"git_http_url":"https://gitlab.example.com/chavo/vecindad.git",
+"git_ssh_url":"git@gitlab.example.com:chavo/vecindad.git"},
+"commits":[{"id":"da1560886d4f094c3e6c9ef40349f7d38b5d27d7","message":"Barril\n"}],
+"total_commits_count":1}"#;
+
+/// A Bitbucket Server `repo:refs_changed` event, with our own values.
+const BITBUCKET_SERVER_PUSH: &str = r#"{"eventKey":"repo:refs_changed","date":"2026-12-04T10:00:00+0000",
+"actor":{"name":"florinda"},"repository":{"slug":"tienda","project":{"key":"VEC"},
+"links":{"clone":[{"href":"https://bitbucket.example.com/scm/vec/tienda.git","name":"http"},
+{"href":"ssh://git@bitbucket.example.com:7999/vec/tienda.git","name":"ssh"}]}},
+"changes":[{"ref":{"id":"refs/heads/release-7","displayId":"release-7","type":"BRANCH"},
+"fromHash":"0000000000000000000000000000000000000000",
+"toHash":"8c1d2a0e5b7f4c3d9e6a1b2c3d4e5f60718293a4","type":"ADD"}]}"#;
+
+/// A Bitbucket Cloud `repo:push` event, with our own values.
+const BITBUCKET_CLOUD_PUSH: &str = r#"{"actor":{"display_name":"Don Ramon"},
+"repository":{"name":"tienda","full_name":"vecindad/tienda",
+"links":{"html":{"href":"https://bitbucket.org/vecindad/tienda"}}},
+"push":{"changes":[{"old":{"type":"branch","name":"main"},
+"new":{"type":"branch","name":"torta-de-jamon","target":{"hash":"4b1d"}}}]}}"#;
+
+/// The runs created by `trigger`, as (revision, url).
+fn runs_of(created: &[Value], trigger: &str) -> Vec<(String, String)> {
+    created
+        .iter()
+        .filter(|o| o["metadata"]["labels"]["triggers.tekton.dev/trigger"] == trigger)
+        .map(|o| {
+            let param = |i: usize| o["spec"]["params"][i]["value"].as_str().unwrap().to_owned();
+            (param(0), param(1))
+        })
+        .collect()
+}
+
+/// Serves the EventListener `name` of [`GIT_HOSTS`].
+async fn start_git_host(dir: &tempfile::TempDir, name: &str) -> Running {
+    let config = dir.path().join("git-hosts.yaml");
+    std::fs::write(&config, GIT_HOSTS).unwrap();
+    let listener = Listener::load(&LoadOptions {
+        paths: vec![config],
+        listener: Some(name.to_owned()),
+        ..LoadOptions::default()
+    })
+    .unwrap();
+    start_listener(listener, None, |state| state).await
+}
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+#[tokio::test]
+async fn a_gitlab_push_hook_with_its_token_creates_as_upstreams_example_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = start_git_host(&dir, "gitlab").await;
+    let gitlab = |token: &'static str, event: &'static str| {
+        [JSON, ("X-Gitlab-Token", token), ("X-Gitlab-Event", event)]
+    };
+    let body = GITLAB_PUSH.as_bytes();
+    let reply = post(
+        &listener.url,
+        &gitlab("gl-e2e-token-7c1", "Push Hook"),
+        body,
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let created = listener.created();
+    assert_eq!(
+        runs_of(&created, "gitlab-push"),
+        [(
+            "da1560886d4f094c3e6c9ef40349f7d38b5d27d7".to_owned(),
+            "https://gitlab.example.com/chavo/vecindad.git".to_owned()
+        )]
+    );
+    // A wrong or missing token is refused; another event type is filtered.
+    let reply = post(
+        &listener.url,
+        &gitlab("gl-e2e-token-7c2", "Push Hook"),
+        body,
+    )
+    .await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    let reply = post(
+        &listener.url,
+        &[JSON, ("X-Gitlab-Event", "Push Hook")],
+        body,
+    )
+    .await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    let reply = post(
+        &listener.url,
+        &gitlab("gl-e2e-token-7c1", "Tag Push Hook"),
+        body,
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(listener.created().len(), 1);
+}
+
+#[tokio::test]
+async fn a_signed_bitbucket_server_push_creates_as_upstreams_example_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = start_git_host(&dir, "bitbucket-server").await;
+    let body = BITBUCKET_SERVER_PUSH.as_bytes();
+    let post_signed = |event: &'static str, signature: String| {
+        let url = listener.url.clone();
+        async move {
+            let headers = [
+                JSON,
+                ("X-Event-Key", event),
+                ("X-Hub-Signature", signature.as_str()),
+            ];
+            post(&url, &headers, body).await
+        }
+    };
+    // `X-Hub-Signature` with sha1 (upstream's example) or sha256, computed by Python; the
+    // binding's filter picks the ssh link.
+    for digest in ["sha1", "sha256"] {
+        let signature = format!(
+            "{digest}={}",
+            python_hmac_hex(digest, "bb-e2e-secret-93d", body)
+        );
+        let reply = post_signed("repo:refs_changed", signature).await;
+        assert_eq!(reply.status, 202, "{digest}: {}", reply.body);
+    }
+    let expected = (
+        "release-7".to_owned(),
+        "ssh://git@bitbucket.example.com:7999/vec/tienda.git".to_owned(),
+    );
+    assert_eq!(
+        runs_of(&listener.created(), "bitbucket-server-push"),
+        [expected.clone(), expected]
+    );
+    // A signature with another secret is refused; another event key is filtered.
+    let forged = format!("sha1={}", python_hmac_hex("sha1", "not-the-secret", body));
+    let reply = post_signed("repo:refs_changed", forged).await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    let signature = format!(
+        "sha1={}",
+        python_hmac_hex("sha1", "bb-e2e-secret-93d", body)
+    );
+    let reply = post_signed("pr:opened", signature).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(listener.created().len(), 2);
+}
+
+#[tokio::test]
+async fn an_unsigned_bitbucket_cloud_push_is_taken_on_its_event_key_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = start_git_host(&dir, "bitbucket-cloud").await;
+    let body = BITBUCKET_CLOUD_PUSH.as_bytes();
+    let reply = post(&listener.url, &[JSON, ("X-Event-Key", "repo:push")], body).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let reply = post(&listener.url, &[JSON, ("X-Event-Key", "repo:fork")], body).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(
+        runs_of(&listener.created(), "bitbucket-cloud-push"),
+        [(
+            "torta-de-jamon".to_owned(),
+            "https://bitbucket.org/vecindad/tienda".to_owned()
+        )]
+    );
     assert_eq!(listener.created().len(), 1);
 }

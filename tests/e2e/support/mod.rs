@@ -195,6 +195,52 @@ pub(crate) async fn deliver_as(
     Reply::read(response).await
 }
 
+/// POSTs `body` with `headers` (name, value) and nothing else GitHub-specific: for senders
+/// other than GitHub (GitLab, Bitbucket, Slack).
+pub(crate) async fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let client = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .build()
+        .expect("client");
+    let mut request = client.post(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("request sent");
+    Reply::read(response).await
+}
+
+/// The hex HMAC of `message` keyed with `key`, computed by Python's `hmac` module (`digest`:
+/// `sha1`, `sha256`, `sha512`), so that signatures in tests do not come from the listener's
+/// own code.
+pub(crate) fn python_hmac_hex(digest: &str, key: &str, message: &[u8]) -> String {
+    use std::io::Write as _;
+    let script = "import hashlib, hmac, sys\n\
+        print(hmac.new(sys.argv[2].encode(), sys.stdin.buffer.read(), getattr(hashlib, sys.argv[1])).hexdigest())";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script, digest, key])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (needed to sign independently)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(message)
+        .expect("message written");
+    let output = child.wait_with_output().expect("python3 finishes");
+    assert!(output.status.success(), "python3 failed");
+    String::from_utf8(output.stdout)
+        .expect("UTF-8")
+        .trim()
+        .to_owned()
+}
+
 /// What a run of the binary printed.
 pub(crate) struct BinaryOutput {
     /// Exit code (`None` when killed by a signal).
