@@ -541,3 +541,41 @@ async fn an_unsigned_bitbucket_cloud_push_is_taken_on_its_event_key_alone() {
     );
     assert_eq!(listener.created().len(), 1);
 }
+
+#[tokio::test]
+async fn a_github_delivery_signed_by_pythons_hmac_is_accepted_and_a_forged_one_refused() {
+    let listener = start(&[repo_path("config")]).await;
+    let body = fixture("pull_request.opened");
+    let headers = |signature: &str| {
+        vec![
+            ("Content-Type", "application/json".to_owned()),
+            ("X-GitHub-Event", "pull_request".to_owned()),
+            ("X-GitHub-Delivery", uuid::Uuid::new_v4().to_string()),
+            ("X-Hub-Signature-256", signature.to_owned()),
+        ]
+    };
+    let send = |headers: Vec<(&'static str, String)>| {
+        let url = listener.url.clone();
+        let body = body.clone();
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post(&url, &headers, &body).await
+        }
+    };
+    let signed = format!("sha256={}", python_hmac_hex("sha256", DEV_SECRET, &body));
+    let accepted = send(headers(&signed)).await;
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    assert_eq!(listener.created().len(), 1);
+    let forged = format!(
+        "sha256={}",
+        python_hmac_hex("sha256", "not-the-secret", &body)
+    );
+    let refused = send(headers(&forged)).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(
+        listener.created().len(),
+        1,
+        "nothing created for a forged signature"
+    );
+}

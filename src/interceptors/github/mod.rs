@@ -157,11 +157,13 @@ impl GitHub {
                 return Ok(Decision::stop(StopReason::Unauthenticated, e.to_string()));
             }
         }
+        // NB: the GitHub API steps are boxed: their futures hold HTTP calls (kilobytes), and
+        // inline they would make every event's github future that size, configured or not.
         if let Some(feature) = &self.changed_files {
-            return changed_files::decide(feature, &self.api, event).await;
+            return Box::pin(changed_files::decide(feature, &self.api, event)).await;
         }
         if let Some(owners) = &self.owners
-            && let Some(stop) = owners::decide(owners, &self.api, event).await?
+            && let Some(stop) = Box::pin(owners::decide(owners, &self.api, event)).await?
         {
             return Ok(stop);
         }
