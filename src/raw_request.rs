@@ -2,8 +2,10 @@
 //! readHTTP, reference §9): a request line (`POST /foo HTTP/1.1`), header lines, a blank line,
 //! then the body.
 //!
-//! Like upstream, any `Content-Length` header is dropped (the body is what follows the blank
-//! line), so a missing or wrong length is tolerated. Unlike upstream, which splits at the first
+//! Like upstream, the file's `Content-Length` is not trusted: with a body, it is replaced by the
+//! body's length (the body is what follows the blank line), so a missing or wrong length is
+//! tolerated and `header['Content-Length']` reads as upstream's tools read it; with no body the
+//! file's header is kept as written. Unlike upstream, which splits at the first
 //! `\n\n` even when the head uses `\r\n`, the head ends at whichever of `\n\n` and `\r\n\r\n`
 //! comes first, so a CRLF file whose body holds a blank line still parses.
 
@@ -36,7 +38,7 @@ pub struct RawRequest {
     pub method: String,
     /// Request target (path and query), the event's `requestURL`.
     pub target: String,
-    /// Headers, without `Content-Length`.
+    /// Headers; `Content-Length` is the body's length when there is a body.
     pub headers: Headers,
     /// The body bytes, exactly as in the file.
     pub body: Vec<u8>,
@@ -71,10 +73,14 @@ impl RawRequest {
                 .split_once(':')
                 .ok_or_else(|| Error::Header(line.to_owned()))?;
             let name = name.trim();
-            if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("host") {
+            let recomputed = name.eq_ignore_ascii_case("content-length") && !body.is_empty();
+            if recomputed || name.eq_ignore_ascii_case("host") {
                 continue;
             }
             headers.append(name, value.trim());
+        }
+        if !body.is_empty() {
+            headers.append("Content-Length", body.len().to_string());
         }
         Ok(Self {
             method: method.to_owned(),
@@ -123,6 +129,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn without_a_body_the_files_content_length_is_kept_and_without_either_there_is_none() {
+        let r = RawRequest::parse(b"POST / HTTP/1.1\nContent-Length: 0\n\n").unwrap();
+        assert_eq!(r.headers.get("content-length"), Some("0"));
+        let r = RawRequest::parse(b"POST / HTTP/1.1\nX-A: b\n\n").unwrap();
+        assert_eq!(r.headers.get("content-length"), None);
+    }
+
+    #[test]
     fn head_and_body_split_at_the_blank_line() {
         let r = RawRequest::parse(
             b"POST /foo?x=1 HTTP/1.1\nContent-Type: application/json\nX-GitHub-Event: push\nContent-Length: 999\n\n{\"a\":\n\n1}",
@@ -131,7 +145,11 @@ mod tests {
         assert_eq!(r.method, "POST");
         assert_eq!(r.target, "/foo?x=1");
         assert_eq!(r.headers.get("x-github-event"), Some("push"));
-        assert_eq!(r.headers.get("content-length"), None);
+        assert_eq!(
+            r.headers.get("content-length"),
+            Some("9"),
+            "the body's length, not the file's 999"
+        );
         assert_eq!(r.body, b"{\"a\":\n\n1}");
         let event = r.into_event().unwrap();
         assert_eq!(event.body()["a"], 1);
