@@ -11,13 +11,27 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// Log lines that may wait for the writer thread before a thread that logs blocks.
+const LOG_LINES_QUEUED: usize = 4096;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = eventlistener::cli::Cli::parse();
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Lines are written by a thread of their own, in batches (one `write` per batch rather than
+    // one per line, BENCHMARKS.md). Not lossy: a line waits for room rather than being dropped;
+    // the bound keeps the queue's memory small (the channel allocates every slot up front).
+    let (writer, log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(LOG_LINES_QUEUED)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match cli.log_format {
         eventlistener::cli::LogFormat::Text => logs
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -31,7 +45,10 @@ async fn main() -> std::process::ExitCode {
             .with_span_list(true)
             .init(),
     }
-    match eventlistener::cli::run(cli).await {
+    let result = eventlistener::cli::run(cli).await;
+    // Every queued line is written before the process exits or prints its error.
+    drop(log_guard);
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
