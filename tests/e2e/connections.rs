@@ -499,6 +499,17 @@ async fn sigterm_with_twenty_events_in_flight_finishes_them_all_and_exits_zero()
     let mut stalled = stalled_client(served.addr).await;
 
     served.sigterm();
+    // The rest of the bodies only once the listener has seen the signal (`/ready` no longer
+    // 200): on a loaded machine the signal can be handled after the bodies arrive, and the
+    // events would finish before the shutdown line counts them.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while ready_status(&served.url()).await == 200 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the listener saw SIGTERM in time"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     for (i, writer) in writers.iter_mut().enumerate() {
         if i != refused {
             writer
