@@ -91,25 +91,13 @@ mod tests {
     use super::*;
     use crate::event::{Event, Extensions, Headers};
     use crate::interceptors::SharedEvent;
-    use crate::secrets::ManifestSecrets;
+    use crate::interceptors::test_build::{context_with_secret, with_params};
 
     const BODY: &[u8] = b"{\"eventKey\":\"repo:refs_changed\"}";
 
     fn build(params: serde_json::Value) -> Result<Bitbucket, BuildError> {
-        let mut store = ManifestSecrets::new();
-        let secret = serde_json::from_value(json!({
-            "metadata": {"name": "bb"}, "stringData": {"token": "s3cret"}
-        }))
-        .unwrap();
-        store.insert("ci", &secret).unwrap();
-        let ctx = BuildContext {
-            namespace: "ci".into(),
-            secrets: Arc::new(store),
-            github_api: Default::default(),
-        };
-        let params: BTreeMap<String, serde_json::Value> = serde_json::from_value(params).unwrap();
-        let params = params.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        Bitbucket::build(&params, &ctx)
+        let ctx = context_with_secret("bb", "token", "s3cret");
+        with_params(params, |params| Bitbucket::build(params, &ctx))
     }
 
     async fn decide(bb: &Bitbucket, headers: &[(&str, &str)]) -> Decision {

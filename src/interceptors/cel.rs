@@ -222,20 +222,8 @@ mod tests {
     use crate::interceptors::SharedEvent;
 
     fn build(params: Value) -> Result<Cel, BuildError> {
-        let params: BTreeMap<String, Value> = serde_json::from_value(params).unwrap();
-        let params = params.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        let mut store = crate::secrets::ManifestSecrets::new();
-        let secret = serde_json::from_value(json!({
-            "metadata": {"name": "gh"}, "stringData": {"token": "s3cret"}
-        }))
-        .unwrap();
-        store.insert("ci", &secret).unwrap();
-        let ctx = BuildContext {
-            namespace: "ci".into(),
-            secrets: Arc::new(store),
-            github_api: Default::default(),
-        };
-        Cel::build(&params, &ctx)
+        let ctx = crate::interceptors::test_build::context_with_secret("gh", "token", "s3cret");
+        crate::interceptors::test_build::with_params(params, |params| Cel::build(params, &ctx))
     }
 
     fn decide(cel: &Cel, event_type: &str, body: Value) -> Decision {

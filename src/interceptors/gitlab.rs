@@ -96,23 +96,11 @@ mod tests {
     use super::*;
     use crate::event::{Event, Extensions, Headers};
     use crate::interceptors::SharedEvent;
-    use crate::secrets::ManifestSecrets;
+    use crate::interceptors::test_build::{context_with_secret, with_params};
 
     fn build(params: serde_json::Value, token: &str) -> Result<GitLab, BuildError> {
-        let mut store = ManifestSecrets::new();
-        let secret = serde_json::from_value(json!({
-            "metadata": {"name": "gl"}, "stringData": {"token": token}
-        }))
-        .unwrap();
-        store.insert("ci", &secret).unwrap();
-        let ctx = BuildContext {
-            namespace: "ci".into(),
-            secrets: Arc::new(store),
-            github_api: Default::default(),
-        };
-        let params: BTreeMap<String, serde_json::Value> = serde_json::from_value(params).unwrap();
-        let params = params.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        GitLab::build(&params, &ctx)
+        let ctx = context_with_secret("gl", "token", token);
+        with_params(params, |params| GitLab::build(params, &ctx))
     }
 
     async fn decide(gl: &GitLab, headers: &[(&str, &str)]) -> Decision {

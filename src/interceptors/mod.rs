@@ -515,6 +515,43 @@ pub(crate) fn param<T: serde::de::DeserializeOwned>(
         .transpose()
 }
 
+/// What the interceptors' unit tests build with.
+#[cfg(test)]
+pub(crate) mod test_build {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use super::BuildContext;
+    use crate::secrets::ManifestSecrets;
+
+    /// A build context in namespace `ci` whose store holds the Secret `name` with `key: value`.
+    pub(crate) fn context_with_secret(name: &str, key: &str, value: &str) -> BuildContext {
+        let mut store = ManifestSecrets::new();
+        let secret = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name}, "stringData": {key: value}
+        }))
+        .expect("a Secret");
+        store.insert("ci", &secret).expect("inserted");
+        BuildContext {
+            namespace: "ci".into(),
+            secrets: Arc::new(store),
+            github_api: Default::default(),
+        }
+    }
+
+    /// `build` called with `params`, a JSON object of param names and values, as the registry
+    /// hands them over.
+    pub(crate) fn with_params<T>(
+        params: serde_json::Value,
+        build: impl FnOnce(&BTreeMap<&str, &serde_json::Value>) -> T,
+    ) -> T {
+        let params: BTreeMap<String, serde_json::Value> =
+            serde_json::from_value(params).expect("params are an object");
+        let params = params.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        build(&params)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;

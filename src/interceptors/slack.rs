@@ -180,6 +180,7 @@ mod tests {
     use crate::event::{Event, Extensions, Headers};
     use crate::interceptors::SharedEvent;
     use crate::interceptors::signature::sign_slack_v0;
+    use crate::interceptors::test_build::{context_with_secret, with_params};
     use crate::secrets::ManifestSecrets;
 
     const SECRET: &str = "slack-signing-secret";
@@ -187,20 +188,8 @@ mod tests {
     const BODY: &str = "command=%2Fdeploy&text=api+staging&user_name=ana&channel_id=C42";
 
     fn build(params: Value) -> Result<Slack, BuildError> {
-        let mut store = ManifestSecrets::new();
-        let secret = serde_json::from_value(json!({
-            "metadata": {"name": "slack"}, "stringData": {"signing": SECRET}
-        }))
-        .unwrap();
-        store.insert("ci", &secret).unwrap();
-        let ctx = BuildContext {
-            namespace: "ci".into(),
-            secrets: Arc::new(store),
-            github_api: Default::default(),
-        };
-        let params: BTreeMap<String, Value> = serde_json::from_value(params).unwrap();
-        let params = params.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        Slack::build(&params, &ctx)
+        let ctx = context_with_secret("slack", "signing", SECRET);
+        with_params(params, |params| Slack::build(params, &ctx))
     }
 
     fn signed() -> Slack {

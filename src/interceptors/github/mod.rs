@@ -321,30 +321,18 @@ mod tests {
     use super::*;
     use crate::event::{Event, Extensions, Headers};
     use crate::interceptors::SharedEvent;
-    use crate::secrets::ManifestSecrets;
+    use crate::interceptors::test_build::{context_with_secret, with_params};
 
     const SECRET: &str = "It's a Secret to Everybody";
     const BODY: &str = "Hello, World!";
     const GOOD: &str = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
 
     fn ctx() -> BuildContext {
-        let mut store = ManifestSecrets::new();
-        let secret = serde_json::from_value(json!({
-            "metadata": {"name": "gh"}, "stringData": {"token": SECRET}
-        }))
-        .unwrap();
-        store.insert("ci", &secret).unwrap();
-        BuildContext {
-            namespace: "ci".into(),
-            secrets: Arc::new(store),
-            github_api: Default::default(),
-        }
+        context_with_secret("gh", "token", SECRET)
     }
 
     fn build(params: serde_json::Value) -> Result<GitHub, BuildError> {
-        let params: BTreeMap<String, serde_json::Value> = serde_json::from_value(params).unwrap();
-        let params = params.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        GitHub::build(&params, &ctx())
+        with_params(params, |params| GitHub::build(params, &ctx()))
     }
 
     fn decide(gh: &GitHub, headers: &[(&str, &str)]) -> Decision {
