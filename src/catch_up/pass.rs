@@ -117,14 +117,7 @@ pub async fn run_pass(
             tokio::time::sleep(options.pace).await;
         }
         let path = hook.attempts_path(id);
-        let mut answer = client.post(&path).await;
-        if let Err(wait) = answer.as_ref().map_err(github_api::Error::retry_after)
-            && let Some(wait) = wait.filter(|w| *w <= options.max_wait)
-        {
-            tokio::time::sleep(wait).await;
-            answer = client.post(&path).await;
-        }
-        match answer {
+        match once_more_if_limited(options.max_wait, || client.post(&path)).await {
             Ok(_) => {
                 tracing::info!(hook = %hook, guid = %guid, delivery = id, "catch-up: redelivery requested");
                 report.redelivered.push((guid.clone(), id));
@@ -160,14 +153,8 @@ async fn list(
     let mut url = client.url(&hook.deliveries_path());
     let mut listed = Vec::new();
     for _ in 0..options.max_pages {
-        let mut page = client.get_page::<Delivery>(&url).await;
-        if let Err(wait) = page.as_ref().map_err(github_api::Error::retry_after)
-            && let Some(wait) = wait.filter(|w| *w <= options.max_wait)
-        {
-            tokio::time::sleep(wait).await;
-            page = client.get_page::<Delivery>(&url).await;
-        }
-        let page = page?;
+        let page =
+            once_more_if_limited(options.max_wait, || client.get_page::<Delivery>(&url)).await?;
         let reached = page.items.iter().any(|d| d.delivered_at < after);
         listed.extend(page.items.into_iter().filter(|d| d.delivered_at >= after));
         match page.next {
@@ -176,4 +163,28 @@ async fn list(
         }
     }
     Ok((listed, false))
+}
+
+/// `call`, made once more after the wait a rate-limit answer asks for when that is at most
+/// `max_wait`; otherwise its first answer.
+async fn once_more_if_limited<T, F, Fut>(
+    max_wait: Duration,
+    mut call: F,
+) -> Result<T, github_api::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, github_api::Error>>,
+{
+    let first = call().await;
+    match first
+        .as_ref()
+        .err()
+        .and_then(github_api::Error::retry_after)
+    {
+        Some(wait) if wait <= max_wait => {
+            tokio::time::sleep(wait).await;
+            call().await
+        }
+        _ => first,
+    }
 }
