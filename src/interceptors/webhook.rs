@@ -30,7 +30,7 @@ use super::{
 };
 use crate::api::InterceptorParam;
 use crate::event::Extensions;
-use crate::gojson::{write_json, write_string};
+use crate::gojson::{write_json, write_object, write_string};
 use crate::http_client::HttpClient;
 
 /// Default deadline of one call to a ClusterInterceptor or Interceptor, connection and whole
@@ -256,7 +256,7 @@ pub fn request_json(
     }
     if !extensions.is_empty() {
         out.push_str("\"extensions\":");
-        write_json(&Value::Object(extensions.clone()), &mut out);
+        write_object(extensions, &mut out);
         out.push(',');
     }
     if let Some(params) = params {
