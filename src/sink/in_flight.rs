@@ -1,8 +1,11 @@
-//! The wrapper around the event handler: counts the event in flight for the drain, runs it in
-//! its own task (so a sender hanging up does not cut it, and the drain still sees it), and
-//! bounds the body read by `--readtimeout` from the start of the request, as Go's
-//! `ReadTimeout` does upstream (reference §2.8). A body not received in time answers 408.
+//! The wrapper around the event handler: counts the event in flight for the drain, runs it on
+//! the connection's task and, if the connection goes away first, finishes it in a task of its own
+//! (so a sender hanging up does not cut it, and the drain still sees it), and bounds the body
+//! read by `--readtimeout` from the start of the request, as Go's `ReadTimeout` does upstream
+//! (reference §2.8). A body not received in time answers 408.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,7 +34,7 @@ pub(super) async fn event(State(state): State<AppState>, request: Request) -> Re
     });
     let listener = state.listener.clone();
     let on_panic = state.listener.clone();
-    let task = tokio::spawn(async move {
+    let task = Detach::new(async move {
         let _guard = guard;
         let handle = handler::handle_event(State(state), parts.uri, parts.headers, body);
         let Some(BodyDeadline(at)) = deadline else {
@@ -58,8 +61,13 @@ pub(super) async fn event(State(state): State<AppState>, request: Request) -> Re
     });
     match task.await {
         Ok(response) => response,
-        Err(e) => {
-            tracing::error!(error = %e, "event task failed");
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("a panic without a message");
+            tracing::error!(error = message, "event task failed");
             response::request_error(
                 &current(&on_panic),
                 &new_event_id(),
@@ -74,6 +82,64 @@ fn current(handle: &ListenerHandle) -> Arc<Listener> {
     handle
         .current()
         .unwrap_or_else(|| Arc::new(handle.placeholder()))
+}
+
+/// An event's work, polled where it is awaited (the connection's task: no hand-over between
+/// worker threads, which cost a wake-up or two per event when each event was a task of its own)
+/// and, when dropped unfinished because the connection went away, handed whole to a task of its
+/// own to finish: the work is boxed, so it does not move, and a sender hanging up never cuts a
+/// trigger half-way (its answer is then dropped). A panic in the work is caught and returned,
+/// as a task's `JoinError` would carry it.
+struct Detach<F: Future<Output = Response> + Send + 'static> {
+    work: Option<Pin<Box<F>>>,
+}
+
+impl<F: Future<Output = Response> + Send + 'static> Detach<F> {
+    fn new(work: F) -> Self {
+        Self {
+            work: Some(Box::pin(work)),
+        }
+    }
+}
+
+impl<F: Future<Output = Response> + Send + 'static> Future for Detach<F> {
+    type Output = std::thread::Result<Response>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // `Detach` is `Unpin`: the work is pinned in its box.
+        let this = self.get_mut();
+        let Some(work) = this.work.as_mut() else {
+            return Poll::Pending;
+        };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(response)) => {
+                this.work = None;
+                Poll::Ready(Ok(response))
+            }
+            Err(panic) => {
+                // Never to be polled again, nor finished on drop.
+                this.work = None;
+                Poll::Ready(Err(panic))
+            }
+        }
+    }
+}
+
+impl<F: Future<Output = Response> + Send + 'static> Drop for Detach<F> {
+    fn drop(&mut self) {
+        let Some(work) = self.work.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    drop(work.await);
+                });
+            }
+            Err(_) => tracing::warn!("an event's work was dropped outside the runtime"),
+        }
+    }
 }
 
 /// The request body, noting when it has been received whole (or failed).
