@@ -69,11 +69,11 @@ fn main() {
             drop(EventData::new(&event));
         },
     ));
-    let paths = Arc::clone(&support::generate(1).listener.cel_body_paths);
+    let reads = Arc::clone(&support::generate(1).listener.cel_reads);
     rows.push(measure(
-        "cel EventData::for_paths (the paths the filter reads)",
+        "cel EventData::for_reads (what the filter reads)",
         events,
-        || drop(EventData::for_paths(&event, event.body(), &paths)),
+        || drop(EventData::for_reads(&event, event.body(), &reads)),
     ));
     for n in [1, 1000] {
         let generated = support::generate(n);

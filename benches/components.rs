@@ -83,9 +83,9 @@ fn components(c: &mut Criterion) {
     group.bench_function("event_data_whole_body", |b| {
         b.iter(|| EventData::new(black_box(&event)))
     });
-    let paths = &generated.listener.cel_body_paths;
+    let reads = &generated.listener.cel_reads;
     group.bench_function("event_data_paths_read", |b| {
-        b.iter(|| EventData::for_paths(black_box(&event), event.body(), paths))
+        b.iter(|| EventData::for_reads(black_box(&event), event.body(), reads))
     });
     group.bench_function("compile_filter", |b| {
         b.iter(|| Program::compile(black_box(&spec.filter)))
@@ -98,7 +98,7 @@ fn components(c: &mut Criterion) {
     let shared = SharedEvent::new(Arc::clone(&event));
     let document = EventDocument {
         body: event.body(),
-        header: shared.binding_headers(),
+        header: shared.event().headers(),
         extensions: &no_extensions,
         event_id: event.event_id(),
     };

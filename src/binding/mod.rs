@@ -48,9 +48,10 @@ use path::{Path, RootCells};
 pub struct EventDocument<'a> {
     /// `$(body…)`: the parsed body, `Value::Null` when the body was empty.
     pub body: &'a Value,
-    /// `$(header…)`: an object of canonical header name to one string, several values joined
-    /// with `,` (as [`crate::event::Headers::to_binding_json`] builds it).
-    pub header: &'a Value,
+    /// `$(header…)`: the headers, read as an object of canonical header name to one string,
+    /// several values joined with `,` ([`crate::event::Headers::binding_json`], built only when
+    /// a path reads `header`).
+    pub header: &'a crate::event::Headers,
     /// `$(extensions…)`: the extensions added by interceptors.
     pub extensions: &'a Extensions,
     /// `$(context.eventID)`: the eventID of the request.
@@ -270,7 +271,7 @@ mod tests {
 
     struct Fixture {
         body: Value,
-        header: Value,
+        header: Headers,
         extensions: Extensions,
     }
 
@@ -306,7 +307,7 @@ mod tests {
                     ],
                     "deep": {"sha": "s1", "in": [{"sha": "s2"}, {"other": {"sha": "s3"}}]}
                 }),
-                header: headers.to_binding_json(),
+                header: headers,
                 extensions,
             }
         }

@@ -164,7 +164,7 @@ impl Path {
     ) -> Result<Vec<&'v Value>, EvalError> {
         let start: &'v Value = match self.root {
             Root::Body => doc.body,
-            Root::Header => doc.header,
+            Root::Header => doc.header.binding_json(),
             Root::Context => cells.context.get_or_init(|| {
                 let mut map = Map::new();
                 map.insert("eventID".to_owned(), Value::String(doc.event_id.to_owned()));

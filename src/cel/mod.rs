@@ -36,6 +36,7 @@
 mod check;
 mod env;
 mod functions;
+mod header_names;
 mod paths;
 mod typing;
 mod value;
@@ -43,6 +44,7 @@ mod walk;
 
 pub use functions::secret::Secrets;
 use functions::secret::SecretsVal;
+pub use header_names::HeaderNames;
 pub use paths::BodyPaths;
 
 use std::fmt::{self, Write as _};
@@ -120,12 +122,20 @@ impl Program {
         &self.source
     }
 
-    /// The parts of `body` this expression can read (see [`BodyPaths`]): merge those of every
-    /// expression evaluated against one [`EventData`] and build it with
-    /// [`EventData::for_paths`].
+    /// The parts of `body` this expression can read (see [`BodyPaths`]); [`Self::reads`] adds
+    /// the headers.
     #[must_use]
     pub fn body_paths(&self) -> BodyPaths {
         BodyPaths::of(self.program.expression())
+    }
+
+    /// What this expression reads of an event: the parts of `body` ([`Self::body_paths`]) and
+    /// the headers ([`HeaderNames`]).
+    pub fn reads(&self) -> Reads {
+        Reads {
+            body: self.body_paths(),
+            headers: HeaderNames::of(self.program.expression()),
+        }
     }
 
     /// `(secret name, key)` of each `compareSecret` call with literal arguments: a store that
@@ -222,6 +232,43 @@ fn shorten<'a>(root: &'a Context<'static, 'static>) -> &'a Context<'a, 'a> {
     root
 }
 
+/// What expressions read of an event, found at load: the parts of `body` ([`BodyPaths`]) and
+/// the headers ([`HeaderNames`]); merged over a listener's interceptors, it is what each event
+/// converts for CEL ([`EventData::for_reads`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reads {
+    /// The parts of `body`.
+    pub body: BodyPaths,
+    /// The headers.
+    pub headers: HeaderNames,
+}
+
+impl Reads {
+    /// Nothing read.
+    #[must_use]
+    pub fn none() -> Self {
+        Self {
+            body: BodyPaths::none(),
+            headers: HeaderNames::none(),
+        }
+    }
+
+    /// The whole body and every header.
+    #[must_use]
+    pub fn whole() -> Self {
+        Self {
+            body: BodyPaths::whole(),
+            headers: HeaderNames::all(),
+        }
+    }
+
+    /// Adds what `other` reads.
+    pub fn merge(&mut self, other: &Reads) {
+        self.body.merge(&other.body);
+        self.headers.merge(&other.headers);
+    }
+}
+
 /// Per-event CEL data, built once per event and shared by every trigger's programs, on any
 /// thread (`Send + Sync`): the body converted to CEL values, the headers as
 /// `map(string, list(string))` and the request URL.
@@ -249,35 +296,44 @@ impl EventData {
     /// `failed to parse the body as JSON`) is converted as it is, so `body.x` fails to evaluate.
     #[must_use]
     pub fn new(event: &Event) -> EventData {
-        Self::for_paths(event, event.body(), &BodyPaths::whole())
+        Self::for_reads(event, event.body(), &Reads::whole())
     }
 
-    /// As [`new`](Self::new), converting only the parts of `body` in `paths`: enough for
-    /// every expression whose [`Program::body_paths`] were merged into `paths`, and much cheaper
-    /// when they read a few fields of a large payload. `body` is the event's body as built for
-    /// its readers: whole, or [`BodyPaths::parse`]d with at least `paths`.
+    /// As [`new`](Self::new), converting only the parts of `body` and the headers in `reads`:
+    /// enough for every expression whose [`Program::reads`] were merged into `reads`, and much
+    /// cheaper when they read a few fields of a large payload and one header. `body` is the
+    /// event's body as built for its readers: whole, or [`BodyPaths::parse`]d with at least
+    /// `reads.body`.
     #[must_use]
-    pub fn for_paths(event: &Event, body: &serde_json::Value, paths: &BodyPaths) -> EventData {
+    pub fn for_reads(event: &Event, body: &serde_json::Value, reads: &Reads) -> EventData {
         let body = match body {
             serde_json::Value::Null => Box::new(CelMap::default()) as Box<dyn Val>,
-            body => paths.convert(body),
+            body => reads.body.convert(body),
         };
-        let header = CelMap::from(
-            event
-                .headers()
+        let entry = |name: &str, values: Vec<Box<dyn Val>>| {
+            (
+                CelMapKey::String(CelString::from(name.to_owned())),
+                Box::new(CelList::from(values)) as Box<dyn Val>,
+            )
+        };
+        let string = |v: &str| Box::new(CelString::from(v.to_owned())) as Box<dyn Val>;
+        let headers = event.headers();
+        let header = CelMap::from(if reads.headers.is_all() {
+            headers
                 .iter()
-                .map(|(name, values)| {
-                    let values: Vec<Box<dyn Val>> = values
-                        .iter()
-                        .map(|v| Box::new(CelString::from(v.clone())) as Box<dyn Val>)
-                        .collect();
-                    (
-                        CelMapKey::String(CelString::from(name.to_owned())),
-                        Box::new(CelList::from(values)) as Box<dyn Val>,
-                    )
+                .map(|(name, values)| entry(name, values.iter().map(|v| string(v)).collect()))
+                .collect::<std::collections::HashMap<_, _>>()
+        } else {
+            reads
+                .headers
+                .names()
+                .filter_map(|name| {
+                    let values: Vec<Box<dyn Val>> =
+                        headers.values(name).map(|v| string(&v)).collect();
+                    (!values.is_empty()).then(|| entry(name, values))
                 })
-                .collect::<std::collections::HashMap<_, _>>(),
-        );
+                .collect()
+        });
         EventData {
             body,
             header,

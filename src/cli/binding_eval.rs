@@ -69,7 +69,7 @@ pub(super) fn run(args: &BindingEvalArgs) -> anyhow::Result<()> {
     let extensions = Extensions::new();
     let document = EventDocument {
         body: event.event().body(),
-        header: event.binding_headers(),
+        header: event.event().headers(),
         extensions: &extensions,
         event_id: event.event().event_id(),
     };

@@ -25,9 +25,57 @@ pub use paths::{BodyPaths, Located};
 pub type Extensions = Map<String, Value>;
 
 /// Request headers keyed by Go-canonical name (`x-github-event` → `X-Github-Event`), each with
-/// every value received, in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Headers(BTreeMap<String, Vec<String>>);
+/// every value received, in order; `Host` and `Transfer-Encoding` left out, as Go's server takes
+/// them out of `Request.Header`.
+///
+/// Headers received over HTTP ([`Headers::from_http`]) are kept as hyper parsed them and looked
+/// up there by [`Headers::get`] (what the sink, the github interceptor and the delivery ID need
+/// on every event); the canonical map is built on the first call that needs all of it
+/// ([`Headers::iter`], [`Headers::get_all`], [`Headers::to_binding_json`], …). Building it
+/// for every event cost about 46 allocations (BENCHMARKS.md, "Stop 22").
+#[derive(Default)]
+pub struct Headers(Repr, OnceLock<Value>);
+
+enum Repr {
+    /// Built up with [`Headers::append`] (tests, the CLI, a legacy webhook's answer).
+    Map(BTreeMap<String, Vec<String>>),
+    /// As received; the map is built from them on first use.
+    Http {
+        received: hyper::HeaderMap,
+        map: OnceLock<BTreeMap<String, Vec<String>>>,
+    },
+}
+
+impl Default for Repr {
+    fn default() -> Self {
+        Repr::Map(BTreeMap::new())
+    }
+}
+
+impl Clone for Headers {
+    fn clone(&self) -> Self {
+        Headers(Repr::Map(self.map().clone()), OnceLock::new())
+    }
+}
+
+impl PartialEq for Headers {
+    fn eq(&self, other: &Self) -> bool {
+        self.map() == other.map()
+    }
+}
+
+impl Eq for Headers {}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Headers").field(self.map()).finish()
+    }
+}
+
+/// Whether Go's server keeps header `name` (any case) in `Request.Header`.
+fn kept(name: &str) -> bool {
+    !name.eq_ignore_ascii_case("host") && !name.eq_ignore_ascii_case("transfer-encoding")
+}
 
 impl Headers {
     /// An empty header map.
@@ -35,46 +83,121 @@ impl Headers {
         Self::default()
     }
 
+    /// The headers of a request as received (see the type's docs); values that are not UTF-8
+    /// are read with `U+FFFD` in place of bad bytes.
+    pub fn from_http(received: hyper::HeaderMap) -> Self {
+        Headers(
+            Repr::Http {
+                received,
+                map: OnceLock::new(),
+            },
+            OnceLock::new(),
+        )
+    }
+
+    /// The canonical map, built on first use for received headers.
+    fn map(&self) -> &BTreeMap<String, Vec<String>> {
+        match &self.0 {
+            Repr::Map(map) => map,
+            Repr::Http { received, map } => map.get_or_init(|| {
+                let mut built: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                for (name, value) in received {
+                    if !kept(name.as_str()) {
+                        continue;
+                    }
+                    built
+                        .entry(canonical_header_name(name.as_str()))
+                        .or_default()
+                        .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+                }
+                built
+            }),
+        }
+    }
+
     /// Adds one value under the canonical form of `name`, after any values already there.
     pub fn append(&mut self, name: &str, value: impl Into<String>) {
-        self.0
-            .entry(canonical_header_name(name))
-            .or_default()
-            .push(value.into());
+        if let Repr::Http { .. } = self.0 {
+            self.0 = Repr::Map(self.map().clone());
+        }
+        self.1 = OnceLock::new();
+        if let Repr::Map(map) = &mut self.0 {
+            map.entry(canonical_header_name(name))
+                .or_default()
+                .push(value.into());
+        }
     }
 
     /// Every value of `name` (any case), or `None` when the header is absent.
     pub fn get_all(&self, name: &str) -> Option<&[String]> {
-        with_canonical_header_name(name, |canonical| self.0.get(canonical)).map(Vec::as_slice)
+        with_canonical_header_name(name, |canonical| self.map().get(canonical)).map(Vec::as_slice)
     }
 
     /// The first value of `name` (any case), as Go's `Header.Get` returns it.
     pub fn get(&self, name: &str) -> Option<&str> {
+        if let Repr::Http { received, .. } = &self.0 {
+            // hyper's names are valid tokens: `name` matches one iff it equals it in any case,
+            // as their canonical forms are then equal (a name that is not a token matches none
+            // either way).
+            if !kept(name) {
+                return None;
+            }
+            let first = received.get(name)?;
+            if let Ok(value) = std::str::from_utf8(first.as_bytes()) {
+                return Some(value);
+            }
+        }
         self.get_all(name)
             .and_then(|values| values.first())
             .map(String::as_str)
     }
 
+    /// Every value of `name` (any case) as [`Self::get_all`] has them, without building the
+    /// canonical map of received headers.
+    pub fn values(&self, name: &str) -> impl Iterator<Item = std::borrow::Cow<'_, str>> {
+        let (received, built) = match &self.0 {
+            Repr::Http { received, map } if map.get().is_none() => {
+                (kept(name).then(|| received.get_all(name).iter()), None)
+            }
+            _ => (None, self.get_all(name)),
+        };
+        let received = received
+            .into_iter()
+            .flatten()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()));
+        let built = built
+            .into_iter()
+            .flatten()
+            .map(|v| std::borrow::Cow::Borrowed(v.as_str()));
+        received.chain(built)
+    }
+
     /// Iterates `(canonical name, values)` in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+        self.map().iter().map(|(k, v)| (k.as_str(), v.as_slice()))
     }
 
     /// Number of distinct header names.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.map().len()
     }
 
     /// True when no header is present.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.map().is_empty()
+    }
+
+    /// [`Self::to_binding_json`], built on first use and kept (every trigger's bindings of an
+    /// event read the same object; most events' bindings read no header at all).
+    pub fn binding_json(&self) -> &Value {
+        self.1.get_or_init(|| self.to_binding_json())
     }
 
     /// The headers as bindings see them (reference §5.1): an object of canonical name to one
     /// string, several values joined with `,` and no space.
     pub fn to_binding_json(&self) -> Value {
         Value::Object(
-            self.0
+            self.map()
                 .iter()
                 .map(|(k, v)| (k.clone(), Value::String(v.join(","))))
                 .collect(),
@@ -87,7 +210,7 @@ impl Headers {
     /// reference §8.5): `{"Name":["value",…],…}`, names sorted, HTML characters escaped.
     pub fn to_go_json(&self) -> String {
         let value = Value::Object(
-            self.0
+            self.map()
                 .iter()
                 .map(|(k, v)| {
                     let values = v.iter().map(|s| Value::String(s.clone())).collect();
@@ -774,5 +897,71 @@ mod tests {
             serde_json::json!({"Content-Type": "json", "X-Two": "a,b"})
         );
         assert_eq!(headers.get("missing"), None);
+    }
+
+    /// Received headers answer every lookup as the canonical map built from them does, before
+    /// and after the map is built: any case, the first value, `Host` and `Transfer-Encoding`
+    /// left out, bytes that are not UTF-8 replaced.
+    #[test]
+    fn received_headers_answer_as_their_canonical_map() {
+        use hyper::header::{HeaderName, HeaderValue};
+        let mut received = hyper::HeaderMap::new();
+        for (name, value) in [
+            ("x-two", &b"a"[..]),
+            ("x-two", b"b"),
+            ("host", b"example.com"),
+            ("transfer-encoding", b"chunked"),
+            ("x-latin", b"caf\xe9"),
+            ("x_under", b"u"),
+            ("content-type", b"json"),
+        ] {
+            received.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_bytes(value).expect("value"),
+            );
+        }
+        let built: Headers = [
+            ("X-Two", "a"),
+            ("X-Two", "b"),
+            ("X-Latin", "caf\u{fffd}"),
+            ("X_under", "u"),
+            ("Content-Type", "json"),
+        ]
+        .into_iter()
+        .collect();
+        let lazy = Headers::from_http(received.clone());
+        let names = [
+            "x-two",
+            "X-TWO",
+            "Host",
+            "transfer-encoding",
+            "x-latin",
+            "X_UNDER",
+            "x under",
+            "",
+            "content-type",
+            "missing",
+        ];
+        for name in names {
+            assert_eq!(
+                lazy.get(name),
+                built.get(name),
+                "get({name:?}) before the map"
+            );
+        }
+        assert_eq!(lazy, built);
+        for name in names {
+            assert_eq!(
+                lazy.get(name),
+                built.get(name),
+                "get({name:?}) after the map"
+            );
+            assert_eq!(lazy.get_all(name), built.get_all(name), "get_all({name:?})");
+        }
+        assert_eq!(lazy.to_binding_json(), built.to_binding_json());
+        let mut appended = Headers::from_http(received);
+        appended.append("x-two", "c");
+        assert_eq!(appended.get_all("X-Two").map(<[String]>::len), Some(3));
+        assert_eq!(appended.get("Host"), None);
     }
 }

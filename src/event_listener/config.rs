@@ -22,9 +22,9 @@ pub struct Listener {
     /// [`crate::trigger::TriggerGroup::index`]; 0 without groups): each event keeps one result
     /// per group.
     pub trigger_groups: usize,
-    /// The parts of the body that its interceptors read as CEL data, all triggers merged:
-    /// events convert only these (`SharedEvent::with_body_paths`).
-    pub cel_body_paths: Arc<crate::cel::BodyPaths>,
+    /// The parts of the body and the headers that its interceptors read as CEL data, all
+    /// triggers merged: events convert only these (`SharedEvent::with_cel_reads`).
+    pub cel_reads: Arc<crate::cel::Reads>,
     /// The parts of the body that anything of its triggers reads, CEL and bindings merged:
     /// events build only these into a tree (`SharedEvent::reading`).
     pub body_paths: Arc<crate::event::BodyPaths>,
@@ -116,10 +116,10 @@ pub struct ListenerPublisher {
 
 impl Listener {
     /// `event` as its triggers share it: converting for CEL only what the CEL expressions read
-    /// ([`Self::cel_body_paths`]) and building of the body only what anything reads
+    /// ([`Self::cel_reads`]) and building of the body only what anything reads
     /// ([`Self::body_paths`]).
     pub fn share(&self, event: Arc<crate::event::Event>) -> crate::interceptors::SharedEvent {
-        crate::interceptors::SharedEvent::with_body_paths(event, Arc::clone(&self.cel_body_paths))
+        crate::interceptors::SharedEvent::with_cel_reads(event, Arc::clone(&self.cel_reads))
             .reading(Arc::clone(&self.body_paths))
     }
 }
@@ -239,7 +239,7 @@ impl ListenerHandle {
             namespace: self.namespace.clone(),
             uid: String::new(),
             triggers: Vec::new(),
-            cel_body_paths: Arc::default(),
+            cel_reads: Arc::default(),
             body_paths: Arc::default(),
             broken: Vec::new(),
             cloud_event_uri: None,

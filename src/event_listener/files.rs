@@ -287,7 +287,7 @@ impl Listener {
             name: el.metadata.name.clone(),
             namespace,
             uid: el.metadata.uid.clone().unwrap_or_default(),
-            cel_body_paths: Arc::new(cel_body_paths(&triggers)),
+            cel_reads: Arc::new(cel_reads(&triggers)),
             body_paths: Arc::new(body_paths(&triggers)),
             trigger_groups: triggers
                 .iter()
@@ -341,21 +341,21 @@ enum Mode {
 
 /// The union of what every interceptor of every trigger (and of its trigger group) reads as CEL
 /// data.
-fn cel_body_paths(triggers: &[ResolvedTrigger]) -> crate::cel::BodyPaths {
-    let mut paths = crate::cel::BodyPaths::none();
+fn cel_reads(triggers: &[ResolvedTrigger]) -> crate::cel::Reads {
+    let mut reads = crate::cel::Reads::none();
     for trigger in triggers {
         let group = trigger.group.iter().flat_map(|g| &g.interceptors);
         for interceptor in trigger.interceptors.iter().chain(group) {
-            paths.merge(&interceptor.cel_body_paths());
+            reads.merge(&interceptor.cel_reads());
         }
     }
-    paths
+    reads
 }
 
 /// What anything of the triggers reads of the body: their CEL expressions, binding params and
 /// cancel keys and orders.
 fn body_paths(triggers: &[ResolvedTrigger]) -> crate::event::BodyPaths {
-    let mut paths = cel_body_paths(triggers);
+    let mut paths = cel_reads(triggers).body;
     for (_, param) in triggers.iter().flat_map(|t| &t.params) {
         paths.merge(&param.body_paths());
     }
@@ -463,7 +463,7 @@ spec:
             "{err}"
         );
         let l = load(
-            &group("      interceptors:\n        - cel:\n            filter: body.sha != ''\n      triggerSelector:\n        labelSelector:\n          matchLabels: {team: a}\n"),
+            &group("      interceptors:\n        - cel:\n            filter: body.sha != '' && header.match('x-group', 'g')\n      triggerSelector:\n        labelSelector:\n          matchLabels: {team: a}\n"),
             LoadOptions::default(),
         )
         .unwrap();
@@ -474,8 +474,10 @@ spec:
             .collect();
         assert_eq!(names, [("in", Some("g"))]);
         // What the group's CEL reads is built for the events too.
-        assert!(!l.cel_body_paths.is_whole());
-        assert_ne!(*l.cel_body_paths, crate::cel::BodyPaths::none());
+        assert!(!l.cel_reads.body.is_whole());
+        assert_ne!(l.cel_reads.body, crate::cel::BodyPaths::none());
+        assert!(!l.cel_reads.headers.is_all());
+        assert_eq!(l.cel_reads.headers.names().collect::<Vec<_>>(), ["X-Group"]);
     }
 
     #[test]

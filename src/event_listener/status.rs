@@ -497,7 +497,7 @@ mod tests {
             namespace: "ci".into(),
             uid: String::new(),
             triggers: Vec::new(),
-            cel_body_paths: Arc::default(),
+            cel_reads: Arc::default(),
             body_paths: Arc::default(),
             broken,
             cloud_event_uri: None,

@@ -18,7 +18,7 @@ use super::{
     BoxFuture, BuildContext, BuildError, Decision, Error, Interceptor, InterceptorRequest,
     StopReason, param,
 };
-use crate::cel::{BodyPaths, Program, Secrets, Vars};
+use crate::cel::{Program, Secrets, Vars};
 use crate::event::Extensions;
 
 const NAME: &str = "cel";
@@ -134,16 +134,16 @@ impl Interceptor for Cel {
         NAME
     }
 
-    fn cel_body_paths(&self) -> BodyPaths {
-        let mut paths = BodyPaths::none();
+    fn cel_reads(&self) -> crate::cel::Reads {
+        let mut reads = crate::cel::Reads::none();
         for program in self
             .filter
             .iter()
             .chain(self.overlays.iter().map(|(_, p)| p))
         {
-            paths.merge(&program.body_paths());
+            reads.merge(&program.reads());
         }
-        paths
+        reads
     }
 
     fn process<'a>(

@@ -36,13 +36,12 @@ pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T
 pub struct SharedEvent {
     event: Arc<Event>,
     cel: OnceLock<crate::cel::EventData>,
-    binding_headers: OnceLock<serde_json::Value>,
     signatures: signature::Verified,
     /// Set once any interceptor accepted a signature or token of this event (or of an event a
     /// legacy webhook's answer replaced it with: the chain passes it on, [`chain`]).
     authenticated: std::sync::atomic::AtomicBool,
-    /// The parts of the body converted for CEL; `None`: all of it.
-    cel_paths: Option<Arc<crate::cel::BodyPaths>>,
+    /// The parts of the body and the headers converted for CEL; `None`: all of them.
+    cel_reads: Option<Arc<crate::cel::Reads>>,
     /// The parts of the body anything reads, and the tree built of them on first use;
     /// `None`: the whole body ([`Event::body`]).
     read_paths: Option<Arc<crate::event::BodyPaths>>,
@@ -57,10 +56,9 @@ impl SharedEvent {
         Self {
             event,
             cel: OnceLock::new(),
-            binding_headers: OnceLock::new(),
             signatures: signature::Verified::default(),
             authenticated: std::sync::atomic::AtomicBool::new(false),
-            cel_paths: None,
+            cel_reads: None,
             read_paths: None,
             body: OnceLock::new(),
             form: OnceLock::new(),
@@ -87,18 +85,18 @@ impl SharedEvent {
         }
     }
 
-    /// Wraps an event whose CEL form only needs the parts of the body in `paths`: those read by
-    /// every interceptor that will see it ([`Interceptor::cel_body_paths`], merged over the
-    /// listener as [`crate::event_listener::Listener::cel_body_paths`]).
-    pub fn with_body_paths(event: Arc<Event>, paths: Arc<crate::cel::BodyPaths>) -> Self {
+    /// Wraps an event whose CEL form only needs the parts of the body and the headers in
+    /// `reads`: those read by every interceptor that will see it ([`Interceptor::cel_reads`],
+    /// merged over the listener as [`crate::event_listener::Listener::cel_reads`]).
+    pub fn with_cel_reads(event: Arc<Event>, reads: Arc<crate::cel::Reads>) -> Self {
         Self {
-            cel_paths: Some(paths),
+            cel_reads: Some(reads),
             ..Self::new(event)
         }
     }
 
     /// The same, building only the parts of the body in `paths` when a reader asks for it
-    /// ([`Self::body`]): every part that CEL (as given to [`Self::with_body_paths`]) and the
+    /// ([`Self::body`]): every part that CEL (as given to [`Self::with_cel_reads`]) and the
     /// bindings read (merged over the listener as
     /// [`crate::event_listener::Listener::body_paths`]).
     #[must_use]
@@ -184,12 +182,6 @@ impl SharedEvent {
         &self.event
     }
 
-    /// The headers as bindings read them (`Headers::to_binding_json`), built once.
-    pub fn binding_headers(&self) -> &serde_json::Value {
-        self.binding_headers
-            .get_or_init(|| self.event.headers().to_binding_json())
-    }
-
     /// [`signature::verify`] of the event's body against `header` with `secret`, computed once
     /// per event for each secret and header value.
     ///
@@ -246,16 +238,14 @@ impl SharedEvent {
     pub fn cel(&self) -> &crate::cel::EventData {
         // CEL runs inside interceptor chains only: it sees the form JSON when there is one.
         self.cel
-            .get_or_init(|| match (&self.cel_paths, self.form_body()) {
-                (Some(paths), form) => {
+            .get_or_init(|| match (&self.cel_reads, self.form_body()) {
+                (Some(reads), form) => {
                     let body = form.unwrap_or_else(|| self.body());
-                    crate::cel::EventData::for_paths(&self.event, body, paths)
+                    crate::cel::EventData::for_reads(&self.event, body, reads)
                 }
-                (None, Some(form)) => crate::cel::EventData::for_paths(
-                    &self.event,
-                    form,
-                    &crate::cel::BodyPaths::whole(),
-                ),
+                (None, Some(form)) => {
+                    crate::cel::EventData::for_reads(&self.event, form, &crate::cel::Reads::whole())
+                }
                 (None, None) => crate::cel::EventData::new(&self.event),
             })
     }
@@ -436,11 +426,12 @@ pub trait Interceptor: Send + Sync + std::fmt::Debug {
         request: InterceptorRequest<'a>,
     ) -> BoxFuture<'a, Result<Decision, Error>>;
 
-    /// The parts of the body this interceptor reads through [`SharedEvent::cel`] (merged over
-    /// the listener into the paths given to [`SharedEvent::with_body_paths`]). Interceptors that
-    /// do not use the CEL data read nothing there: the default.
-    fn cel_body_paths(&self) -> crate::cel::BodyPaths {
-        crate::cel::BodyPaths::none()
+    /// The parts of the body and the headers this interceptor reads through
+    /// [`SharedEvent::cel`] (merged over the listener into what is given to
+    /// [`SharedEvent::with_cel_reads`]). Interceptors that do not use the CEL data read nothing
+    /// there: the default.
+    fn cel_reads(&self) -> crate::cel::Reads {
+        crate::cel::Reads::none()
     }
 }
 

@@ -157,7 +157,7 @@ impl<'a> Progress<'a> {
                 uri,
                 namespace,
                 name,
-                headers: request_headers(headers).to_go_json().into(),
+                headers: Headers::from_http(headers.clone()).to_go_json().into(),
             })
         });
         Self {
@@ -244,7 +244,7 @@ async fn answer_event(
     // otherwise hold the connection and its buffer forever.
     let read = tokio::time::timeout(
         state.event_timeout,
-        read_event(state, &listener, event_id, &uri, &headers, body),
+        read_event(state, &listener, event_id, &uri, headers, body),
     );
     let (event, admission) = match read.await.unwrap_or(Err(RequestError::BodyTimeout)) {
         Ok(read) => read,
@@ -265,8 +265,8 @@ async fn answer_event(
         explain: false,
         metrics: Some(Arc::clone(&state.metrics)),
     };
-    // This runs in the event's own task (`in_flight::event`): a sender hanging up does not
-    // cut the work, and a panic there is answered 500.
+    // A sender hanging up does not cut the work (it moves to a task of its own,
+    // `in_flight::Detach`), and a panic there is answered 500.
     let outcome = run_event(
         Arc::clone(&listener),
         Arc::clone(&shared),
@@ -298,38 +298,25 @@ async fn answer_event(
     }
 }
 
-/// The request's headers as events see them: Go-canonical names, every value, without `Host`
-/// and `Transfer-Encoding` (which Go's server takes out of `Request.Header`).
-fn request_headers(headers: &HeaderMap) -> Headers {
-    let mut event_headers = Headers::new();
-    for (name, value) in headers {
-        if name == axum::http::header::HOST || name == axum::http::header::TRANSFER_ENCODING {
-            continue;
-        }
-        event_headers.append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
-    }
-    event_headers
-}
-
 async fn read_event(
     state: &AppState,
     listener: &crate::event_listener::Listener,
     event_id: &str,
     uri: &Uri,
-    headers: &HeaderMap,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<(Event, Admission), RequestError> {
-    let event_headers = request_headers(headers);
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let event_headers = Headers::from_http(headers);
     // Found before the body is read, so that every line of this event names it, refusals too.
     let delivery_id = state.delivery_ids.find(&event_headers)?.map(str::to_owned);
     if let Some(id) = &delivery_id {
         tracing::Span::current().record("delivery_id", id.as_str());
     }
     let limit = state.max_body_bytes;
-    let declared = headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(RequestError::BodyTooLarge { limit });
     }

@@ -186,7 +186,7 @@ mod tests {
         let extensions = Extensions::new();
         let document = EventDocument {
             body,
-            header: &json!({}),
+            header: &crate::event::Headers::new(),
             extensions: &extensions,
             event_id: "e1",
         };

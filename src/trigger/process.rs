@@ -130,7 +130,7 @@ pub(super) async fn run(
     };
     let document = EventDocument {
         body,
-        header: event.binding_headers(),
+        header: event.event().headers(),
         extensions: &extensions,
         event_id: event.event().event_id(),
     };
