@@ -27,7 +27,7 @@ pub(super) async fn live() -> &'static str {
 /// outage the last good configuration serves, the body says since when it is not in sync.
 ///
 /// [`Freshness::describe`]: crate::event_listener::Freshness::describe
-pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, String) {
+pub(super) async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, String) {
     if state.drain.is_draining() {
         (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -47,7 +47,7 @@ pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, String)
 
 /// `/metrics`: every metric, with the configuration's gauges (generation, age, triggers by
 /// state) read now.
-pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     use axum::response::IntoResponse as _;
     let freshness = state.listener.freshness().borrow().clone();
     let (ready, broken) = state
@@ -78,7 +78,7 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
 
 /// Every other path and method: one event.
 pub(super) async fn handle_event(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,

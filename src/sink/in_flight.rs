@@ -23,7 +23,7 @@ use crate::event::new_event_id;
 use crate::event_listener::{Listener, ListenerHandle};
 
 /// Every path but `/live` and `/ready`: one event.
-pub(super) async fn event(State(state): State<AppState>, request: Request) -> Response {
+pub(super) async fn event(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let guard = state.drain.event();
     let (parts, body) = request.into_parts();
     let deadline = parts.extensions.get::<BodyDeadline>().copied();
@@ -32,8 +32,8 @@ pub(super) async fn event(State(state): State<AppState>, request: Request) -> Re
         body,
         received: Arc::clone(&received),
     });
-    let listener = state.listener.clone();
-    let on_panic = state.listener.clone();
+    let on_panic = Arc::clone(&state);
+    let on_late = Arc::clone(&state);
     let task = Detach::new(async move {
         let _guard = guard;
         let handle = handler::handle_event(State(state), parts.uri, parts.headers, body);
@@ -55,7 +55,7 @@ pub(super) async fn event(State(state): State<AppState>, request: Request) -> Re
                 let error = RequestError::BodyTimeout;
                 let event_id = new_event_id();
                 tracing::info!(event_id = %event_id, error = %error, "event rejected: body not received within --readtimeout");
-                response::request_error(&current(&listener), &event_id, &error)
+                response::request_error(&current(&on_late.listener), &event_id, &error)
             }
         }
     });
@@ -69,7 +69,7 @@ pub(super) async fn event(State(state): State<AppState>, request: Request) -> Re
                 .unwrap_or("a panic without a message");
             tracing::error!(error = message, "event task failed");
             response::request_error(
-                &current(&on_panic),
+                &current(&on_panic.listener),
                 &new_event_id(),
                 &RequestError::Internal,
             )

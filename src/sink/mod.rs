@@ -114,7 +114,9 @@ pub fn router(state: AppState) -> Router {
         .route("/live", any(handler::live))
         .route("/ready", any(handler::ready))
         .fallback(in_flight::event)
-        .with_state(state)
+        // Behind an `Arc`: axum clones the state for every request, and a clone of the fields
+        // (names, policies) cost allocations on every event.
+        .with_state(Arc::new(state))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
@@ -124,7 +126,7 @@ pub fn router(state: AppState) -> Router {
 pub fn metrics_router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", axum::routing::get(handler::metrics))
-        .with_state(state)
+        .with_state(Arc::new(state))
 }
 
 /// [`serve_with`] with the default [`ServeOptions`] (upstream's timeouts, 10,000 connections,
