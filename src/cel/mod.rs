@@ -576,3 +576,50 @@ fn go_quote(s: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// For the load-time analyses' tests (`paths.rs`, `header_names.rs`): what they check the same way.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::{EventData, Program, Reads, Vars};
+    use crate::event::Extensions;
+
+    /// Compiles every expression, and what they read merged.
+    pub(crate) fn compile_all(expressions: &[&str]) -> (Vec<Program>, Reads) {
+        let programs: Vec<Program> = expressions
+            .iter()
+            .map(|e| Program::compile(e).unwrap_or_else(|err| panic!("{e}: {err:?}")))
+            .collect();
+        let mut reads = Reads::none();
+        for program in &programs {
+            reads.merge(&program.reads());
+        }
+        (programs, reads)
+    }
+
+    /// Asserts that every program answers the same (value or error) with `pruned` as with
+    /// `whole`; how many answers were compared.
+    pub(crate) fn assert_same_answers(
+        programs: &[Program],
+        pruned: &EventData,
+        whole: &EventData,
+        context: &str,
+    ) -> usize {
+        let extensions = Extensions::new();
+        let eval = |program: &Program, data| {
+            program.evaluate_json(&Vars {
+                event: data,
+                extensions: &extensions,
+                secrets: None,
+            })
+        };
+        for program in programs {
+            assert_eq!(
+                eval(program, pruned),
+                eval(program, whole),
+                "{} on {context}",
+                program.source()
+            );
+        }
+        programs.len()
+    }
+}

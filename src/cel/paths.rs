@@ -103,8 +103,9 @@ fn body_path(e: &IdedExpr) -> Option<Vec<&str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cel::{EventData, Program, Vars};
-    use crate::event::{Event, Extensions, Headers};
+    use crate::cel::test_support::{assert_same_answers, compile_all};
+    use crate::cel::{EventData, Program};
+    use crate::event::{Event, Headers};
 
     fn paths(expression: &str) -> BodyPaths {
         Program::compile(expression).expect("compiles").body_paths()
@@ -205,40 +206,12 @@ mod tests {
             let body: Value = serde_json::from_slice(&bytes).expect("fixture is JSON");
             let event = Event::new("id", "/", Headers::new(), b"{}", body);
             let whole = EventData::new(&event);
-            let programs: Vec<Program> = expressions
-                .iter()
-                .map(|e| Program::compile(e).expect("compiles"))
-                .collect();
-            let mut union = BodyPaths::none();
-            for program in &programs {
-                union.merge(&program.body_paths());
-            }
-            assert!(!union.is_whole());
+            let (programs, reads) = compile_all(&expressions);
+            assert!(!reads.body.is_whole());
             // Built from only those paths, then converted: as the sink does.
-            let pruned_body = union.parse(&bytes).expect("parses");
-            let reads = crate::cel::Reads {
-                body: union.clone(),
-                headers: crate::cel::HeaderNames::all(),
-            };
+            let pruned_body = reads.body.parse(&bytes).expect("parses");
             let pruned = EventData::for_reads(&event, &pruned_body, &reads);
-            let ext = Extensions::new();
-            for program in &programs {
-                let eval = |data| {
-                    program.evaluate_json(&Vars {
-                        event: data,
-                        extensions: &ext,
-                        secrets: None,
-                    })
-                };
-                assert_eq!(
-                    eval(&pruned),
-                    eval(&whole),
-                    "{} on {}",
-                    program.source(),
-                    path.display()
-                );
-                checked += 1;
-            }
+            checked += assert_same_answers(&programs, &pruned, &whole, &path.display().to_string());
         }
         assert!(checked > 0);
     }
