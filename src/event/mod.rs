@@ -259,7 +259,7 @@ pub fn canonical_header_name(name: &str) -> String {
 /// Calls `f` with [`canonical_header_name`]`(name)`, built on the stack for the usual short
 /// names: interceptors look headers up on every trigger of every event, and the allocation was a
 /// measurable part of a filtered trigger's cost.
-fn with_canonical_header_name<R>(name: &str, f: impl FnOnce(&str) -> R) -> R {
+pub(crate) fn with_canonical_header_name<R>(name: &str, f: impl FnOnce(&str) -> R) -> R {
     let mut buf = [0u8; 64];
     if !name.is_empty() && name.len() <= buf.len() && name.bytes().all(is_token_byte) {
         let mut upper = true;

@@ -12,7 +12,7 @@ use ::cel::common::types::{CelList, CelMap, CelMapKey, CelString};
 use ::cel::common::value::Val;
 
 use super::{Args, Ret, bool_val, str_arg, string_val, take};
-use crate::event::canonical_header_name;
+use crate::event::with_canonical_header_name;
 
 /// `header.match(name, value)`: whether the first value of header `name` (any case) is `value`.
 /// An absent header has first value `""`.
@@ -44,7 +44,16 @@ fn first_value<'a>(
     let map = header
         .downcast_ref::<CelMap<'_>>()
         .ok_or_else(|| not_a_header(format!("unexpected type '{}'", header.get_type().name())))?;
-    let wanted = canonical_header_name(name);
+    with_canonical_header_name(name, |wanted| first_in(map, wanted, &not_a_header))
+}
+
+/// The first value of header `wanted` (canonical) in `map`, checking every entry as Go's
+/// conversion to `http.Header` does.
+fn first_in<'a>(
+    map: &'a CelMap<'_>,
+    wanted: &str,
+    not_a_header: &dyn Fn(String) -> ExecutionError,
+) -> Result<&'a str, ExecutionError> {
     let mut found = "";
     for (key, values) in map.inner() {
         let CelMapKey::String(key) = key else {
