@@ -64,14 +64,15 @@ pub enum Error {
 }
 
 /// A secret's bytes. `Debug` prints `SecretValue(<redacted>)`; there is no `Display` or
-/// `Serialize`, so a secret cannot reach a log line or a response by accident.
+/// `Serialize`, so a secret cannot reach a log line or a response by accident. Shared: a clone
+/// (each trigger's interceptor fetches its secret on every event) copies no bytes.
 #[derive(Clone, PartialEq, Eq)]
-pub struct SecretValue(Vec<u8>);
+pub struct SecretValue(std::sync::Arc<[u8]>);
 
 impl SecretValue {
     /// Wraps bytes.
     pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        Self(bytes.into())
+        Self(bytes.into().into())
     }
 
     /// The bytes, for HMAC keys and constant-time compares only.
@@ -122,7 +123,8 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug {
 /// as the API server merges them.
 #[derive(Debug, Default, Clone)]
 pub struct ManifestSecrets {
-    secrets: HashMap<(String, String), BTreeMap<String, SecretValue>>,
+    /// Namespace → Secret name → key → value (nested, so that a lookup allocates nothing).
+    secrets: HashMap<String, HashMap<String, BTreeMap<String, SecretValue>>>,
 }
 
 impl ManifestSecrets {
@@ -146,13 +148,15 @@ impl ManifestSecrets {
                     name: name.clone(),
                     key: key.clone(),
                 })?;
-            values.insert(key.clone(), SecretValue(bytes));
+            values.insert(key.clone(), SecretValue::new(bytes));
         }
         for (key, plain) in &secret.string_data {
-            values.insert(key.clone(), SecretValue(plain.clone().into_bytes()));
+            values.insert(key.clone(), SecretValue::new(plain.clone().into_bytes()));
         }
         self.secrets
-            .insert((namespace.to_owned(), name.clone()), values);
+            .entry(namespace.to_owned())
+            .or_default()
+            .insert(name.clone(), values);
         Ok(())
     }
 }
@@ -161,7 +165,8 @@ impl SecretStore for ManifestSecrets {
     fn get(&self, namespace: &str, name: &str, key: &str) -> Result<SecretValue, Error> {
         let values = self
             .secrets
-            .get(&(namespace.to_owned(), name.to_owned()))
+            .get(namespace)
+            .and_then(|secrets| secrets.get(name))
             .ok_or_else(|| Error::NotFound {
                 namespace: namespace.to_owned(),
                 name: name.to_owned(),
