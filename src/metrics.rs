@@ -5,7 +5,9 @@
 //! Labels never carry payload values: trigger names come from the configuration, kinds from
 //! the templates, statuses, outcomes, reasons and states from fixed sets.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
@@ -190,12 +192,12 @@ struct StatusLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
-    kind: String,
+    kind: Arc<str>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
-    trigger: String,
+    trigger: Arc<str>,
     outcome: Outcome,
 }
 
@@ -212,7 +214,7 @@ struct HookLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InterceptorLabels {
-    interceptor: String,
+    interceptor: Arc<str>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -250,6 +252,10 @@ pub struct Metrics {
     catchup_redelivered: Family<HookLabels, Counter>,
     catchup_failed: Family<HookLabels, Counter>,
     catchup_last_pass: Family<HookLabels, Gauge>,
+    /// Label values seen so far (trigger, interceptor and kind names), shared by the label sets:
+    /// a label set is built on every record only to find its series, and an owned `String` per
+    /// record cost an allocation per trigger per event. As bounded as the series themselves.
+    names: RwLock<HashSet<Arc<str>>>,
 }
 
 impl fmt::Debug for Metrics {
@@ -393,6 +399,7 @@ impl Metrics {
             catchup_redelivered,
             catchup_failed,
             catchup_last_pass,
+            names: RwLock::default(),
         }
     }
 
@@ -409,11 +416,27 @@ impl Metrics {
         self.http_duration.observe(elapsed.as_secs_f64());
     }
 
+    /// `name` as a label value: the shared copy, made on first use.
+    fn name(&self, name: &str) -> Arc<str> {
+        let known = self.names.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(shared) = known.get(name) {
+            return Arc::clone(shared);
+        }
+        drop(known);
+        let mut names = self.names.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(shared) = names.get(name) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(name);
+        names.insert(Arc::clone(&shared));
+        shared
+    }
+
     /// One trigger's outcome for one event.
     pub fn trigger_outcome(&self, trigger: &str, outcome: Outcome) {
         self.trigger_outcomes
             .get_or_create(&OutcomeLabels {
-                trigger: trigger.to_owned(),
+                trigger: self.name(trigger),
                 outcome,
             })
             .inc();
@@ -423,7 +446,7 @@ impl Metrics {
     pub fn interceptor_ran(&self, name: &str, took: Duration) {
         self.interceptor_duration
             .get_or_create(&InterceptorLabels {
-                interceptor: name.to_owned(),
+                interceptor: self.name(name),
             })
             .observe(took.as_secs_f64());
     }
@@ -432,7 +455,7 @@ impl Metrics {
     pub fn resource_create_took(&self, kind: &str, took: Duration) {
         self.resource_create_duration
             .get_or_create(&KindLabels {
-                kind: kind.to_owned(),
+                kind: self.name(kind),
             })
             .observe(took.as_secs_f64());
     }
@@ -441,7 +464,7 @@ impl Metrics {
     pub fn resource_created(&self, kind: &str) {
         self.triggered_resources
             .get_or_create(&KindLabels {
-                kind: kind.to_owned(),
+                kind: self.name(kind),
             })
             .inc();
     }
@@ -545,6 +568,29 @@ impl Drop for InFlight {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Label values are made once and shared by every later record; the series stay apart.
+    #[test]
+    fn label_values_are_shared_after_first_use() {
+        let m = Metrics::new();
+        let first = m.name("pr-trigger");
+        assert!(Arc::ptr_eq(&first, &m.name("pr-trigger")));
+        assert!(!Arc::ptr_eq(&first, &m.name("push-trigger")));
+        m.trigger_outcome("pr-trigger", Outcome::Created);
+        m.trigger_outcome("pr-trigger", Outcome::Created);
+        m.trigger_outcome("push-trigger", Outcome::Created);
+        let text = m.encode().expect("encodes");
+        assert!(
+            text.contains(
+                r#"eventlistener_trigger_outcomes_total{trigger="pr-trigger",outcome="created"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"eventlistener_trigger_outcomes_total{trigger="push-trigger",outcome="created"} 1"#),
+            "{text}"
+        );
+    }
 
     #[test]
     fn upstream_names_labels_and_buckets() {
