@@ -198,7 +198,7 @@ async fn an_unauthenticated_body_is_never_built_into_a_tree() {
     let out = tempfile::tempdir().expect("tempdir");
     let sink = format!("dir:{}", out.path().display());
     let mut served = spawn_serve(
-        &["-f", "config/", "--sink", &sink],
+        &["-f", "config/", "--sink", &sink, "--drain-delay", "0"],
         &[("RUST_LOG", "eventlistener=debug")],
     )
     .await;
@@ -210,7 +210,9 @@ async fn an_unauthenticated_body_is_never_built_into_a_tree() {
     assert_eq!(wrong.status, 403, "{}", wrong.body);
     let signed = deliver(&url, "pull_request", &body, Some(DEV_SECRET)).await;
     assert_eq!(signed.status, 202, "{}", signed.body);
-    served.child.start_kill().expect("kill");
+    // SIGTERM, not SIGKILL: lines are written by a thread of their own, and a killed process
+    // loses those it had not written yet (the shutdown writes every queued line).
+    served.sigterm();
     let log = served.rest_of_log().await;
     let parsed: Vec<&str> = log
         .lines()
