@@ -172,31 +172,23 @@ pub(crate) async fn deliver_as(
     secret: Option<&str>,
     delivery_id: Option<&str>,
 ) -> Reply {
-    let client = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .build()
-        .expect("client");
-    let mut request = client
-        .post(url)
-        .header("Content-Type", "application/json")
-        .header("User-Agent", "GitHub-Hookshot/test")
-        .header("X-GitHub-Event", event);
+    let signature = secret.map(|secret| sign_sha256(secret.as_bytes(), body));
+    let mut headers = vec![
+        ("Content-Type", "application/json"),
+        ("User-Agent", "GitHub-Hookshot/test"),
+        ("X-GitHub-Event", event),
+    ];
     if let Some(delivery_id) = delivery_id {
-        request = request.header("X-GitHub-Delivery", delivery_id);
+        headers.push(("X-GitHub-Delivery", delivery_id));
     }
-    if let Some(secret) = secret {
-        request = request.header("X-Hub-Signature-256", sign_sha256(secret.as_bytes(), body));
+    if let Some(signature) = &signature {
+        headers.push(("X-Hub-Signature-256", signature));
     }
-    let response = request
-        .body(body.to_vec())
-        .send()
-        .await
-        .expect("request sent");
-    Reply::read(response).await
+    post(url, &headers, body).await
 }
 
-/// POSTs `body` with `headers` (name, value) and nothing else GitHub-specific: for senders
-/// other than GitHub (GitLab, Bitbucket, Slack).
+/// POSTs `body` with `headers` (name, value) and nothing else: [`deliver_as`] with GitHub's
+/// headers, and senders other than GitHub (GitLab, Bitbucket, Slack).
 pub(crate) async fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
     let client = reqwest::Client::builder()
         .timeout(TIMEOUT)
