@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::webhook::{chain_body, check_url, quoted, redacted};
+use super::webhook::{call, chain_body, check_url, quoted};
 use super::{BoxFuture, BuildError, Decision, Error, Interceptor, InterceptorRequest, SharedEvent};
 use crate::api::{WebhookHeader, WebhookHeaderValue, WebhookInterceptor};
 use crate::event::{Extensions, Headers, canonical_header_name};
@@ -145,14 +145,7 @@ impl Interceptor for LegacyWebhook {
                 .iter()
                 .map(|(n, v)| (n.as_str(), v.as_str()))
                 .collect();
-            let answer = self
-                .client
-                .post(&self.url, &headers, body, LEGACY_TIMEOUT)
-                .await
-                .map_err(|e| Error::Call {
-                    url: redacted(&self.url).into_owned(),
-                    message: e.to_string(),
-                })?;
+            let answer = call(&self.client, &self.url, &headers, body, LEGACY_TIMEOUT).await?;
             if answer.status != hyper::StatusCode::OK {
                 return Err(Error::Rejected {
                     status: format!(

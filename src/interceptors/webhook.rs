@@ -208,19 +208,14 @@ impl Interceptor for Webhook {
                 self.params.as_deref(),
                 &self.trigger_id,
             );
-            let answer = self
-                .client
-                .post(
-                    &self.url,
-                    &[("Content-Type", "application/json")],
-                    Bytes::from(body),
-                    self.timeout,
-                )
-                .await
-                .map_err(|e| Error::Call {
-                    url: redacted(&self.url).into_owned(),
-                    message: e.to_string(),
-                })?;
+            let answer = call(
+                &self.client,
+                &self.url,
+                &[("Content-Type", "application/json")],
+                Bytes::from(body),
+                self.timeout,
+            )
+            .await?;
             if answer.status != hyper::StatusCode::OK {
                 return Err(Error::NotOk(quoted(&answer.body)));
             }
@@ -272,6 +267,24 @@ pub fn request_json(
     write_string(trigger_id, &mut out);
     out.push_str("}}");
     out
+}
+
+/// POSTs `body` to the interceptor at `url` (webhook and legacy webhook alike); a request that
+/// fails or times out is [`Error::Call`], naming the URL without its credentials.
+pub(super) async fn call(
+    client: &HttpClient,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+    timeout: Duration,
+) -> Result<crate::http_client::Answer, Error> {
+    client
+        .post(url, headers, body, timeout)
+        .await
+        .map_err(|e| Error::Call {
+            url: redacted(url).into_owned(),
+            message: e.to_string(),
+        })
 }
 
 /// The chain's body as text: the form JSON ([`SharedEvent::form_body`], as Go writes it) when
