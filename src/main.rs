@@ -11,24 +11,20 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// Log lines that may wait for the writer thread before a thread that logs blocks.
-const LOG_LINES_QUEUED: usize = 4096;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = eventlistener::cli::Cli::parse();
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    // Lines are written by a thread of their own, in batches (one `write` per batch rather than
-    // one per line, BENCHMARKS.md). Not lossy: a line waits for room rather than being dropped;
-    // the bound keeps the queue's memory small (the channel allocates every slot up front).
-    let (writer, log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(LOG_LINES_QUEUED)
-        .thread_name("log-writer")
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stderr(),
-        ));
+    // Lines are written by a thread of their own, in batches: one `write` and at most one
+    // wake-up per batch rather than per line (`cli::log_lines`, BENCHMARKS.md). Not lossy: a
+    // line waits for room rather than being dropped.
+    let (writer, log_guard) = match eventlistener::cli::log_lines::start(std::io::stderr()) {
+        Ok(started) => started,
+        Err(e) => {
+            eprintln!("error: cannot start the log writer thread: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);

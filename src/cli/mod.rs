@@ -4,6 +4,7 @@
 mod binding_eval;
 mod catch_up;
 mod cel_eval;
+pub mod log_lines;
 mod replay;
 mod serve;
 mod tools;
