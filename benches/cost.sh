@@ -3,7 +3,9 @@
 # event"): configurations config/ and the generated 1,000-trigger one (benches/bench_config.rs),
 # times payloads of three sizes, times a creating and a filtered event. Each cell is one
 # benches/load.sh run (saturation only unless RATES is set), whose floor is measured in the same
-# run on the same payload; the cells' rows are gathered into one table.
+# run on the same payload, and so is the transport floor with the floor's work (load.sh's
+# http_floor row: the same HTTP stack checking the signature and scanning the body, nothing
+# else); the listener's own cost is the difference. The cells' rows are gathered into one table.
 #
 #   benches/cost.sh                       # DURATION=5 s per cell, 12 cells, ~3 min
 #   SERVER=/tmp/eventlistener-before benches/cost.sh   # another build, same matrix
@@ -66,7 +68,11 @@ for config in $CONFIGS; do
       sat=$(grep '^| saturation ' "$cell/summary.md")
       # | phase | events/s | p50 | p99 | p99.9 | 202s | errors | server µs | ÷ floor | wait | oha | rss | hwm |
       IFS='|' read -r _ _ rate _ _ _ ok errors server ratio _ _ _ hwm _ <<< "$sat"
-      rows+=("| $config | $size ($(wc -c < "$file") B) | $kind | $floor | ${server// /} | **${ratio// /}** | ${rate// /} | ${ok// /} | ${errors// /} | ${hwm// /} |")
+      # The same payload against benches/http_floor.rs with the floor's work, in the same cell.
+      ref=$(grep '^| http_floor-saturation ' "$cell/summary.md")
+      IFS='|' read -r _ _ _ _ _ _ _ _ ref_server ref_ratio _ <<< "$ref"
+      ours=$(( ${server// /} - ${ref_server// /} ))
+      rows+=("| $config | $size ($(wc -c < "$file") B) | $kind | $floor | ${server// /} | **${ratio// /}** | ${ref_server// /} (${ref_ratio// /}×) | $ours | ${rate// /} | ${ok// /} | ${errors// /} | ${hwm// /} |")
     done
   done
 done
@@ -75,7 +81,7 @@ done
   echo "cost per event $(date -u +%Y-%m-%dT%H:%MZ): $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "server: $SERVER, --sink null, saturation for $DURATION s per cell (load.sh); floor = HMAC-SHA256 + one validating scan of the same payload, one core"
   echo
-  echo "| config | payload | event | floor µs | server CPU µs/event | ÷ floor | events/s | 202s | other | peak RSS MB |"
-  echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| config | payload | event | floor µs | server CPU µs/event | ÷ floor | transport + floor µs (÷ floor) | the listener's own µs | events/s | 202s | other | peak RSS MB |"
+  echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${rows[@]}"
 } | tee "$OUT/summary.md"

@@ -3,7 +3,9 @@
 # starts, default 5), idle
 # RSS, fixed rates (p50/p99/p99.9 latency, errors), saturation (events/s), the CPU time the
 # server and oha spent per event (which the load of other processes does not inflate), and the
-# server's RSS and peak RSS (VmHWM, from /proc) after each phase. See BENCHMARKS.md.
+# server's RSS and peak RSS (VmHWM, from /proc) after each phase; then the same saturation
+# against benches/http_floor.rs doing only the floor's work (TRANSPORT=0 leaves it out), so that
+# each run shows what the transport and the floor cost on this machine. See BENCHMARKS.md.
 #
 #   benches/load.sh                      # default config (config/), --sink null
 #   DURATION=30 RATES="1000 2000 4000" benches/load.sh
@@ -171,6 +173,23 @@ for rate in $RATES; do
 done
 phase saturation -z "${DURATION}s" -w
 
+# The same saturation against the transport floor with the floor's work (benches/http_floor.rs
+# with HTTP_FLOOR_SECRET: the same HTTP stack, each event's signature checked and body scanned,
+# nothing else): what any listener pays over this loopback on this machine, in the same run.
+# The listener's server CPU minus this row's is what the listener's own work costs. TRANSPORT=0
+# leaves it out.
+if [[ ${TRANSPORT:-1} == 1 ]]; then
+  cargo build --release --locked --example http_floor >&2
+  stop_server
+  LISTENER=$SERVER
+  SERVER=target/release/examples/http_floor
+  export HTTP_FLOOR_SECRET=$SECRET
+  start_server
+  oha_run warmup-http-floor -n 500 > /dev/null
+  phase http_floor-saturation -z "${DURATION}s" -w
+  SERVER=$LISTENER
+fi
+
 # --- report ------------------------------------------------------------------------------------
 {
   echo "load test $(date -u +%Y-%m-%dT%H:%MZ): $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -183,4 +202,8 @@ phase saturation -z "${DURATION}s" -w
   echo "| phase | events/s (202) | p50 ms | p99 ms | p99.9 ms | 202s | errors | server CPU µs/event | ÷ floor | server waiting for a CPU µs/event | oha CPU µs/event | RSS after MB | peak RSS so far MB |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${rows[@]}"
+  if [[ ${TRANSPORT:-1} == 1 ]]; then
+    echo
+    echo "http_floor-saturation: benches/http_floor.rs with the floor's work (HMAC-SHA256 + one validating scan per event) on the same HTTP stack, same payload and connections: the transport and the floor together, which no listener over this loopback can go below."
+  fi
 } | tee "$OUT/summary.md"
