@@ -323,18 +323,19 @@ async fn read_event(
     // Decided from Content-Length before the body is read; a chunked body is counted as it
     // arrives.
     let mut admission = state.limits.admit(declared)?;
-    let mut bytes = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    let mut bytes = Collected::Empty;
     let mut body = body;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| RequestError::BodyRead(e.to_string()))?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        if bytes.len() + data.len() > limit {
+        let total = bytes.len() + data.len();
+        if total > limit {
             return Err(RequestError::BodyTooLarge { limit });
         }
-        admission.reserve(bytes.len() + data.len())?;
-        bytes.extend_from_slice(&data);
+        admission.reserve(total)?;
+        bytes.push(data, declared);
     }
     let url = uri
         .path_and_query()
@@ -347,13 +348,87 @@ async fn read_event(
             event_id,
             url,
             event_headers,
-            bytes.into(),
+            bytes.into_bytes(),
             &listener.body_paths,
         )
         .map_err(|e| RequestError::InvalidBody(e.0))?
     } else {
-        Event::from_unvalidated_body(event_id, url, event_headers, bytes.into())
+        Event::from_unvalidated_body(event_id, url, event_headers, bytes.into_bytes())
     }
     .with_delivery_id(delivery_id);
     Ok((event, admission))
+}
+
+/// A body as its frames arrive. A body that arrives in one frame (hyper's, when the whole
+/// request came in one read: the usual webhook) is kept as that frame, a view of hyper's read
+/// buffer, with no copy; the request's headers keep that buffer alive for the event anyway.
+/// Only a second frame makes a buffer of our own.
+enum Collected {
+    Empty,
+    One(bytes::Bytes),
+    Many(Vec<u8>),
+}
+
+impl Collected {
+    fn len(&self) -> usize {
+        match self {
+            Self::Empty => 0,
+            Self::One(b) => b.len(),
+            Self::Many(v) => v.len(),
+        }
+    }
+
+    /// Appends `data`; `declared` (Content-Length) sizes the buffer when one is needed.
+    fn push(&mut self, data: bytes::Bytes, declared: Option<u64>) {
+        *self = match std::mem::replace(self, Self::Empty) {
+            Self::Empty => Self::One(data),
+            Self::One(first) => {
+                let wanted = usize::try_from(declared.unwrap_or(0)).unwrap_or(0);
+                let mut all = Vec::with_capacity(wanted.max(first.len() + data.len()));
+                all.extend_from_slice(&first);
+                all.extend_from_slice(&data);
+                Self::Many(all)
+            }
+            Self::Many(mut all) => {
+                all.extend_from_slice(&data);
+                Self::Many(all)
+            }
+        };
+    }
+
+    fn into_bytes(self) -> bytes::Bytes {
+        match self {
+            Self::Empty => bytes::Bytes::new(),
+            Self::One(b) => b,
+            Self::Many(v) => v.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Collected;
+    use bytes::Bytes;
+
+    #[test]
+    fn a_body_of_one_frame_is_that_frame_without_a_copy() {
+        let frame = Bytes::from(b"{\"action\":\"opened\"}".to_vec());
+        let mut body = Collected::Empty;
+        body.push(frame.clone(), Some(frame.len() as u64));
+        assert_eq!(body.len(), frame.len());
+        let kept = body.into_bytes();
+        assert_eq!(kept, frame);
+        assert_eq!(kept.as_ptr(), frame.as_ptr(), "copied");
+    }
+
+    #[test]
+    fn frames_are_joined_in_order() {
+        let mut body = Collected::Empty;
+        for part in ["{\"a\":", "1,", "\"b\":2}"] {
+            body.push(Bytes::from_static(part.as_bytes()), None);
+        }
+        assert_eq!(body.len(), 13);
+        assert_eq!(body.into_bytes(), Bytes::from_static(b"{\"a\":1,\"b\":2}"));
+        assert!(Collected::Empty.into_bytes().is_empty());
+    }
 }
