@@ -77,6 +77,12 @@ fn components(c: &mut Criterion) {
     group.bench_function("receive", |b| {
         b.iter(|| support::receive(black_box(&delivery)))
     });
+    // The sink's one scan before any signature check (against `floor/json_check`): validating,
+    // and noting where the parts the listener reads lie.
+    let body_paths = Arc::clone(&generated.listener.body_paths);
+    group.bench_function("locate", |b| {
+        b.iter(|| body_paths.locate(black_box(&delivery.body)))
+    });
     group.finish();
 
     let mut group = c.benchmark_group("cel");
