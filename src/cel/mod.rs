@@ -211,7 +211,8 @@ impl Program {
     ) -> Result<R, EvalError> {
         let bindings = Bindings {
             event: vars.event,
-            extensions: value::object_to_val(vars.extensions),
+            extensions: vars.extensions,
+            extensions_val: std::sync::OnceLock::new(),
             secrets: SecretsVal(vars.secrets.cloned()),
         };
         let mut scope = shorten(env::environment().root()).new_inner_scope();
@@ -367,7 +368,9 @@ impl fmt::Debug for Vars<'_> {
 /// The four variables, handed out by reference.
 struct Bindings<'a> {
     event: &'a EventData,
-    extensions: Box<dyn Val + 'a>,
+    extensions: &'a Extensions,
+    /// `extensions` converted for CEL on first read: most expressions never read it.
+    extensions_val: std::sync::OnceLock<Box<dyn Val + 'a>>,
     secrets: SecretsVal,
 }
 
@@ -377,7 +380,10 @@ impl VariableResolver for Bindings<'_> {
             "body" => self.event.body.as_ref(),
             "header" => &self.event.header,
             "requestURL" => &self.event.request_url,
-            "extensions" => self.extensions.as_ref(),
+            "extensions" => self
+                .extensions_val
+                .get_or_init(|| value::object_to_val(self.extensions))
+                .as_ref(),
             functions::secret::VARIABLE => &self.secrets,
             _ => return None,
         };
