@@ -98,6 +98,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// Threads serving the sink, each with a runtime of its own; a connection stays on the
+    /// thread that accepted it. Default: the CPUs this process may use (its cgroup's CPU
+    /// quota included).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
     /// Seconds after SIGTERM/SIGINT during which `/ready` answers 503 but events are still
     /// accepted, so endpoints stop routing here before the listener stops accepting.
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_DRAIN_DELAY.as_secs())]
@@ -223,6 +228,9 @@ impl ServeArgs {
             drain_delay: Duration::from_secs(self.drain_delay),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
             tls,
+            threads: self
+                .threads
+                .map_or_else(crate::sink::default_threads, usize::from),
         })
     }
 }

@@ -24,7 +24,7 @@ use crate::resources::Creator;
 pub use drain::Drain;
 pub use server::{
     DEFAULT_DRAIN_DELAY, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT,
-    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_WRITE_TIMEOUT, ServeOptions, serve_with,
+    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_WRITE_TIMEOUT, ServeOptions, default_threads, serve_with,
 };
 
 /// Largest accepted request body, in bytes: GitHub caps webhook payloads at 25 MB, so anything

@@ -22,6 +22,12 @@
 //! loop stops calling `accept`: further clients wait in the kernel's accept queue (and the
 //! kernel refuses them when that is full) instead of being accepted and closed, so a burst
 //! is served late rather than failed, and the process never holds more than the cap of sockets.
+//!
+//! Connections are served by [`ServeOptions::threads`] threads, each with a single-threaded
+//! runtime of its own and its own handle of the listening socket: a connection, its requests and
+//! its events stay on the thread that accepted it, so no event wakes a second thread (upstream's
+//! Go server lets its scheduler move goroutines between threads). A thread's connections stay
+//! with it: a few long keep-alive connections may load one thread more than another.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -88,6 +94,16 @@ pub struct ServeOptions {
     /// HTTPS (`--tls-cert`, `--tls-key`); `None`: plain HTTP. The handshake counts against
     /// `read_timeout` like the request head.
     pub tls: Option<super::tls::Tls>,
+    /// Threads serving connections, each with a single-threaded runtime of its own (0 counts
+    /// as 1); default: the CPUs this process may use ([`default_threads`]).
+    pub threads: usize,
+}
+
+/// The CPUs this process may use (`std::thread::available_parallelism`, which reads the
+/// cgroup's CPU quota, so a pod limited to 1 CPU gets 1); 1 when that cannot be known.
+#[must_use]
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 impl Default for ServeOptions {
@@ -100,6 +116,7 @@ impl Default for ServeOptions {
             drain_delay: DEFAULT_DRAIN_DELAY,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             tls: None,
+            threads: default_threads(),
         }
     }
 }
@@ -134,25 +151,22 @@ pub async fn serve_with(
     let max = options.max_connections.max(1);
     let permits = Arc::new(Semaphore::new(max as usize));
     let (stop, stopped) = watch::channel(false);
-    {
-        let accept = accept_loop(&listener, app, &options, &metrics, &permits, &stopped);
-        tokio::pin!(accept, shutdown);
-        tokio::select! {
-            never = &mut accept => match never {},
-            () = &mut shutdown => {}
-        }
-        drain.start();
-        tracing::info!(
-            events_in_flight = drain.events_in_flight(),
-            drain_delay_seconds = options.drain_delay.as_secs_f64(),
-            "shutting down: /ready answers 503; events still accepted during the drain delay"
-        );
-        tokio::select! {
-            never = &mut accept => match never {},
-            () = tokio::time::sleep(options.drain_delay) => {}
-        }
-    }
-    drop(listener);
+    let workers = Workers::start(listener, &app, &options, &metrics, &permits, &stopped)?;
+    shutdown.await;
+    drain.start();
+    tracing::info!(
+        events_in_flight = drain.events_in_flight(),
+        drain_delay_seconds = options.drain_delay.as_secs_f64(),
+        "shutting down: /ready answers 503; events still accepted during the drain delay"
+    );
+    tokio::time::sleep(options.drain_delay).await;
+    let Workers {
+        accepting,
+        closed,
+        exit,
+        exited,
+    } = workers;
+    accepting.send_replace(false);
     stop.send_replace(true);
     let open = |permits: &Semaphore| max as usize - permits.available_permits();
     tracing::info!(
@@ -161,6 +175,10 @@ pub async fn serve_with(
         "stopped accepting; closing idle connections, finishing requests in progress"
     );
     let finished = async {
+        for listener in closed {
+            // An error: that thread is gone, and its socket with it.
+            let _ = listener.await;
+        }
         // Every connection task holds a permit until its socket is closed.
         let _all = permits.acquire_many(max).await;
         drain.events_finished().await;
@@ -178,7 +196,97 @@ pub async fn serve_with(
     } else {
         tracing::info!("drained: every connection closed and every event finished");
     }
+    exit.send_replace(true);
+    for thread in exited {
+        let _ = thread.await;
+    }
     Ok(())
+}
+
+/// The threads that serve connections ([`ServeOptions::threads`]), each running a
+/// single-threaded runtime of its own and accepting on its own handle of the listening socket
+/// (one accept queue, so an idle thread takes the next connection). A connection, its requests
+/// and its events stay on the thread that accepted it: a task that wakes itself (as hyper's
+/// request body does when the handler reads it) is run again on the same thread instead of
+/// waking another, which at 1,000 events/s made every event cost two thread wake-ups
+/// (BENCHMARKS.md, "Stop 24").
+///
+/// Dropping it (or its channels) makes every thread stop accepting and exit, cutting what
+/// runs there.
+struct Workers {
+    /// `false`: stop accepting and close the socket.
+    accepting: watch::Sender<bool>,
+    /// One per thread: answered once its socket is closed.
+    closed: Vec<tokio::sync::oneshot::Receiver<()>>,
+    /// `true`: leave, dropping every task still running on the thread.
+    exit: watch::Sender<bool>,
+    /// One per thread: answered as it leaves.
+    exited: Vec<tokio::sync::oneshot::Receiver<()>>,
+}
+
+impl Workers {
+    /// Starts [`ServeOptions::threads`] threads (at least 1) accepting on `listener`.
+    ///
+    /// # Errors
+    /// A runtime, socket handle or thread that cannot be created; threads already started
+    /// then exit.
+    fn start(
+        listener: TcpListener,
+        app: &Router,
+        options: &ServeOptions,
+        metrics: &Arc<crate::metrics::Metrics>,
+        permits: &Arc<Semaphore>,
+        stopped: &watch::Receiver<bool>,
+    ) -> std::io::Result<Self> {
+        let listener = listener.into_std()?;
+        let threads = options.threads.max(1);
+        let (accepting, accepting_rx) = watch::channel(true);
+        let (exit, exit_rx) = watch::channel(false);
+        let mut workers = Self {
+            accepting,
+            closed: Vec::with_capacity(threads),
+            exit,
+            exited: Vec::with_capacity(threads),
+        };
+        for index in 0..threads {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let socket = {
+                let _entered = runtime.enter();
+                TcpListener::from_std(listener.try_clone()?)?
+            };
+            let (closed, closed_rx) = tokio::sync::oneshot::channel();
+            let (exited, exited_rx) = tokio::sync::oneshot::channel();
+            let mut accepting = accepting_rx.clone();
+            let mut exit = exit_rx.clone();
+            let app = app.clone();
+            let options = options.clone();
+            let metrics = Arc::clone(metrics);
+            let permits = Arc::clone(permits);
+            let stopped = stopped.clone();
+            std::thread::Builder::new()
+                .name(format!("sink-{index}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        tokio::select! {
+                            never = accept_loop(&socket, app, &options, &metrics, &permits, &stopped) => match never {},
+                            // Told to stop, or the server is gone.
+                            _ = accepting.wait_for(|accepting| !*accepting) => {}
+                        }
+                        drop(socket);
+                        let _ = closed.send(());
+                        let _ = exit.wait_for(|exit| *exit).await;
+                    });
+                    // Whatever still runs here was cut by the shutdown timeout.
+                    runtime.shutdown_background();
+                    let _ = exited.send(());
+                })?;
+            workers.closed.push(closed_rx);
+            workers.exited.push(exited_rx);
+        }
+        Ok(workers)
+    }
 }
 
 /// Accepts while a connection permit is free; each connection runs in its own task.

@@ -303,6 +303,53 @@ async fn ready_answers_503_during_the_drain_delay_while_events_are_still_accepte
     assert!(!served.server.is_finished());
 }
 
+/// Threads of this process named `sink-*`: the serving threads of `serve_with` (nextest runs
+/// each test in a process of its own).
+fn sink_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(Result::ok)
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|name| name.starts_with("sink-"))
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn each_serving_thread_takes_connections_and_every_one_leaves_at_shutdown() {
+    let mut served = serve_config(
+        ServeOptions {
+            threads: 3,
+            drain_delay: Duration::ZERO,
+            ..ServeOptions::default()
+        },
+        |c| c,
+    )
+    .await;
+    // The server task starts them when it first runs.
+    eventually("3 serving threads", || sink_threads() == 3).await;
+    let url = served.url();
+    let answers = futures::future::join_all((0..12).map(|i| {
+        let url = url.clone();
+        async move { deliver_opened(&url, &format!("thread-test-{i}")).await }
+    }))
+    .await;
+    assert_eq!(answers, vec![202; 12]);
+    assert_eq!(served.created(), 12);
+    served.shut_down();
+    tokio::time::timeout(TIMEOUT, &mut served.server)
+        .await
+        .expect("shut down in time")
+        .expect("no panic")
+        .expect("no error");
+    eventually("every serving thread to exit", || sink_threads() == 0).await;
+    assert!(
+        TcpStream::connect(served.addr).await.is_err(),
+        "the socket is still open after shutdown"
+    );
+}
+
 #[tokio::test]
 async fn connections_beyond_the_cap_wait_until_one_closes() {
     let served = serve_config(
