@@ -110,14 +110,58 @@ impl AppState {
 
 /// The router: `/live`, `/ready`, and the event handler for everything else.
 pub fn router(state: AppState) -> Router {
+    router_of(Arc::new(state))
+}
+
+/// [`router`] on shared state.
+fn router_of(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/live", any(handler::live))
         .route("/ready", any(handler::ready))
         .fallback(in_flight::event)
         // Behind an `Arc`: axum clones the state for every request, and a clone of the fields
         // (names, policies) cost allocations on every event.
-        .with_state(Arc::new(state))
+        .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// The routes of [`router`] as the server calls them: `/live` and `/ready` through the router,
+/// every other path straight to the event handler. The router's work per request (its boxed
+/// service cloned and dropped, the extractors, tower-http's trace span) then costs the events
+/// nothing; tower-http's `debug` lines are written for the probes only, an event's own lines
+/// say the rest.
+#[derive(Clone)]
+pub(crate) struct Routes {
+    router: hyper_util::service::TowerToHyperService<Router>,
+    state: Arc<AppState>,
+}
+
+impl Routes {
+    pub(crate) fn new(state: AppState) -> Self {
+        let state = Arc::new(state);
+        Self {
+            router: hyper_util::service::TowerToHyperService::new(router_of(Arc::clone(&state))),
+            state,
+        }
+    }
+
+    /// Answers `request` as [`router`] would.
+    pub(crate) async fn call(
+        &self,
+        request: axum::http::Request<hyper::body::Incoming>,
+    ) -> axum::response::Response {
+        use hyper::service::Service as _;
+        match request.uri().path() {
+            "/live" | "/ready" => match self.router.call(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            },
+            _ => {
+                let request = request.map(axum::body::Body::new);
+                in_flight::event(axum::extract::State(Arc::clone(&self.state)), request).await
+            }
+        }
+    }
 }
 
 /// The metrics router, served on its own address (`--metrics-address`, upstream's port 9000):

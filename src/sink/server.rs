@@ -36,13 +36,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
 use hyper::body::Incoming;
-use hyper::service::Service as _;
 use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -147,7 +144,7 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     let drain = state.drain.clone();
     let metrics = Arc::clone(&state.metrics);
-    let app = super::router(state);
+    let app = super::Routes::new(state);
     let max = options.max_connections.max(1);
     let permits = Arc::new(Semaphore::new(max as usize));
     let (stop, stopped) = watch::channel(false);
@@ -232,7 +229,7 @@ impl Workers {
     /// then exit.
     fn start(
         listener: TcpListener,
-        app: &Router,
+        app: &super::Routes,
         options: &ServeOptions,
         metrics: &Arc<crate::metrics::Metrics>,
         permits: &Arc<Semaphore>,
@@ -292,13 +289,12 @@ impl Workers {
 /// Accepts while a connection permit is free; each connection runs in its own task.
 async fn accept_loop(
     listener: &TcpListener,
-    app: Router,
+    app: super::Routes,
     options: &ServeOptions,
     metrics: &Arc<crate::metrics::Metrics>,
     permits: &Arc<Semaphore>,
     stopped: &watch::Receiver<bool>,
 ) -> Infallible {
-    let app = TowerToHyperService::new(app);
     loop {
         // NB: the permit is taken before `accept`: at the cap, clients queue in the kernel.
         let Ok(permit) = Arc::clone(permits).acquire_owned().await else {
@@ -333,7 +329,7 @@ async fn accept_loop(
 /// after a handshake that must end within `read_timeout`.
 async fn connection(
     stream: TcpStream,
-    app: TowerToHyperService<Router>,
+    app: super::Routes,
     options: ServeOptions,
     metrics: Arc<crate::metrics::Metrics>,
     stopped: watch::Receiver<bool>,
@@ -358,7 +354,7 @@ async fn connection(
 async fn drive<I>(
     io: TokioIo<I>,
     watch: Arc<Watch>,
-    app: TowerToHyperService<Router>,
+    app: super::Routes,
     options: ServeOptions,
     metrics: Arc<crate::metrics::Metrics>,
     mut stopped: watch::Receiver<bool>,
@@ -371,23 +367,23 @@ async fn drive<I>(
         hyper::service::service_fn(move |mut request: Request<Incoming>| {
             let watch = Arc::clone(&watch);
             let app = app.clone();
-            async move {
+            // Boxed so that the connection is `Unpin`, as `poll_without_shutdown` needs.
+            Box::pin(async move {
                 let started = watch.request_started();
                 // NB: an absurd --readtimeout overflows `Instant`; then there is no deadline.
                 if let Some(at) = started.checked_add(read_timeout) {
                     request.extensions_mut().insert(BodyDeadline(at));
                 }
-                let response = app.call(request).await?;
+                let response = app.call(request).await;
                 watch.response_ready();
                 Ok::<_, Infallible>(response.map(|body| Tracked { body, watch }))
-            }
+            })
         })
     };
-    let conn = hyper::server::conn::http1::Builder::new()
+    let mut conn = hyper::server::conn::http1::Builder::new()
         // The watchdog does this (see the module doc); hyper's timer would also need a Timer.
         .header_read_timeout(None)
         .serve_connection(io, service);
-    tokio::pin!(conn);
     // One timer per connection, re-armed only when it fires: phase changes wake nobody (waking
     // the watchdog on every phase change, four times a request, cost 13–33 % more server CPU
     // per event at 1,000 events/s; BENCHMARKS.md).
@@ -410,13 +406,16 @@ async fn drive<I>(
     let mut stopping = false;
     loop {
         tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(e) = result {
-                    // hyper answered 431 itself: the head is over its buffer (about 400 KiB).
-                    if e.is_parse_too_large() {
-                        metrics.rejected(crate::metrics::Rejection::HeadersTooLarge);
+            result = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => {
+                match result {
+                    Ok(()) => linger(conn.into_parts().io.into_inner()).await,
+                    Err(e) => {
+                        // hyper answered 431 itself: the head is over its buffer (about 400 KiB).
+                        if e.is_parse_too_large() {
+                            metrics.rejected(crate::metrics::Rejection::HeadersTooLarge);
+                        }
+                        tracing::debug!(error = %e, "connection ended with an error");
                     }
-                    tracing::debug!(error = %e, "connection ended with an error");
                 }
                 return;
             }
@@ -440,10 +439,32 @@ async fn drive<I>(
                     tracing::debug!("shutdown: closing a connection with no request in progress");
                     return;
                 }
-                conn.as_mut().graceful_shutdown();
+                Pin::new(&mut conn).graceful_shutdown();
             }
         }
     }
+}
+
+/// How long a connection that hyper has finished is kept reading (and discarding) before it
+/// closes: Go's `rstAvoidanceDelay` (`net/http/server.go`), 500 ms.
+const LINGER: Duration = Duration::from_millis(500);
+
+/// Closes a connection hyper has finished the way Go's server does (`closeWriteAndWait`): the
+/// write side first, so the client gets the whole answer and then end-of-file; then whatever the
+/// client still sends is read and dropped until it closes too, at most [`LINGER`]. Closing at
+/// once with unread bytes makes the kernel reset the connection, and a client still sending a
+/// body it was refused (413 from its `Content-Length`, 429, 503) would then see that reset
+/// instead of its answer.
+async fn linger<I: AsyncRead + AsyncWrite + Unpin>(mut io: I) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let _ = tokio::time::timeout(LINGER, async {
+        if io.shutdown().await.is_err() {
+            return;
+        }
+        let mut discard = [0u8; 8192];
+        while matches!(io.read(&mut discard).await, Ok(n) if n > 0) {}
+    })
+    .await;
 }
 
 const IDLE: &str = "keep-alive connection idle longer than --idletimeout";

@@ -93,6 +93,60 @@ async fn oversized_body_is_413_and_creates_nothing() {
     assert!(listener.created().is_empty());
 }
 
+/// A client still sending a body it was refused gets its answer and then end-of-file, not a
+/// reset: the server reads and drops the rest (as Go's server does, for up to 500 ms) rather than
+/// closing with unread bytes, which makes the kernel reset the connection and can lose the answer.
+#[tokio::test]
+async fn a_refused_body_still_being_sent_is_read_to_its_end_and_the_answer_kept() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = start_default().await;
+    let addr = listener
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let declared = 2 * 1024 * 1024;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: pull_request\r\n\
+         Content-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("head sent");
+    // The answer comes from the declared length, before any of the body.
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(crate::support::TIMEOUT, stream.read(&mut buf))
+            .await
+            .expect("answered in time")
+            .expect("read");
+        assert!(n > 0, "closed before answering");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        answer.starts_with(b"HTTP/1.1 413"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    // The client did not wait for the answer: it sends the whole body anyway.
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..declared / chunk.len() {
+        stream
+            .write_all(&chunk)
+            .await
+            .expect("the server reads the refused body instead of resetting");
+    }
+    // Then the server's end-of-file (after the rest of the answer), never a reset.
+    let rest = tokio::time::timeout(crate::support::TIMEOUT, async {
+        let mut rest = Vec::new();
+        stream.read_to_end(&mut rest).await.map(|_| rest)
+    })
+    .await
+    .expect("closed in time");
+    assert!(rest.is_ok(), "reset instead of end-of-file: {rest:?}");
+    assert!(listener.created().is_empty());
+}
+
 const ONE_FAILING_FILTER: &str = r#"
 apiVersion: triggers.tekton.dev/v1beta1
 kind: EventListener
