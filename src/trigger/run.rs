@@ -305,18 +305,31 @@ async fn run_group(group: &TriggerGroup, event: &SharedEvent) -> GroupOutcome {
     }
 }
 
+/// Created objects as `KIND/NAMESPACE/NAME,…`, written only when a line that shows them is
+/// (at `warn` nothing is formatted).
+struct Names<'a>(&'a [crate::resources::Created]);
+
+impl std::fmt::Display for Names<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, c) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{}/{}/{}", c.kind, c.namespace, c.name)?;
+        }
+        Ok(())
+    }
+}
+
 /// One structured line per trigger: what it created, or what stopped it and why, or what failed.
 fn log_outcome(outcome: &TriggerOutcome) {
     match outcome {
         TriggerOutcome::Created(created) => {
-            let names: Vec<String> = created
-                .iter()
-                .map(|c| format!("{}/{}/{}", c.kind, c.namespace, c.name))
-                .collect();
+            let names = Names(created);
             if crate::resources::only_duplicates(created) {
-                tracing::info!(outcome = "duplicate", found = %names.join(","), "trigger's resources already existed for this delivery ID");
+                tracing::info!(outcome = "duplicate", found = %names, "trigger's resources already existed for this delivery ID");
             } else {
-                tracing::info!(outcome = "created", created = %names.join(","), "trigger created resources");
+                tracing::info!(outcome = "created", created = %names, "trigger created resources");
             }
         }
         // A filtered trigger is the usual case, not news: at debug, or a listener of 1,000
@@ -350,5 +363,30 @@ fn log_outcome(outcome: &TriggerOutcome) {
             created_before_failure = created.len(),
             "trigger failed"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Names;
+    use crate::resources::Created;
+
+    fn created(kind: &str, name: &str) -> Created {
+        Created {
+            api_version: "tekton.dev/v1".into(),
+            kind: kind.into(),
+            namespace: "ci".into(),
+            name: name.into(),
+            duplicate: false,
+        }
+    }
+
+    #[test]
+    fn created_objects_are_named_kind_namespace_name_joined_by_commas() {
+        assert_eq!(Names(&[]).to_string(), "");
+        assert_eq!(
+            Names(&[created("PipelineRun", "a"), created("TaskRun", "b")]).to_string(),
+            "PipelineRun/ci/a,TaskRun/ci/b"
+        );
     }
 }
