@@ -405,6 +405,7 @@ async fn serve_help_lists_the_connection_and_shutdown_flags() {
         "--max-connections <N>",
         "--drain-delay <SECONDS>",
         "--shutdown-timeout <SECONDS>",
+        "--threads <N>",
     ] {
         assert!(stdout.contains(flag), "{flag} missing from:\n{stdout}");
     }
@@ -426,6 +427,7 @@ async fn serve_refuses_bad_connection_flag_values() {
         ("--max-inflight-body-bytes", "-5"),
         ("--idempotency", "maybe"),
         ("--response-detail", "sometimes"),
+        ("--threads", "0"),
     ] {
         // `--flag=value`, so that `-1` is read as the value and not as a flag.
         let arg = format!("{flag}={value}");
@@ -435,6 +437,45 @@ async fn serve_refuses_bad_connection_flag_values() {
         assert!(
             stderr.contains(&format!("invalid value '{value}' for '{flag}")),
             "{arg}: {stderr}"
+        );
+    }
+}
+
+/// Threads of process `pid` named `sink-*`.
+fn sink_threads_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .filter_map(Result::ok)
+                .filter(|task| {
+                    std::fs::read_to_string(task.path().join("comm"))
+                        .is_ok_and(|name| name.starts_with("sink-"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn serve_threads_sets_how_many_threads_serve_the_sink() {
+    for threads in [1_usize, 3] {
+        let served = spawn_serve(
+            &[
+                "-f",
+                "config/",
+                "--sink",
+                "null",
+                "--threads",
+                &threads.to_string(),
+            ],
+            &[],
+        )
+        .await;
+        let pid = served.child.id().expect("running");
+        eventually("the serving threads", || sink_threads_of(pid) == threads).await;
+        assert_eq!(
+            deliver_opened(&served.url(), &format!("threads-{threads}")).await,
+            202
         );
     }
 }
