@@ -108,6 +108,10 @@ impl AppState {
     }
 }
 
+/// The probes' paths; every other path is an event.
+const LIVE: &str = "/live";
+const READY: &str = "/ready";
+
 /// The router: `/live`, `/ready`, and the event handler for everything else.
 pub fn router(state: AppState) -> Router {
     router_of(Arc::new(state))
@@ -116,8 +120,8 @@ pub fn router(state: AppState) -> Router {
 /// [`router`] on shared state.
 fn router_of(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/live", any(handler::live))
-        .route("/ready", any(handler::ready))
+        .route(LIVE, any(handler::live))
+        .route(READY, any(handler::ready))
         .fallback(in_flight::event)
         // Behind an `Arc`: axum clones the state for every request, and a clone of the fields
         // (names, policies) cost allocations on every event.
@@ -152,7 +156,7 @@ impl Routes {
     ) -> axum::response::Response {
         use hyper::service::Service as _;
         match request.uri().path() {
-            "/live" | "/ready" => match self.router.call(request).await {
+            LIVE | READY => match self.router.call(request).await {
                 Ok(response) => response,
                 Err(never) => match never {},
             },
