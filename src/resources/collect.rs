@@ -31,9 +31,12 @@ impl CollectCreator {
 impl Creator for CollectCreator {
     fn create(&self, resource: Resource) -> BoxFuture<'_, Result<Created, Error>> {
         let created = resource.created();
-        if let Ok(mut objects) = self.objects.lock() {
-            objects.push(resource.into_json());
-        }
-        Box::pin(async move { Ok(created) })
+        let result = resource.to_json().map(|object| {
+            if let Ok(mut objects) = self.objects.lock() {
+                objects.push(object);
+            }
+            created
+        });
+        Box::pin(std::future::ready(result))
     }
 }

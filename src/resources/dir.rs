@@ -92,7 +92,7 @@ impl DirCreator {
     fn write_once(&self, resource: &Resource) -> Result<Created, Error> {
         let created = resource.created();
         let file = self.path(&created);
-        let text = serde_json::to_vec_pretty(resource.as_json()).map_err(|e| Error::Io {
+        let text = serde_json::to_vec_pretty(&resource.to_json()?).map_err(|e| Error::Io {
             path: file.clone(),
             source: e.into(),
         })?;
@@ -141,7 +141,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::resources::CreateContext;
+    use crate::resources::{CreateContext, Rendered};
 
     const CTX: CreateContext<'static> = CreateContext {
         event_listener: "el",
@@ -158,7 +158,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let creator = DirCreator::new(dir.path().join("out")).unwrap();
         let r = Resource::prepare(
-            json!({"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": {"generateName": "b-"}}),
+            Rendered::try_from(json!({"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": {"generateName": "b-"}})).unwrap(),
             &CTX,
         )
         .unwrap();
@@ -189,7 +189,7 @@ mod tests {
                 ..CTX
             };
             Resource::prepare(
-                json!({"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": {"generateName": "b-"}}),
+                Rendered::try_from(json!({"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": {"generateName": "b-"}})).unwrap(),
                 &ctx,
             )
             .unwrap()
@@ -221,7 +221,10 @@ mod tests {
                 ..CTX
             };
             Resource::prepare(
-                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fixed"}}),
+                Rendered::try_from(
+                    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fixed"}}),
+                )
+                .unwrap(),
                 &ctx,
             )
             .unwrap()
@@ -238,7 +241,7 @@ mod tests {
         let creator = DirCreator::new(dir.path()).unwrap();
         let make = || {
             Resource::prepare(
-                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "g-"}}),
+                Rendered::try_from(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "g-"}})).unwrap(),
                 &CTX,
             )
             .unwrap()
@@ -259,7 +262,10 @@ mod tests {
         let creator = DirCreator::new(dir.path()).unwrap();
         let make = || {
             Resource::prepare(
-                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fixed"}}),
+                Rendered::try_from(
+                    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fixed"}}),
+                )
+                .unwrap(),
                 &CTX,
             )
             .unwrap()

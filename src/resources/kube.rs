@@ -169,17 +169,16 @@ impl KubeCreator {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut object = resource.as_json().clone();
-            if let Some(Value::Object(meta)) = object.get_mut("metadata") {
-                if !namespaced {
-                    meta.remove("namespace");
-                }
-                // The name is chosen here: without `generateName` the API server answers a taken
-                // name with 409 AlreadyExists (with it, 500 ServerTimeout, indistinguishable from
-                // a real timeout).
-                meta.remove("generateName");
+            let mut object = resource.clone();
+            let meta = object.metadata_mut();
+            if !namespaced {
+                meta.remove("namespace");
             }
-            let body: DynamicObject = serde_json::from_value(Value::Object(object))
+            // The name is chosen here: without `generateName` the API server answers a taken
+            // name with 409 AlreadyExists (with it, 500 ServerTimeout, indistinguishable from
+            // a real timeout).
+            meta.remove("generateName");
+            let body: DynamicObject = serde_json::from_slice(&object.to_json_vec())
                 .map_err(|e| Error::InvalidObject(e.to_string()))?;
             let result =
                 tokio::time::timeout(self.call_timeout, api.create(&PostParams::default(), &body))
@@ -393,9 +392,9 @@ impl KubeCreator {
         let theirs = |key: &str| existing["metadata"]["labels"][key].as_str();
         let ours = |key: &str| {
             resource
-                .as_json()
-                .get("metadata")
-                .and_then(|m| m["labels"][key].as_str())
+                .metadata()
+                .get("labels")
+                .and_then(|labels| labels[key].as_str())
         };
         if [LABEL_EVENT_ID, LABEL_TRIGGER]
             .iter()

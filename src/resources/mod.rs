@@ -131,10 +131,132 @@ pub struct CreateContext<'a> {
     pub index: usize,
 }
 
+/// An object as a TriggerTemplate renders it, before [`Resource::prepare`]: the members the
+/// creators read kept apart, every other member already JSON text. Rendering writes the text
+/// straight from the compiled template, so the bulk of an object (its `spec`) is never built as a
+/// `serde_json` tree per event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    /// `apiVersion`, when it is a string (a template always has one; an object built otherwise
+    /// may not).
+    pub api_version: Option<String>,
+    /// `kind`, when it is a string.
+    pub kind: Option<String>,
+    /// `metadata` as rendered, when present (checked to be an object by [`Resource::prepare`]).
+    pub metadata: Option<Value>,
+    /// Every other member as JSON text, each written `,"key":value` (a leading comma, compact
+    /// JSON), in key order. Must be valid in that shape: it is sent as it is.
+    pub rest: Vec<u8>,
+}
+
+impl Rendered {
+    /// Splits an object into the members the creators read and the rest as JSON text. A
+    /// non-string `apiVersion` or `kind` stays in the rest, as written.
+    pub fn from_map(mut object: Map<String, Value>) -> Self {
+        let mut take_string = |key: &str| match object.remove_entry(key) {
+            Some((_, Value::String(s))) => Some(s),
+            Some((key, other)) => {
+                object.insert(key, other);
+                None
+            }
+            None => None,
+        };
+        let api_version = take_string("apiVersion");
+        let kind = take_string("kind");
+        let metadata = object.remove("metadata");
+        let mut rest = Vec::new();
+        for (key, value) in &object {
+            rest.push(b',');
+            write_json(&mut rest, key.as_str());
+            rest.push(b':');
+            write_json(&mut rest, value);
+        }
+        Self {
+            api_version,
+            kind,
+            metadata,
+            rest,
+        }
+    }
+
+    /// The whole object as JSON text (`apiVersion`, `kind`, `metadata`, then the rest).
+    pub fn to_json_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.rest.len() + 256);
+        write_object(
+            &mut out,
+            self.api_version.as_deref(),
+            self.kind.as_deref(),
+            self.metadata.as_ref(),
+            &self.rest,
+        );
+        out
+    }
+}
+
+impl TryFrom<Value> for Rendered {
+    type Error = Error;
+
+    /// [`Rendered::from_map`] of an object; [`Error::InvalidObject`] for anything else.
+    fn try_from(value: Value) -> Result<Self, Error> {
+        match value {
+            Value::Object(map) => Ok(Self::from_map(map)),
+            _ => Err(Error::InvalidObject("not a JSON object".into())),
+        }
+    }
+}
+
+/// Appends `value` as compact JSON.
+pub(crate) fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Writing into a Vec cannot fail, and a `str`, a `Value` or a map with string keys always
+    // serializes: there is no error to report.
+    let _ = serde_json::to_writer(out, value);
+}
+
+/// Appends `{"apiVersion":…,"kind":…,"metadata":…` + `rest` + `}`, leaving out the absent ones.
+fn write_object<M: serde::Serialize>(
+    out: &mut Vec<u8>,
+    api_version: Option<&str>,
+    kind: Option<&str>,
+    metadata: Option<&M>,
+    rest: &[u8],
+) {
+    out.push(b'{');
+    let mut first = true;
+    let mut member = |out: &mut Vec<u8>, key: &str| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+        write_json(out, key);
+        out.push(b':');
+    };
+    if let Some(v) = api_version {
+        member(out, "apiVersion");
+        write_json(out, v);
+    }
+    if let Some(v) = kind {
+        member(out, "kind");
+        write_json(out, v);
+    }
+    if let Some(v) = metadata {
+        member(out, "metadata");
+        write_json(out, v);
+    }
+    match rest.split_first() {
+        // The rest starts with its own comma; the first member of an object must not.
+        Some((b',', tail)) if first => out.extend_from_slice(tail),
+        _ => out.extend_from_slice(rest),
+    }
+    out.push(b'}');
+}
+
 /// An object ready to create: labels added, namespace set, and who creates it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resource {
-    object: Map<String, Value>,
+    api_version: Option<String>,
+    kind: Option<String>,
+    metadata: Map<String, Value>,
+    /// The other members, as [`Rendered::rest`].
+    rest: Vec<u8>,
     /// The delivery ID it was created for, if any (also in [`ANNOTATION_DELIVERY_ID`]).
     delivery_id: Option<String>,
     /// `system:serviceaccount:<trigger namespace>:<serviceAccountName>` to impersonate, if any.
@@ -170,17 +292,19 @@ impl Resource {
     /// kept when set, else the Trigger's namespace is used.
     ///
     /// # Errors
-    /// [`Error::InvalidObject`] when the object is not an object, `metadata` is not an object,
+    /// [`Error::InvalidObject`] when `metadata` is not an object,
     /// a label value is not a string, or neither `metadata.name` nor `metadata.generateName` is set.
-    pub fn prepare(object: Value, ctx: &CreateContext<'_>) -> Result<Self, Error> {
-        let Value::Object(mut object) = object else {
-            return Err(Error::InvalidObject("not a JSON object".into()));
-        };
-        let metadata = object
-            .entry("metadata")
-            .or_insert_with(|| Value::Object(Map::new()));
-        let Value::Object(metadata) = metadata else {
-            return Err(Error::InvalidObject("metadata is not an object".into()));
+    pub fn prepare(object: Rendered, ctx: &CreateContext<'_>) -> Result<Self, Error> {
+        let Rendered {
+            api_version,
+            kind,
+            metadata,
+            rest,
+        } = object;
+        let mut metadata = match metadata {
+            None => Map::new(),
+            Some(Value::Object(map)) => map,
+            Some(_) => return Err(Error::InvalidObject("metadata is not an object".into())),
         };
         let labels = metadata
             .entry("labels")
@@ -261,7 +385,10 @@ impl Resource {
             }
         }
         Ok(Self {
-            object,
+            api_version,
+            kind,
+            metadata,
+            rest,
             delivery_id: ctx.idempotency.map(|k| k.delivery_id.to_owned()),
             impersonate: service_account_user(ctx.namespace, ctx.service_account),
         })
@@ -271,9 +398,7 @@ impl Resource {
     /// [`LABEL_CANCEL_KEY`] and, when known, the order stamp in [`ANNOTATION_CANCEL_ORDER`]
     /// (both overwrite same-named ones the template set).
     pub fn mark_cancellable(&mut self, stamp: &CancelStamp) {
-        let Some(Value::Object(meta)) = self.object.get_mut("metadata") else {
-            return;
-        };
+        let meta = &mut self.metadata;
         if let Some(Value::Object(labels)) = meta.get_mut("labels") {
             labels.insert(
                 LABEL_CANCEL_KEY.to_owned(),
@@ -297,22 +422,49 @@ impl Resource {
         }
     }
 
-    /// The object as it would be POSTed.
-    pub fn as_json(&self) -> &Map<String, Value> {
-        &self.object
+    /// Appends the object as it would be POSTed, as compact JSON: `apiVersion`, `kind`,
+    /// `metadata`, then the other members in key order.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        write_object(
+            out,
+            self.api_version.as_deref(),
+            self.kind.as_deref(),
+            Some(&self.metadata),
+            &self.rest,
+        );
     }
 
-    /// The object, consumed.
-    pub fn into_json(self) -> Map<String, Value> {
-        self.object
+    /// The object as it would be POSTed ([`Self::write_json`]) in a new buffer.
+    pub fn to_json_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.rest.len() + 512);
+        self.write_json(&mut out);
+        out
     }
 
-    fn text(&self, path: &[&str]) -> &str {
-        let mut v = self.object.get(path[0]);
-        for key in &path[1..] {
-            v = v.and_then(|v| v.get(key));
-        }
-        v.and_then(Value::as_str).unwrap_or_default()
+    /// The object as a JSON tree (parsed from [`Self::to_json_vec`]), for callers that edit or
+    /// pretty-print it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidObject`] if the rendered text does not parse back (it always should).
+    pub fn to_json(&self) -> Result<Map<String, Value>, Error> {
+        serde_json::from_slice(&self.to_json_vec()).map_err(|e| Error::InvalidObject(e.to_string()))
+    }
+
+    /// `metadata`, with the labels, namespace and annotations added by [`Self::prepare`].
+    pub fn metadata(&self) -> &Map<String, Value> {
+        &self.metadata
+    }
+
+    /// `metadata`, to change before creating (e.g. drop `namespace` for a cluster-scoped kind).
+    pub(crate) fn metadata_mut(&mut self) -> &mut Map<String, Value> {
+        &mut self.metadata
+    }
+
+    fn text(&self, key: &str) -> &str {
+        self.metadata
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 
     /// The delivery ID this object is created for (see [`ANNOTATION_DELIVERY_ID`]).
@@ -344,46 +496,43 @@ impl Resource {
         self.impersonate.as_deref()
     }
 
-    /// `apiVersion`.
+    /// `apiVersion` (empty when it is not a string).
     pub fn api_version(&self) -> &str {
-        self.text(&["apiVersion"])
+        self.api_version.as_deref().unwrap_or_default()
     }
 
-    /// `kind`.
+    /// `kind` (empty when it is not a string).
     pub fn kind(&self) -> &str {
-        self.text(&["kind"])
+        self.kind.as_deref().unwrap_or_default()
     }
 
     /// `metadata.namespace`.
     pub fn namespace(&self) -> &str {
-        self.text(&["metadata", "namespace"])
+        self.text("namespace")
     }
 
     /// `metadata.generateName`.
     pub fn generate_name(&self) -> &str {
-        self.text(&["metadata", "generateName"])
+        self.text("generateName")
     }
 
     /// `metadata.name` (empty when only `generateName` is set).
     pub fn name(&self) -> &str {
-        self.text(&["metadata", "name"])
+        self.text("name")
     }
 
     /// Sets `metadata.name`.
     pub(crate) fn set_name(&mut self, name: &str) {
-        if let Some(Value::Object(meta)) = self.object.get_mut("metadata") {
-            meta.insert("name".into(), Value::String(name.to_owned()));
-        }
+        self.metadata
+            .insert("name".into(), Value::String(name.to_owned()));
     }
 
     /// Sets `metadata.name` from `metadata.generateName` when no name is set, as the API server
     /// does; returns the name.
     pub fn resolve_generate_name(&mut self) -> String {
         if self.name().is_empty() {
-            let name = generate_name(self.text(&["metadata", "generateName"]));
-            if let Some(Value::Object(meta)) = self.object.get_mut("metadata") {
-                meta.insert("name".into(), Value::String(name));
-            }
+            let name = generate_name(self.generate_name());
+            self.metadata.insert("name".into(), Value::String(name));
         }
         self.name().to_owned()
     }
@@ -463,15 +612,19 @@ mod tests {
         index: 0,
     };
 
+    fn prepare(object: Value, ctx: &CreateContext<'_>) -> Result<Resource, Error> {
+        Resource::prepare(Rendered::try_from(object)?, ctx)
+    }
+
     #[test]
     fn labels_are_added_and_overwrite_same_names_only() {
-        let r = Resource::prepare(
+        let r = prepare(
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "x-",
                    "labels": {"keep": "me", "triggers.tekton.dev/trigger": "forged"}}}),
             &CTX,
         )
         .unwrap();
-        let labels = &r.as_json()["metadata"]["labels"];
+        let labels = &r.metadata()["labels"];
         assert_eq!(labels["keep"], "me");
         assert_eq!(labels[LABEL_TRIGGER], "t");
         assert_eq!(labels[LABEL_EVENT_ID], "id-1");
@@ -485,15 +638,15 @@ mod tests {
             service_account: Some("builder"),
             ..CTX
         };
-        let r = Resource::prepare(json!({"kind": "A", "metadata": {"name": "x"}}), &ctx).unwrap();
+        let r = prepare(json!({"kind": "A", "metadata": {"name": "x"}}), &ctx).unwrap();
         assert_eq!(r.impersonate(), Some("system:serviceaccount:ci:builder"));
-        let r = Resource::prepare(json!({"kind": "A", "metadata": {"name": "x"}}), &CTX).unwrap();
+        let r = prepare(json!({"kind": "A", "metadata": {"name": "x"}}), &CTX).unwrap();
         assert_eq!(r.impersonate(), None);
     }
 
     #[test]
     fn own_namespace_is_kept() {
-        let r = Resource::prepare(
+        let r = prepare(
             json!({"kind": "ConfigMap", "metadata": {"name": "x", "namespace": "other"}}),
             &CTX,
         )
@@ -510,10 +663,7 @@ mod tests {
             json!([1]),
         ] {
             assert!(
-                matches!(
-                    Resource::prepare(bad.clone(), &CTX),
-                    Err(Error::InvalidObject(_))
-                ),
+                matches!(prepare(bad.clone(), &CTX), Err(Error::InvalidObject(_))),
                 "{bad}"
             );
         }
@@ -529,21 +679,16 @@ mod tests {
             json!({"kind": "A", "metadata": {"name": ".."}}),
         ] {
             assert!(
-                matches!(
-                    Resource::prepare(bad.clone(), &CTX),
-                    Err(Error::InvalidObject(_))
-                ),
+                matches!(prepare(bad.clone(), &CTX), Err(Error::InvalidObject(_))),
                 "{bad}"
             );
         }
-        assert!(
-            Resource::prepare(json!({"kind": "A", "metadata": {"name": "a.b-c"}}), &CTX).is_ok()
-        );
+        assert!(prepare(json!({"kind": "A", "metadata": {"name": "a.b-c"}}), &CTX).is_ok());
     }
 
     #[test]
     fn a_cancellable_object_carries_the_key_label_and_the_order_stamp() {
-        let mut r = Resource::prepare(
+        let mut r = prepare(
             json!({"kind": "PipelineRun", "metadata": {"generateName": "build-",
                    "labels": {LABEL_CANCEL_KEY: "forged"}, "annotations": {"keep": "me"}}}),
             &CTX,
@@ -554,7 +699,7 @@ mod tests {
             key_label: key_label("octo/hello#42"),
             order: Some(order),
         });
-        let metadata = &r.as_json()["metadata"];
+        let metadata = r.metadata();
         assert_eq!(
             metadata["labels"][LABEL_CANCEL_KEY],
             key_label("octo/hello#42")
@@ -566,20 +711,19 @@ mod tests {
         );
         assert_eq!(metadata["annotations"]["keep"], "me");
 
-        let mut unordered =
-            Resource::prepare(json!({"kind": "A", "metadata": {"name": "x"}}), &CTX).unwrap();
+        let mut unordered = prepare(json!({"kind": "A", "metadata": {"name": "x"}}), &CTX).unwrap();
         unordered.mark_cancellable(&CancelStamp {
             key_label: "k".into(),
             order: None,
         });
-        let metadata = &unordered.as_json()["metadata"];
+        let metadata = unordered.metadata();
         assert_eq!(metadata["labels"][LABEL_CANCEL_KEY], "k");
         assert_eq!(metadata.get("annotations"), None, "no stamp, no annotation");
     }
 
     #[test]
     fn generate_name_is_resolved_once() {
-        let mut r = Resource::prepare(
+        let mut r = prepare(
             json!({"kind": "PipelineRun", "metadata": {"generateName": "build-"}}),
             &CTX,
         )

@@ -14,12 +14,10 @@ impl Creator for StdoutCreator {
         Box::pin(async move {
             resource.resolve_generate_name();
             let created = resource.created();
-            let line = serde_json::to_string(resource.as_json()).map_err(|e| Error::Io {
-                path: "<stdout>".into(),
-                source: e.into(),
-            })?;
+            let mut line = resource.to_json_vec();
+            line.push(b'\n');
             let mut out = std::io::stdout().lock();
-            writeln!(out, "{line}")
+            out.write_all(&line)
                 .and_then(|()| out.flush())
                 .map_err(|source| Error::Io {
                     path: "<stdout>".into(),

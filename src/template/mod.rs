@@ -24,10 +24,13 @@
 //! invocation, shared by all resource templates of that invocation (§6.4).
 
 mod parse;
+mod write;
 
 use serde_json::Value;
 
 pub use parse::PLACEHOLDER_PREFIX;
+
+use crate::resources::Rendered;
 use parse::{Node, Part, Text};
 
 /// Errors compiling (config load) or rendering (per event) a template.
@@ -75,7 +78,7 @@ pub struct ParamDecl {
 #[derive(Debug, Clone)]
 pub struct CompiledTemplate {
     params: Vec<ParamDecl>,
-    resources: Vec<Node>,
+    resources: Vec<write::Shape>,
 }
 
 impl CompiledTemplate {
@@ -119,9 +122,9 @@ impl CompiledTemplate {
                     });
                 }
             }
-            let node = parse::compile(resource, &names)
+            let shape = write::Shape::compile(map, &names)
                 .map_err(|name| Error::UndeclaredParam { index, name })?;
-            resources.push(node);
+            resources.push(shape);
         }
         Ok(Self { params, resources })
     }
@@ -159,7 +162,11 @@ impl CompiledTemplate {
     /// (`name`, logical value); they win over defaults (§6.1); a param with neither stays
     /// literally `$(tt.params.NAME)`, as upstream leaves it. `uid` replaces `$(uid)`. Cannot
     /// fail: what could be wrong with a template was found by [`Self::compile`].
-    pub fn render(&self, values: &[(String, String)], uid: &str) -> Vec<Value> {
+    ///
+    /// Each object comes out as a [`Rendered`]: `apiVersion`, `kind` and `metadata` apart, for
+    /// the labels and names still to be added, and everything else written straight to JSON
+    /// text from the compiled template.
+    pub fn render(&self, values: &[(String, String)], uid: &str) -> Vec<Rendered> {
         let resolved: Vec<Option<String>> = self
             .params
             .iter()
@@ -178,7 +185,11 @@ impl CompiledTemplate {
             values: &resolved,
             uid,
         };
-        self.resources.iter().map(|node| ctx.node(node)).collect()
+        let mut scratch = String::new();
+        self.resources
+            .iter()
+            .map(|shape| shape.render(&ctx, &mut scratch))
+            .collect()
     }
 }
 
@@ -211,6 +222,12 @@ impl RenderContext<'_> {
 
     fn text(&self, text: &Text) -> String {
         let mut out = String::new();
+        self.text_into(text, &mut out);
+        out
+    }
+
+    /// Appends the rendered `text` to `out`.
+    fn text_into(&self, text: &Text, out: &mut String) {
         for part in &text.0 {
             match part {
                 Part::Literal(s) => out.push_str(s),
@@ -226,12 +243,12 @@ impl RenderContext<'_> {
                 },
             }
         }
-        out
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
@@ -241,6 +258,14 @@ mod tests {
             name: name.into(),
             default: default.map(Into::into),
         }
+    }
+
+    /// Renders and parses each object back from the JSON text it would be sent as.
+    fn render(t: &CompiledTemplate, values: &[(String, String)], uid: &str) -> Vec<Value> {
+        t.render(values, uid)
+            .iter()
+            .map(|r| serde_json::from_slice(&r.to_json_vec()).unwrap())
+            .collect()
     }
 
     fn pipeline_run() -> Value {
@@ -262,11 +287,12 @@ mod tests {
             &[pipeline_run()],
         )
         .unwrap();
-        let out = t.render(&[("title".into(), "Fix".into())], "uid-1");
+        let out = render(&t, &[("title".into(), "Fix".into())], "uid-1");
         assert_eq!(out[0]["spec"]["params"][0]["value"], "main");
         assert_eq!(out[0]["spec"]["params"][1]["value"], "PR: Fix");
         assert_eq!(out[0]["metadata"]["labels"]["run"], "uid-1");
-        let out = t.render(
+        let out = render(
+            &t,
             &[
                 ("title".into(), "x".into()),
                 ("revision".into(), "abc".into()),
@@ -284,7 +310,8 @@ mod tests {
         )
         .unwrap();
         let hostile = "a \"quote\", a \\ backslash,\nnewline\"}, \"kind\": \"Secret";
-        let out = t.render(
+        let out = render(
+            &t,
             &[
                 ("title".into(), hostile.into()),
                 ("revision".into(), "r".into()),
@@ -296,9 +323,6 @@ mod tests {
             out[0]["spec"]["params"][1]["value"],
             format!("PR: {hostile}")
         );
-        // What would be POSTed re-parses to the same object.
-        let text = serde_json::to_string(&out[0]).unwrap();
-        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), out[0]);
     }
 
     #[test]
@@ -308,7 +332,8 @@ mod tests {
             &[pipeline_run()],
         )
         .unwrap();
-        let out = t.render(
+        let out = render(
+            &t,
             &[
                 (
                     "title".into(),
@@ -331,7 +356,7 @@ mod tests {
             &[pipeline_run()],
         )
         .unwrap();
-        let out = t.render(&[], "u");
+        let out = render(&t, &[], "u");
         assert_eq!(
             out[0]["spec"]["params"][0]["value"],
             "$(tt.params.revision)"
@@ -372,8 +397,134 @@ mod tests {
                      "data": {"$(tt.params.k)": "$(params.k) $(tt.params.k", "n": 3}})],
         )
         .unwrap();
-        let out = t.render(&[], "u");
+        let out = render(&t, &[], "u");
         assert_eq!(out[0]["data"]["key"], "$(params.k) $(tt.params.k");
         assert_eq!(out[0]["data"]["n"], 3);
+    }
+
+    /// The same template rendered as a whole tree, as before the text writer: what the text
+    /// must parse back to.
+    fn render_tree(t: &CompiledTemplate, resource: &Value, values: &[(String, String)]) -> Value {
+        let names: Vec<&str> = t.params.iter().map(|p| p.name.as_str()).collect();
+        let node = parse::compile(resource, &names).unwrap();
+        let resolved: Vec<Option<String>> = t
+            .params
+            .iter()
+            .map(|d| {
+                values
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| *n == d.name)
+                    .map(|(_, v)| v.as_str())
+                    .or(d.default.as_deref())
+                    .map(escape_value)
+            })
+            .collect();
+        RenderContext {
+            params: &t.params,
+            values: &resolved,
+            uid: "u",
+        }
+        .node(&node)
+    }
+
+    #[test]
+    fn placeholders_in_keys_render_as_a_tree_and_colliding_keys_collapse() {
+        let resource = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "x"},
+            "data": {"$(tt.params.a)": "1", "$(tt.params.b)": "2", "fixed": ["$(uid)", 3]},
+            "$(tt.params.a)": {"top": "$(tt.params.b)"}});
+        let t = CompiledTemplate::compile(
+            vec![decl("a", None), decl("b", None)],
+            std::slice::from_ref(&resource),
+        )
+        .unwrap();
+        let values = [
+            ("a".to_owned(), "k".to_owned()),
+            ("b".to_owned(), "k".to_owned()),
+        ];
+        let out = render(&t, &values, "u");
+        assert_eq!(out[0], render_tree(&t, &resource, &values));
+        assert_eq!(out[0]["data"], json!({"k": "2", "fixed": ["u", 3]}));
+        assert_eq!(out[0]["k"], json!({"top": "k"}));
+        assert_eq!(out[0]["kind"], "ConfigMap");
+    }
+
+    #[test]
+    fn the_text_is_what_serde_json_writes_for_the_tree() {
+        let t = CompiledTemplate::compile(
+            vec![decl("revision", None), decl("title", None)],
+            &[pipeline_run()],
+        )
+        .unwrap();
+        let values = [
+            ("title".to_owned(), "\"q\" \\ \n \u{1} é $(x)".to_owned()),
+            ("revision".to_owned(), "r".to_owned()),
+        ];
+        let rendered = &t.render(&values, "u")[0];
+        let tree = render_tree(&t, &pipeline_run(), &values);
+        // apiVersion < kind < metadata < spec: the same member order as a serialized tree.
+        assert_eq!(
+            String::from_utf8(rendered.to_json_vec()).unwrap(),
+            serde_json::to_string(&tree).unwrap()
+        );
+    }
+
+    fn template_value() -> impl Strategy<Value = Value> {
+        let text = prop::sample::select(vec![
+            "plain",
+            "$(tt.params.a)",
+            "x $(tt.params.b) y $(uid)",
+            "$(tt.params.a)$(tt.params.a)",
+            "$(params.a) $(tt.params.",
+            "",
+        ]);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            (-1e6f64..1e6).prop_map(|f| json!(f)),
+            text.clone().prop_map(|s| Value::String(s.to_owned())),
+        ];
+        leaf.prop_recursive(4, 32, 5, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((text.clone(), inner), 0..5).prop_map(|entries| {
+                    Value::Object(
+                        entries
+                            .into_iter()
+                            .map(|(k, v)| (k.to_owned(), v))
+                            .collect(),
+                    )
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// For random templates (placeholders in values and keys, at any depth, top level
+        /// included) and random values (quotes, backslashes, control characters, `$(`), the
+        /// written text parses to the object the tree renderer builds.
+        #[test]
+        fn the_written_text_parses_to_the_rendered_tree(
+            members in prop::collection::vec((prop::sample::select(vec!["spec", "data", "$(tt.params.a)", "metadata", "z"]), template_value()), 0..5),
+            a in "[a-z\"\\\\$()\u{0}-\u{1f}é]{0,8}",
+            b in proptest::option::of("[a-z\"$(]{0,4}"),
+        ) {
+            let mut resource = json!({"apiVersion": "v1", "kind": "$(tt.params.b)"});
+            for (k, v) in members {
+                resource[k] = v;
+            }
+            let t = CompiledTemplate::compile(vec![decl("a", None), decl("b", Some("B"))], &[
+                resource.clone(),
+            ])
+            .unwrap();
+            let mut values = vec![("a".to_owned(), a)];
+            if let Some(b) = b {
+                values.push(("b".to_owned(), b));
+            }
+            let out = render(&t, &values, "u");
+            proptest::prop_assert_eq!(&out[0], &render_tree(&t, &resource, &values));
+        }
     }
 }

@@ -23,6 +23,20 @@ pub(super) enum Node {
 #[derive(Debug, Clone)]
 pub(super) struct Text(pub(super) Vec<Part>);
 
+impl Text {
+    /// The string, when it holds no placeholder.
+    pub(super) fn as_literal(&self) -> Option<String> {
+        let mut out = String::new();
+        for part in &self.0 {
+            match part {
+                Part::Literal(s) => out.push_str(s),
+                Part::Param(_) | Part::Uid => return None,
+            }
+        }
+        Some(out)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(super) enum Part {
     Literal(String),
@@ -75,7 +89,7 @@ pub(super) fn compile(value: &Value, params: &[&str]) -> Result<Node, String> {
 
 /// Splits a string at `$(tt.params.NAME)` (NAME: a letter or `_`, then letters, digits, `_`,
 /// `.`, `-`, as upstream's validation) and `$(uid)`. Anything else stays literal.
-fn split(s: &str, params: &[&str]) -> Result<Text, String> {
+pub(super) fn split(s: &str, params: &[&str]) -> Result<Text, String> {
     let mut parts = Vec::new();
     let mut literal = String::new();
     let mut rest = s;

@@ -1,7 +1,5 @@
 //! One event through one trigger.
 
-use serde_json::Value;
-
 use crate::binding::EventDocument;
 use crate::event::Extensions;
 use crate::interceptors::{ChainOutcome, Decision, SharedEvent, run_chain_observed};
@@ -179,11 +177,7 @@ pub(super) async fn run(
             idempotency,
             index,
         };
-        let kind = object
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
+        let kind = object.kind.clone().unwrap_or_default();
         let result = match Resource::prepare(object, &create_ctx) {
             Ok(mut resource) => {
                 if let Some(stamp) = &cancel {
