@@ -91,13 +91,17 @@ impl Cel {
                 ),
             );
         }
-        let vars = Vars {
+        // The event is converted for CEL only when the interpreter runs: a filter of the
+        // commonest shapes is answered from the body tree and the headers directly.
+        let vars = || Vars {
             event: request.event.cel(),
             extensions: request.extensions,
             secrets: Some(&self.secrets),
         };
         if let Some(filter) = &self.filter {
-            match filter.evaluate_filter(&vars) {
+            let direct = filter
+                .evaluate_filter_direct(request.event.cel_body(), request.event.event().headers());
+            match direct.map_or_else(|| filter.evaluate_filter(&vars()), Ok) {
                 Ok(true) => {}
                 Ok(false) => {
                     return Decision::stop(
@@ -114,6 +118,10 @@ impl Cel {
             }
         }
         let mut extensions = Extensions::new();
+        if self.overlays.is_empty() {
+            return Decision::Continue { extensions };
+        }
+        let vars = vars();
         for (path, program) in &self.overlays {
             match program.evaluate_json(&vars) {
                 Ok(value) => set_path(&mut extensions, path, value),

@@ -234,20 +234,31 @@ impl SharedEvent {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The body CEL reads, as a tree: the form JSON when there is one ([`Self::form_body`]),
+    /// else [`Self::body`] (the whole body when no reads were given). [`Self::cel`] converts
+    /// this same tree.
+    pub fn cel_body(&self) -> &serde_json::Value {
+        match (self.form_body(), &self.cel_reads) {
+            (Some(form), _) => form,
+            (None, Some(_)) => self.body(),
+            (None, None) => self.event.body(),
+        }
+    }
+
     /// The event as CEL data, converted once.
     pub fn cel(&self) -> &crate::cel::EventData {
         // CEL runs inside interceptor chains only: it sees the form JSON when there is one.
-        self.cel
-            .get_or_init(|| match (&self.cel_reads, self.form_body()) {
-                (Some(reads), form) => {
-                    let body = form.unwrap_or_else(|| self.body());
-                    crate::cel::EventData::for_reads(&self.event, body, reads)
+        self.cel.get_or_init(|| {
+            let whole;
+            let reads = match &self.cel_reads {
+                Some(reads) => reads.as_ref(),
+                None => {
+                    whole = crate::cel::Reads::whole();
+                    &whole
                 }
-                (None, Some(form)) => {
-                    crate::cel::EventData::for_reads(&self.event, form, &crate::cel::Reads::whole())
-                }
-                (None, None) => crate::cel::EventData::new(&self.event),
-            })
+            };
+            crate::cel::EventData::for_reads(&self.event, self.cel_body(), reads)
+        })
     }
 }
 
