@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Instructions per event, counted by valgrind's callgrind: a figure that does not move with the
+# machine's load, its clock or its neighbours, for comparing two builds on a shared machine where
+# CPU time per event varies by ±20 % from run to run (BENCHMARKS.md, "Stop 25"). Not a
+# replacement for benches/cost.sh: instructions are not time (cache misses and SIMD differ), and
+# under valgrind HMAC-SHA256 runs sha2's portable code, not the SHA extensions, so its share is
+# far larger than on the CPU itself. Compare the "listener" column between builds.
+#
+#   benches/instructions.sh                                   # release build of this checkout
+#   SERVER=/tmp/eventlistener-before benches/instructions.sh  # another build
+#   CONFIG=… FIXTURE=… EVENT=… N=… benches/instructions.sh
+#
+# The server (`serve --sink null`, RUST_LOG=warn, 127.0.0.1) runs under callgrind twice: once
+# started and stopped (start-up), once answering N signed events from oha with 4 connections.
+# Per event = (second - first) / N, split by function: HMAC-SHA256 (`sha2::`), the validating
+# scan (serde_json's skipping functions and the body-locating pass), and the rest ("listener":
+# HTTP, interceptors, bindings, templates, metrics, allocation). Also malloc calls per event.
+# Needs valgrind (installed with apt when missing) and oha (as benches/load.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CONFIG=${CONFIG:-config/}
+FIXTURE=${FIXTURE:-fixtures/github/pull_request.opened.json}
+EVENT=${EVENT:-pull_request}
+N=${N:-1000}
+SECRET=${SECRET:-chespirito-dev-webhook-secret}
+PORT=${PORT:-18091}
+OUT=${OUT:-target/instructions}
+mkdir -p "$OUT"
+command -v valgrind >/dev/null || { apt-get install -y valgrind >/dev/null || { apt-get update >/dev/null && apt-get install -y valgrind >/dev/null; }; }
+OHA=$(command -v oha || echo "$HOME/.cargo/bin/oha")
+[[ -x $OHA ]] || cargo install --locked oha
+if [[ -z ${SERVER:-} ]]; then
+  cargo build --release --locked --bin eventlistener >&2
+  SERVER=target/release/eventlistener
+fi
+SIG="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -hex < "$FIXTURE" | sed 's/^.* //')"
+
+run() { # EVENTS NAME: the server under callgrind answering EVENTS events; profile at $OUT/NAME.cg
+  local events=$1 name=$2 pid i
+  RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$OUT/$name.cg" --dump-instr=no \
+    "$SERVER" serve -f "$CONFIG" --sink null --address "127.0.0.1:$PORT" \
+    --metrics-address 127.0.0.1:0 2>"$OUT/$name.log" &
+  pid=$!
+  # Start-up under valgrind takes seconds (minutes with 1,000 triggers): poll /ready, bounded.
+  for ((i = 0; i < 6000; i++)); do
+    curl -s -o /dev/null "http://127.0.0.1:$PORT/ready" && break
+    kill -0 "$pid" 2>/dev/null || { echo "instructions: the server exited; see $OUT/$name.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  if (( events > 0 )); then
+    "$OHA" -n "$events" -c 4 --no-tui -m POST -H "X-GitHub-Event: $EVENT" \
+      -H "X-Hub-Signature-256: $SIG" -H "Content-Type: application/json" -D "$FIXTURE" \
+      "http://127.0.0.1:$PORT/" > "$OUT/$name.oha"
+    grep -q 'Success rate:.*100.00%' "$OUT/$name.oha" || { echo "instructions: not every event answered; see $OUT/$name.oha" >&2; exit 1; }
+  fi
+  kill -TERM "$pid"
+  wait "$pid" 2>/dev/null || true
+}
+run 0 start
+run "$N" events
+
+python3 - "$OUT/start.cg" "$OUT/events.cg" "$N" "$SERVER" "$FIXTURE" <<'PY'
+import re, subprocess, sys
+
+def split(path):
+    """Exclusive instructions by category, and malloc calls, from callgrind_annotate."""
+    text = subprocess.run(['callgrind_annotate', '--tree=caller', '--inclusive=no', '--threshold=100', path],
+                          capture_output=True, text=True, check=True).stdout
+    cats = {'sha': 0, 'scan': 0, 'listener': 0}
+    mallocs = 0
+    for block in text.split('\n\n'):
+        lines = block.strip().split('\n')
+        own = [l for l in lines if '*  ' in l]
+        if not own:
+            continue
+        m = re.match(r'\s*([\d,]+) ', own[0])
+        ir = int(m.group(1).replace(',', ''))
+        fn = own[0]
+        if 'sha2::' in fn:
+            cats['sha'] += ir
+        elif re.search(r'skip_to_escape|ignore_value|ignore_str|has_next_key|paths::Locate|ignore_integer|ignore_decimal|ignore_exponent', fn):
+            cats['scan'] += ir
+        else:
+            cats['listener'] += ir
+        if 'malloc.c:malloc [' in fn:
+            for l in lines:
+                c = re.search(r'<.*\(([\d,]+)x\)', l)
+                if c:
+                    mallocs += int(c.group(1).replace(',', ''))
+    return cats, mallocs
+
+start, start_mallocs = split(sys.argv[1])
+events, event_mallocs = split(sys.argv[2])
+n = int(sys.argv[3])
+per = {k: (events[k] - start[k]) / n for k in events}
+total = sum(per.values())
+print(f"instructions per event (callgrind): {sys.argv[4]}, {sys.argv[5]}, {n} events")
+print()
+print("| total | HMAC-SHA256 (portable code) | validating scan | listener | malloc calls |")
+print("|---:|---:|---:|---:|---:|")
+print(f"| {total:,.0f} | {per['sha']:,.0f} | {per['scan']:,.0f} | **{per['listener']:,.0f}** | {(event_mallocs - start_mallocs) / n:.1f} |")
+PY
