@@ -32,6 +32,8 @@ pub struct Cel {
     /// `(name, key)` of every literal `compareSecret` call in the filter and overlays.
     secret_refs: Vec<(String, String)>,
     filter: Option<Program>,
+    /// The message of an event the filter stops, written once (upstream's wording).
+    filtered: String,
     overlays: Vec<(Vec<String>, Program)>,
 }
 
@@ -71,7 +73,11 @@ impl Cel {
                 secret_refs.push(r.clone());
             }
         }
+        let filtered = filter.as_ref().map_or_else(String::new, |f| {
+            format!("expression {} did not return true", f.source())
+        });
         Ok(Self {
+            filtered,
             secrets: Secrets::new(Arc::clone(&ctx.secrets), ctx.namespace.clone()),
             store: Arc::clone(&ctx.secrets),
             namespace: ctx.namespace.clone(),
@@ -104,10 +110,7 @@ impl Cel {
             match direct.map_or_else(|| filter.evaluate_filter(&vars()), Ok) {
                 Ok(true) => {}
                 Ok(false) => {
-                    return Decision::stop(
-                        StopReason::Filtered,
-                        format!("expression {} did not return true", filter.source()),
-                    );
+                    return Decision::stop(StopReason::Filtered, self.filtered.clone());
                 }
                 Err(e) => {
                     return Decision::stop(
