@@ -167,8 +167,23 @@ impl CompiledTemplate {
     /// the labels and names still to be added, and everything else written straight to JSON
     /// text from the compiled template.
     pub fn render(&self, values: &[(String, String)], uid: &str) -> Vec<Rendered> {
-        let resolved: Vec<Option<String>> = self
-            .params
+        let resolved = self.resolve(values);
+        let ctx = RenderContext {
+            params: &self.params,
+            values: &resolved,
+            uid,
+        };
+        let mut scratch = String::new();
+        self.resources
+            .iter()
+            .map(|shape| shape.render(&ctx, &mut scratch))
+            .collect()
+    }
+
+    /// Each declared param's value, escaped: the last binding value given for it, else its
+    /// default, else none (the placeholder stays).
+    fn resolve(&self, values: &[(String, String)]) -> Vec<Option<String>> {
+        self.params
             .iter()
             .map(|decl| {
                 values
@@ -179,16 +194,6 @@ impl CompiledTemplate {
                     .or(decl.default.as_deref())
                     .map(escape_value)
             })
-            .collect();
-        let ctx = RenderContext {
-            params: &self.params,
-            values: &resolved,
-            uid,
-        };
-        let mut scratch = String::new();
-        self.resources
-            .iter()
-            .map(|shape| shape.render(&ctx, &mut scratch))
             .collect()
     }
 }
@@ -407,19 +412,7 @@ mod tests {
     fn render_tree(t: &CompiledTemplate, resource: &Value, values: &[(String, String)]) -> Value {
         let names: Vec<&str> = t.params.iter().map(|p| p.name.as_str()).collect();
         let node = parse::compile(resource, &names).unwrap();
-        let resolved: Vec<Option<String>> = t
-            .params
-            .iter()
-            .map(|d| {
-                values
-                    .iter()
-                    .rev()
-                    .find(|(n, _)| *n == d.name)
-                    .map(|(_, v)| v.as_str())
-                    .or(d.default.as_deref())
-                    .map(escape_value)
-            })
-            .collect();
+        let resolved = t.resolve(values);
         RenderContext {
             params: &t.params,
             values: &resolved,
