@@ -114,18 +114,87 @@ struct Body<'a> {
     triggers: Option<Vec<TriggerDetail<'a>>>,
 }
 
-/// One trigger in the response's `triggers` field.
-#[derive(Debug, Serialize, PartialEq, Eq)]
-struct TriggerDetail<'a> {
-    name: &'a str,
-    /// `created`, `filtered`, `failed` or `duplicate`.
-    outcome: &'static str,
-    /// `kind/namespace/name` of every object this trigger created (or found already created by
-    /// an earlier delivery of the same delivery ID).
-    created: Vec<String>,
-    /// Why it was filtered or failed; absent otherwise.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
+/// One trigger in the response's `triggers` field, written straight from its report:
+/// `{"name", "outcome", "created": ["kind/namespace/name", …], "reason"?}`. `outcome` is
+/// `created`, `filtered`, `failed` or `duplicate`; `created` lists every object this trigger
+/// created (or found already created by an earlier delivery of the same delivery ID);
+/// `reason` says why it was filtered or failed, and is absent otherwise. Nothing is formatted
+/// into a string of its own first: the names and the reason are written into the answer.
+#[derive(Debug)]
+struct TriggerDetail<'a>(&'a TriggerReport);
+
+impl Serialize for TriggerDetail<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let report = self.0;
+        let (created, reason): (&[crate::resources::Created], Option<Reason<'_>>) =
+            match &report.outcome {
+                TriggerOutcome::Created(created) => (created, None),
+                TriggerOutcome::Stopped {
+                    interceptor,
+                    message,
+                    ..
+                } => (
+                    &[],
+                    Some(Reason::Stopped {
+                        interceptor: interceptor.as_str(),
+                        message: message.as_str(),
+                    }),
+                ),
+                TriggerOutcome::Failed { created, error } => (created, Some(Reason::Failed(error))),
+            };
+        let mut detail =
+            serializer.serialize_struct("TriggerDetail", if reason.is_some() { 4 } else { 3 })?;
+        detail.serialize_field("name", &report.trigger.name)?;
+        detail.serialize_field("outcome", outcome_of(&report.outcome).as_str())?;
+        detail.serialize_field("created", &CreatedNames(created))?;
+        if let Some(reason) = reason {
+            detail.serialize_field("reason", &reason)?;
+        }
+        detail.end()
+    }
+}
+
+/// `created` of a [`TriggerDetail`]: `kind/namespace/name` of each object.
+struct CreatedNames<'a>(&'a [crate::resources::Created]);
+
+impl Serialize for CreatedNames<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(CreatedName))
+    }
+}
+
+/// One name of [`CreatedNames`].
+struct CreatedName<'a>(&'a crate::resources::Created);
+
+impl Serialize for CreatedName<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        serializer.collect_str(&format_args!("{}/{}/{}", c.kind, c.namespace, c.name))
+    }
+}
+
+/// `reason` of a [`TriggerDetail`].
+enum Reason<'a> {
+    /// `interceptor <name>: <message>`.
+    Stopped {
+        interceptor: &'a str,
+        message: &'a str,
+    },
+    /// The error's own text.
+    Failed(&'a crate::trigger::Error),
+}
+
+impl Serialize for Reason<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Reason::Stopped {
+                interceptor,
+                message,
+            } => serializer.collect_str(&format_args!("interceptor {interceptor}: {message}")),
+            Reason::Failed(error) => serializer.collect_str(error),
+        }
+    }
 }
 
 /// How a trigger ended, in the one vocabulary the answer's `triggers` field and the metrics
@@ -139,33 +208,6 @@ fn outcome_of(outcome: &TriggerOutcome) -> Outcome {
         TriggerOutcome::Created(_) => Outcome::Created,
         TriggerOutcome::Stopped { .. } => Outcome::Filtered,
         TriggerOutcome::Failed { .. } => Outcome::Failed,
-    }
-}
-
-fn detail(report: &TriggerReport) -> TriggerDetail<'_> {
-    let names = |created: &[crate::resources::Created]| {
-        created
-            .iter()
-            .map(|c| format!("{}/{}/{}", c.kind, c.namespace, c.name))
-            .collect()
-    };
-    let (created, reason) = match &report.outcome {
-        TriggerOutcome::Created(created) => (names(created), None),
-        TriggerOutcome::Stopped {
-            interceptor,
-            message,
-            ..
-        } => (
-            Vec::new(),
-            Some(format!("interceptor {interceptor}: {message}")),
-        ),
-        TriggerOutcome::Failed { created, error } => (names(created), Some(error.to_string())),
-    };
-    TriggerDetail {
-        name: &report.trigger.name,
-        outcome: outcome_of(&report.outcome).as_str(),
-        created,
-        reason,
     }
 }
 
@@ -203,8 +245,21 @@ fn json_body(
         error_message,
         triggers,
     };
-    serde_json::to_string(&body).unwrap_or_default()
+    // Room for the fixed fields and a created trigger or two: one allocation, no growth.
+    let mut text = Vec::with_capacity(
+        ANSWER_ROOM + body.triggers.as_ref().map_or(0, |t| t.len() * TRIGGER_ROOM),
+    );
+    match serde_json::to_writer(&mut text, &body) {
+        // serde_json writes UTF-8 only.
+        Ok(()) => String::from_utf8(text).unwrap_or_default(),
+        Err(_) => String::new(),
+    }
 }
+
+/// Bytes reserved for an answer's fixed fields and its trailing newline.
+const ANSWER_ROOM: usize = 256;
+/// Bytes reserved per entry of an answer's `triggers`.
+const TRIGGER_ROOM: usize = 192;
 
 fn json_response(
     status: StatusCode,
@@ -405,7 +460,7 @@ pub fn event_response(
 ) -> Response {
     let outcomes: Vec<&TriggerOutcome> = reports.iter().map(|r| &r.outcome).collect();
     let triggers = (detail_of.enabled && detail_of.authenticated)
-        .then(|| reports.iter().map(detail).collect());
+        .then(|| reports.iter().map(TriggerDetail).collect());
     let (status, message) = match verdict(&outcomes) {
         Verdict::Retry => {
             // A Secret that could not be read is said as such: nothing was wrong with the
