@@ -419,7 +419,7 @@ pub struct Event {
     /// The body as a tree, built on first use.
     body: OnceLock<Value>,
     /// Where the parts that a set of readers reads lie ([`Self::from_body_reading`]).
-    located: Option<(Arc<BodyPaths>, Located)>,
+    located: Option<Located>,
     /// Received without payload validation ([`Self::from_unvalidated_body`]): why the body is
     /// not JSON, and why it is not a JSON object (or `null`). `None`: validated.
     unvalidated: Option<BodyCheck>,
@@ -554,13 +554,10 @@ impl Event {
             None
         } else {
             match first_byte(&raw_body) {
-                // An object (or null): the one scan both validates and locates.
-                Some(b'{' | b'n') => match paths.locate(&raw_body) {
-                    Ok(located) => Some((Arc::clone(paths), located)),
-                    // Not JSON, or one of the few bodies the locating pass is stricter with:
-                    // judged by `check_body`, built later by the pruned parse.
-                    Err(_) => None,
-                },
+                // An object (or null): the one scan both validates and locates. When it
+                // fails (not JSON, or one of the few bodies the locating pass is stricter
+                // with), the body is judged by `check_body` and built later by the pruned parse.
+                Some(b'{' | b'n') => paths.locate(&raw_body).ok(),
                 _ => None,
             }
         };
@@ -578,8 +575,7 @@ impl Event {
     pub fn located(&self, paths: &Arc<BodyPaths>) -> Option<&Located> {
         self.located
             .as_ref()
-            .filter(|(for_paths, _)| Arc::ptr_eq(for_paths, paths))
-            .map(|(_, located)| located)
+            .filter(|located| located.is_for(paths))
     }
 
     /// The same event with the sender's delivery ID ([`DeliveryIdPolicy::find`]).

@@ -16,6 +16,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
 
 use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -111,9 +112,13 @@ impl BodyPaths {
     /// serde_json's error for bytes that are not JSON, and for a few that [`super::check_body`]
     /// accepts (a number out of range met where an object was expected): callers judge the body
     /// with `check_body` when this fails.
-    pub fn locate(&self, bytes: &[u8]) -> Result<Located, serde_json::Error> {
+    pub fn locate(self: &Arc<Self>, bytes: &[u8]) -> Result<Located, serde_json::Error> {
+        let located = |spot| Located {
+            paths: Arc::clone(self),
+            spot,
+        };
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Located(Spot::Scalar(Value::Null)));
+            return Ok(located(Spot::Scalar(Value::Null)));
         }
         // Keys are first compared as raw bytes. A key that is not plain printable ASCII
         // (an escape, a byte above 0x7f, a control character) makes the scan run again with
@@ -123,9 +128,9 @@ impl BodyPaths {
         let unusual = Cell::new(false);
         let spot = self.locate_with(bytes, Keys::Raw(&unusual))?;
         if !unusual.get() {
-            return Ok(Located(spot));
+            return Ok(located(spot));
         }
-        Ok(Located(self.locate_with(bytes, Keys::Strings)?))
+        Ok(located(self.locate_with(bytes, Keys::Strings)?))
     }
 
     fn locate_with(&self, bytes: &[u8], keys: Keys<'_>) -> Result<Spot, serde_json::Error> {
@@ -151,9 +156,13 @@ enum Keys<'f> {
     Strings,
 }
 
-/// Where the parts of one body that a [`BodyPaths`] reads lie ([`BodyPaths::locate`]).
+/// Where the parts of one body that a [`BodyPaths`] reads lie ([`BodyPaths::locate`]), with
+/// the paths they were located for (whose keys name them).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Located(Spot);
+pub struct Located {
+    paths: Arc<BodyPaths>,
+    spot: Spot,
+}
 
 /// One level of [`Located`].
 #[derive(Debug, Clone, PartialEq)]
@@ -162,8 +171,9 @@ enum Spot {
     Raw(Range<usize>),
     /// A scalar met where an object was expected, kept as it is (a read of a field of it fails).
     Scalar(Value),
-    /// An object: each key on some path once, with its last occurrence, as a full parse keeps.
-    Object(Vec<(String, Spot)>),
+    /// An object: each key on some path once, with its last occurrence, as a full parse keeps;
+    /// a key is named by its rank among its node's keys (no copy of it per event).
+    Object(Vec<(usize, Spot)>),
     /// An array met where an object was expected: [`Located::build`] leaves it to a full
     /// pruned parse, so that nothing of it is built before the signature checks.
     Array,
@@ -175,19 +185,29 @@ impl Located {
     /// was expected, or a number out of range in a part read whole).
     #[must_use]
     pub fn build(&self, bytes: &[u8]) -> Option<Value> {
-        self.0.build(bytes)
+        self.spot.build(&self.paths.0, bytes)
+    }
+
+    /// Whether these parts were located for exactly `paths` (the same `Arc`).
+    pub(crate) fn is_for(&self, paths: &Arc<BodyPaths>) -> bool {
+        Arc::ptr_eq(&self.paths, paths)
     }
 }
 
 impl Spot {
-    fn build(&self, bytes: &[u8]) -> Option<Value> {
+    /// The tree of the parts located for `node`.
+    fn build(&self, node: &Node, bytes: &[u8]) -> Option<Value> {
         match self {
             Spot::Raw(range) => serde_json::from_slice(bytes.get(range.clone())?).ok(),
             Spot::Scalar(value) => Some(value.clone()),
             Spot::Object(entries) => {
+                let Node::Keys(keys) = node else {
+                    return None;
+                };
                 let mut map = Map::new();
-                for (key, spot) in entries {
-                    map.insert(key.clone(), spot.build(bytes)?);
+                for (rank, spot) in entries {
+                    let (key, child) = keys.iter().nth(*rank)?;
+                    map.insert(key.clone(), spot.build(child, bytes)?);
                 }
                 Some(Value::Object(map))
             }
@@ -275,14 +295,16 @@ impl<'de> Visitor<'de> for LocateVisitor<'_, 'de> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Spot, A::Error> {
-        let mut entries: Vec<(String, Spot)> = Vec::new();
+        let mut entries: Vec<(usize, Spot)> = Vec::new();
         loop {
             let wanted = match self.read {
                 Keys::Raw(unusual) => map.next_key_seed(RawKeySeed {
                     keys: self.keys,
                     unusual,
                 })?,
-                Keys::Strings => map.next_key_seed(KeySeed(self.keys))?,
+                Keys::Strings => map
+                    .next_key_seed(KeySeed(self.keys))?
+                    .map(|found| found.map(|(key, node)| (rank(self.keys, key), node))),
             };
             let Some(wanted) = wanted else { break };
             match wanted {
@@ -397,7 +419,7 @@ impl<'de> Visitor<'de> for PrunedVisitor<'_> {
             match wanted {
                 Some((key, node)) => {
                     let value = map.next_value_seed(Pruned(node))?;
-                    out.insert(key, value);
+                    out.insert(key.to_owned(), value);
                 }
                 None => {
                     map.next_value::<IgnoredAny>()?;
@@ -413,7 +435,7 @@ impl<'de> Visitor<'de> for PrunedVisitor<'_> {
 struct KeySeed<'n>(&'n BTreeMap<String, Node>);
 
 impl<'de, 'n> DeserializeSeed<'de> for KeySeed<'n> {
-    type Value = Option<(String, &'n Node)>;
+    type Value = Option<(&'n str, &'n Node)>;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_str(self)
@@ -421,15 +443,23 @@ impl<'de, 'n> DeserializeSeed<'de> for KeySeed<'n> {
 }
 
 impl<'de, 'n> Visitor<'de> for KeySeed<'n> {
-    type Value = Option<(String, &'n Node)>;
+    type Value = Option<(&'n str, &'n Node)>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object key")
     }
 
     fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self.0.get(key).map(|node| (key.to_owned(), node)))
+        Ok(self
+            .0
+            .get_key_value(key)
+            .map(|(key, node)| (key.as_str(), node)))
     }
+}
+
+/// The rank of `key` among `keys` (in their order), as [`Spot::Object`] names it.
+fn rank(keys: &BTreeMap<String, Node>, key: &str) -> usize {
+    keys.keys().take_while(|k| k.as_str() < key).count()
 }
 
 /// Reads an object key as raw bytes ([`Keys::Raw`]): the node's key it equals, or `None`.
@@ -439,7 +469,7 @@ struct RawKeySeed<'n> {
 }
 
 impl<'de, 'n> DeserializeSeed<'de> for RawKeySeed<'n> {
-    type Value = Option<(String, &'n Node)>;
+    type Value = Option<(usize, &'n Node)>;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_bytes(self)
@@ -447,7 +477,7 @@ impl<'de, 'n> DeserializeSeed<'de> for RawKeySeed<'n> {
 }
 
 impl<'de, 'n> Visitor<'de> for RawKeySeed<'n> {
-    type Value = Option<(String, &'n Node)>;
+    type Value = Option<(usize, &'n Node)>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object key")
@@ -462,13 +492,18 @@ impl<'de, 'n> Visitor<'de> for RawKeySeed<'n> {
         // A node has a handful of keys: compared in turn, by length first, they cost less than
         // the map's search; a large node is searched.
         let found = if self.keys.len() <= 16 {
-            self.keys.iter().find(|(k, _)| k.as_bytes() == key)
+            self.keys
+                .iter()
+                .enumerate()
+                .find(|(_, (k, _))| k.as_bytes() == key)
+                .map(|(rank, (_, node))| (rank, node))
         } else {
-            std::str::from_utf8(key)
-                .ok()
-                .and_then(|key| self.keys.get_key_value(key))
+            std::str::from_utf8(key).ok().and_then(|key| {
+                let node = self.keys.get(key)?;
+                Some((rank(self.keys, key), node))
+            })
         };
-        Ok(found.map(|(k, node)| (k.clone(), node)))
+        Ok(found)
     }
 
     /// An unescaped key: the body holds an escape here.
@@ -545,20 +580,21 @@ mod tests {
     #[test]
     fn located_parts_build_the_pruned_tree_without_a_second_pass() {
         let body = br#"{"action":"opened","pull_request":{"head":{"sha":"abc","ref":"x"},"title":"t","big":[1,2,3]},"sender":{"login":"me"}, "n": null, "s": "text"}"#;
-        let declared = paths(&[
+        let declared = Arc::new(paths(&[
             &["action"],
             &["pull_request", "head"],
             &["nope", "deeper"],
             &["n", "x"],
             &["s", "x"],
-        ]);
+        ]));
         let located = declared.locate(body).unwrap();
         assert_eq!(located.build(body), Some(declared.parse(body).unwrap()));
         // The parts read whole are byte ranges of the body, not trees.
-        let Spot::Object(entries) = &located.0 else {
+        let Spot::Object(entries) = &located.spot else {
             panic!("{located:?}")
         };
-        assert!(entries.contains(&("action".to_owned(), Spot::Raw(10..18))));
+        // `action`: the first of the top level's declared keys.
+        assert!(entries.contains(&(0, Spot::Raw(10..18))));
         // An array where an object was expected is left to the pruned parse.
         let odd = br#"{"pull_request":[{"head":1}]}"#;
         assert_eq!(declared.locate(odd).unwrap().build(odd), None);
@@ -571,7 +607,7 @@ mod tests {
 
     #[test]
     fn keys_that_are_not_plain_ascii_are_read_as_strings() {
-        let declared = paths(&[&["action"], &["é", "x"]]);
+        let declared = Arc::new(paths(&[&["action"], &["é", "x"]]));
         // An escaped key names the same key as its unescaped form.
         let escaped = br#"{"act\u0069on":"opened","\u00e9":{"x":1}}"#;
         let located = declared.locate(escaped).unwrap();
@@ -594,7 +630,7 @@ mod tests {
         let names: Vec<String> = (0..40).map(|i| format!("key{i}")).collect();
         let list: Vec<[&str; 1]> = names.iter().map(|n| [n.as_str()]).collect();
         let refs: Vec<&[&str]> = list.iter().map(|p| p.as_slice()).collect();
-        let declared = paths(&refs);
+        let declared = Arc::new(paths(&refs));
         let body = br#"{"key7":7,"other":0,"key39":"z"}"#;
         assert_eq!(
             declared.locate(body).unwrap().build(body),
@@ -609,9 +645,9 @@ mod tests {
             body.push_str(&format!(r#""pull_request":{{"head":{{"sha":"{i}"}}}},"#));
         }
         body.push_str(r#""action":"opened"}"#);
-        let declared = paths(&[&["pull_request", "head", "sha"], &["action"]]);
+        let declared = Arc::new(paths(&[&["pull_request", "head", "sha"], &["action"]]));
         let located = declared.locate(body.as_bytes()).unwrap();
-        let Spot::Object(entries) = &located.0 else {
+        let Spot::Object(entries) = &located.spot else {
             panic!("{located:?}")
         };
         assert_eq!(entries.len(), 2);
@@ -676,7 +712,7 @@ mod tests {
             }
             // The located parts build the same tree, or leave it to the pruned parse exactly
             // when an array stands where a declared path expects an object.
-            let declared_paths = paths(&list);
+            let declared_paths = Arc::new(paths(&list));
             match declared_paths.locate(&bytes).unwrap().build(&bytes) {
                 Some(tree) => prop_assert_eq!(tree, pruned),
                 None => {
