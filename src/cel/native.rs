@@ -21,6 +21,8 @@ use ::cel::IdedExpr;
 use ::cel::common::ast::{Expr, LiteralValue, operators};
 use serde_json::Value;
 
+use hyper::header::HeaderName;
+
 use crate::event::{Headers, canonical_header_name};
 
 /// A filter in one of the shapes above, compiled.
@@ -29,8 +31,13 @@ pub(crate) struct Native(Vec<Atom>);
 
 #[derive(Debug, Clone, PartialEq)]
 enum Atom {
-    /// `header.match(name, value)`, the name canonical.
-    HeaderMatch { name: String, value: String },
+    /// `header.match(name, value)`, the name canonical, and parsed once when it is a valid
+    /// header name (for lookups that do not parse it per event).
+    HeaderMatch {
+        name: String,
+        parsed: Option<HeaderName>,
+        value: String,
+    },
     /// `path in [values…]`.
     In {
         path: Vec<String>,
@@ -75,8 +82,15 @@ impl Atom {
         match self {
             // As `header.match`: the first value of the header, `""` when absent, the values
             // read as the CEL form of the headers has them.
-            Atom::HeaderMatch { name, value } => {
-                let first = headers.values(name).next();
+            Atom::HeaderMatch {
+                name,
+                parsed,
+                value,
+            } => {
+                let first = match parsed {
+                    Some(parsed) => headers.header_values(parsed).next(),
+                    None => headers.values(name).next(),
+                };
                 Some(first.as_deref().unwrap_or_default() == value)
             }
             Atom::In { path, values } => {
@@ -129,8 +143,10 @@ fn atom(e: &IdedExpr) -> Option<Atom> {
         call.args.as_slice(),
     ) {
         ("match", Some(target), [name, value]) if is_ident(target, "header") => {
+            let name = canonical_header_name(string(name)?);
             Some(Atom::HeaderMatch {
-                name: canonical_header_name(string(name)?),
+                parsed: HeaderName::from_bytes(name.as_bytes()).ok(),
+                name,
                 value: string(value)?.to_owned(),
             })
         }

@@ -76,6 +76,14 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
+/// The headers that name an event's type (GitHub, GitLab, Bitbucket), for its log lines; parsed
+/// at compile time rather than per lookup.
+static EVENT_TYPE_HEADERS: [axum::http::HeaderName; 3] = [
+    axum::http::HeaderName::from_static("x-github-event"),
+    axum::http::HeaderName::from_static("x-gitlab-event"),
+    axum::http::HeaderName::from_static("x-event-key"),
+];
+
 /// Every other path and method: one event.
 pub(super) async fn handle_event(
     State(state): State<Arc<AppState>>,
@@ -84,9 +92,9 @@ pub(super) async fn handle_event(
     body: Body,
 ) -> Response {
     let event_id = new_event_id();
-    let event_type = ["x-github-event", "x-gitlab-event", "x-event-key"]
+    let event_type = EVENT_TYPE_HEADERS
         .iter()
-        .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()));
+        .find_map(|name| headers.get(name).and_then(|v| v.to_str().ok()));
     let span = tracing::info_span!(
         "event",
         event_id = %event_id,

@@ -47,11 +47,17 @@ use super::{
 use crate::api::SecretRef;
 use crate::github_api::Endpoint;
 
+use hyper::header::{CONTENT_TYPE, HeaderName};
+
 const NAME: &str = "github";
 /// Header naming the GitHub event type.
 pub const EVENT_HEADER: &str = "X-GitHub-Event";
 /// Header carrying the body signature.
 pub const SIGNATURE_HEADER: &str = "X-Hub-Signature-256";
+/// [`EVENT_HEADER`], parsed at compile time for the per-event lookups.
+const EVENT: HeaderName = HeaderName::from_static("x-github-event");
+/// [`SIGNATURE_HEADER`], parsed at compile time for the per-event lookups.
+const SIGNATURE: HeaderName = HeaderName::from_static("x-hub-signature-256");
 /// Header naming a GitHub Enterprise host, whose API `https://HOST/api/v3/` is then called.
 pub const ENTERPRISE_HOST_HEADER: &str = "X-Github-Enterprise-Host";
 
@@ -131,18 +137,19 @@ impl GitHub {
     async fn decide(&self, request: &InterceptorRequest<'_>) -> Result<Decision, Error> {
         let event = request.event.event();
         let headers = event.headers();
-        if headers.get("Content-Type") == Some("application/x-www-form-urlencoded") {
+        if headers.get_header(&CONTENT_TYPE) == Some("application/x-www-form-urlencoded") {
             return Ok(Decision::stop(
                 StopReason::InvalidRequest,
                 "form parameter encoding not supported, please change the hook to send JSON payloads",
             ));
         }
-        if let Some(stop) = check_event_type(self.event_types.as_deref(), headers.get(EVENT_HEADER))
+        if let Some(stop) =
+            check_event_type(self.event_types.as_deref(), headers.get_header(&EVENT))
         {
             return Ok(stop);
         }
         if let Some(secret) = &self.secret {
-            let Some(header) = headers.get(SIGNATURE_HEADER) else {
+            let Some(header) = headers.get_header(&SIGNATURE) else {
                 return Ok(Decision::stop(
                     StopReason::Unauthenticated,
                     "no X-Hub-Signature-256 header set",
