@@ -529,12 +529,12 @@ impl Resource {
 
     /// Sets `metadata.name` from `metadata.generateName` when no name is set, as the API server
     /// does; returns the name.
-    pub fn resolve_generate_name(&mut self) -> String {
+    pub fn resolve_generate_name(&mut self) -> &str {
         if self.name().is_empty() {
             let name = generate_name(self.generate_name());
             self.metadata.insert("name".into(), Value::String(name));
         }
-        self.name().to_owned()
+        self.name()
     }
 
     fn created(&self) -> Created {
@@ -728,7 +728,7 @@ mod tests {
             &CTX,
         )
         .unwrap();
-        let name = r.resolve_generate_name();
+        let name = r.resolve_generate_name().to_owned();
         assert!(
             name.starts_with("build-") && name.len() == "build-".len() + 5,
             "{name}"
