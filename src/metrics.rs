@@ -5,9 +5,12 @@
 //! Labels never carry payload values: trigger names come from the configuration, kinds from
 //! the templates, statuses, outcomes, reasons and states from fixed sets.
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
+use std::thread::LocalKey;
 use std::time::Duration;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
@@ -233,7 +236,9 @@ struct StateLabels {
 }
 
 /// Every metric the listener exports, registered once; cheap to share (`Arc<Metrics>`), each
-/// record is an atomic add (a label set's first use takes a write lock).
+/// record is an atomic add (a label set's first use takes a write lock). The labelled series
+/// recorded per event (trigger outcomes, interceptor and create durations, created kinds) are
+/// found through a cache per thread after its first record of each.
 pub struct Metrics {
     registry: Registry,
     event_received: Family<StatusLabels, Counter>,
@@ -256,6 +261,56 @@ pub struct Metrics {
     /// a label set is built on every record only to find its series, and an owned `String` per
     /// record cost an allocation per trigger per event. As bounded as the series themselves.
     names: RwLock<HashSet<Arc<str>>>,
+    /// This instance among all [`Metrics`] of the process, for the per-thread series caches.
+    id: u64,
+}
+
+/// Which series of which labelled metric a per-thread cache entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Series {
+    Interceptor,
+    CreateTook,
+    Created,
+    Outcome(Outcome),
+}
+
+/// Per label value, the series this thread has recorded into: `(Metrics id, series, handle)`.
+type SeriesCache<M> =
+    RefCell<HashMap<Box<str>, Vec<(u64, Series, M)>, foldhash::fast::RandomState>>;
+
+thread_local! {
+    /// The counters this thread records into, found again by label value without a lock, a
+    /// SipHash or a shared reference count (each of which the two worker threads contend on).
+    static COUNTERS: SeriesCache<Counter> = RefCell::default();
+    /// As [`COUNTERS`], for histograms.
+    static HISTOGRAMS: SeriesCache<Histogram> = RefCell::default();
+}
+
+/// Records into the series `series` of `label` of the [`Metrics`] `id`: through this thread's
+/// cache, resolving the handle with `resolve` (the Family's lookup) on the thread's first record.
+/// The caches hold as many entries as there are series, times the threads that record.
+fn record_into<M: Clone + 'static>(
+    cache: &'static LocalKey<SeriesCache<M>>,
+    (id, series, label): (u64, Series, &str),
+    resolve: impl FnOnce() -> M,
+    record: impl FnOnce(&M),
+) {
+    cache.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(found) = cache
+            .get(label)
+            .and_then(|entries| entries.iter().find(|(i, s, _)| *i == id && *s == series))
+        {
+            record(&found.2);
+            return;
+        }
+        let handle = resolve();
+        record(&handle);
+        cache
+            .entry(label.into())
+            .or_default()
+            .push((id, series, handle));
+    });
 }
 
 impl fmt::Debug for Metrics {
@@ -400,6 +455,10 @@ impl Metrics {
             catchup_failed,
             catchup_last_pass,
             names: RwLock::default(),
+            id: {
+                static NEXT: AtomicU64 = AtomicU64::new(0);
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            },
         }
     }
 
@@ -434,39 +493,71 @@ impl Metrics {
 
     /// One trigger's outcome for one event.
     pub fn trigger_outcome(&self, trigger: &str, outcome: Outcome) {
-        self.trigger_outcomes
-            .get_or_create(&OutcomeLabels {
-                trigger: self.name(trigger),
-                outcome,
-            })
-            .inc();
+        record_into(
+            &COUNTERS,
+            (self.id, Series::Outcome(outcome), trigger),
+            || {
+                self.trigger_outcomes
+                    .get_or_create(&OutcomeLabels {
+                        trigger: self.name(trigger),
+                        outcome,
+                    })
+                    .clone()
+            },
+            |counter| {
+                counter.inc();
+            },
+        );
     }
 
     /// The interceptor `name` decided in `took`.
     pub fn interceptor_ran(&self, name: &str, took: Duration) {
-        self.interceptor_duration
-            .get_or_create(&InterceptorLabels {
-                interceptor: self.name(name),
-            })
-            .observe(took.as_secs_f64());
+        record_into(
+            &HISTOGRAMS,
+            (self.id, Series::Interceptor, name),
+            || {
+                self.interceptor_duration
+                    .get_or_create(&InterceptorLabels {
+                        interceptor: self.name(name),
+                    })
+                    .clone()
+            },
+            |histogram| histogram.observe(took.as_secs_f64()),
+        );
     }
 
     /// One create of a `kind` object (successful or not) took `took`.
     pub fn resource_create_took(&self, kind: &str, took: Duration) {
-        self.resource_create_duration
-            .get_or_create(&KindLabels {
-                kind: self.name(kind),
-            })
-            .observe(took.as_secs_f64());
+        record_into(
+            &HISTOGRAMS,
+            (self.id, Series::CreateTook, kind),
+            || {
+                self.resource_create_duration
+                    .get_or_create(&KindLabels {
+                        kind: self.name(kind),
+                    })
+                    .clone()
+            },
+            |histogram| histogram.observe(took.as_secs_f64()),
+        );
     }
 
     /// One object of `kind` created by a trigger that created all of its objects.
     pub fn resource_created(&self, kind: &str) {
-        self.triggered_resources
-            .get_or_create(&KindLabels {
-                kind: self.name(kind),
-            })
-            .inc();
+        record_into(
+            &COUNTERS,
+            (self.id, Series::Created, kind),
+            || {
+                self.triggered_resources
+                    .get_or_create(&KindLabels {
+                        kind: self.name(kind),
+                    })
+                    .clone()
+            },
+            |counter| {
+                counter.inc();
+            },
+        );
     }
 
     /// One request refused for `reason`.
@@ -589,6 +680,60 @@ mod tests {
         assert!(
             text.contains(r#"eventlistener_trigger_outcomes_total{trigger="push-trigger",outcome="created"} 1"#),
             "{text}"
+        );
+    }
+
+    /// Records go through this thread's cache of series, and each instance keeps its own: two
+    /// instances on one thread, the same label values, different counts.
+    #[test]
+    fn cached_series_stay_with_their_own_metrics() {
+        let (a, b) = (Metrics::new(), Metrics::new());
+        for _ in 0..3 {
+            a.trigger_outcome("t", Outcome::Created);
+            a.interceptor_ran("cel", Duration::from_micros(300));
+            a.resource_created("PipelineRun");
+            a.resource_create_took("PipelineRun", Duration::from_millis(2));
+        }
+        b.trigger_outcome("t", Outcome::Created);
+        b.trigger_outcome("t", Outcome::Filtered);
+        b.interceptor_ran("cel", Duration::from_micros(300));
+        let (a, b) = (a.encode().expect("encodes"), b.encode().expect("encodes"));
+        for (text, line) in [
+            (
+                &a,
+                r#"eventlistener_trigger_outcomes_total{trigger="t",outcome="created"} 3"#,
+            ),
+            (
+                &a,
+                r#"eventlistener_interceptor_duration_seconds_count{interceptor="cel"} 3"#,
+            ),
+            (
+                &a,
+                r#"eventlistener_triggered_resources_total{kind="PipelineRun"} 3"#,
+            ),
+            (
+                &a,
+                r#"eventlistener_resource_create_duration_seconds_count{kind="PipelineRun"} 3"#,
+            ),
+            (
+                &b,
+                r#"eventlistener_trigger_outcomes_total{trigger="t",outcome="created"} 1"#,
+            ),
+            (
+                &b,
+                r#"eventlistener_trigger_outcomes_total{trigger="t",outcome="filtered"} 1"#,
+            ),
+            (
+                &b,
+                r#"eventlistener_interceptor_duration_seconds_count{interceptor="cel"} 1"#,
+            ),
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+        assert!(!a.contains(r#"outcome="filtered""#), "{a}");
+        assert!(
+            !b.contains("eventlistener_triggered_resources_total{"),
+            "{b}"
         );
     }
 
