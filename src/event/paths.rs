@@ -13,7 +13,6 @@
 //! non-object met on the way is kept whole, so reading a field of it fails the same way.
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
@@ -33,7 +32,76 @@ pub(crate) enum Node {
     /// The value is read in full.
     Whole,
     /// Only these keys of the object are read (none: nothing is read).
-    Keys(BTreeMap<String, Node>),
+    Keys(KeyNodes),
+}
+
+/// The keys of one [`Node::Keys`], in byte order (a key's index is its rank, which names it in
+/// a [`Located`]), with a mask of their lengths: most keys of a body are on no path, and the
+/// locating pass turns each away by its length alone, before any byte is compared.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct KeyNodes {
+    entries: Vec<(String, Node)>,
+    /// Bit `n` set: some key is `n` bytes long (bit 63: 63 bytes or more).
+    lengths: u64,
+}
+
+/// The bit of [`KeyNodes::lengths`] for a key of `len` bytes.
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
+}
+
+impl KeyNodes {
+    /// The keys and their nodes, in byte order.
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = (&String, &Node)> {
+        self.entries.iter().map(|(key, node)| (key, node))
+    }
+
+    /// The rank of `key`, when it is one of these.
+    fn rank(&self, key: &[u8]) -> Option<usize> {
+        if self.lengths & length_bit(key.len()) == 0 {
+            return None;
+        }
+        self.entries
+            .binary_search_by(|(k, _)| k.as_bytes().cmp(key))
+            .ok()
+    }
+
+    /// The key of rank `rank` and its node.
+    fn at(&self, rank: usize) -> Option<(&str, &Node)> {
+        self.entries
+            .get(rank)
+            .map(|(key, node)| (key.as_str(), node))
+    }
+
+    /// `key` and its node, when it is one of these.
+    pub(crate) fn get_key_value(&self, key: &str) -> Option<(&str, &Node)> {
+        self.at(self.rank(key.as_bytes())?)
+    }
+
+    /// The node of `key`, added (reading nothing) when it is not one of these.
+    fn entry(&mut self, key: &str) -> &mut Node {
+        let rank = match self.entries.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
+            Ok(rank) => rank,
+            Err(rank) => {
+                self.entries
+                    .insert(rank, (key.to_owned(), Node::Keys(KeyNodes::default())));
+                self.lengths |= length_bit(key.len());
+                rank
+            }
+        };
+        &mut self.entries[rank].1
+    }
+}
+
+impl FromIterator<(String, Node)> for KeyNodes {
+    /// The keys given; a repeated key keeps its last node, as a map's `collect` does.
+    fn from_iter<I: IntoIterator<Item = (String, Node)>>(entries: I) -> Self {
+        let mut keys = KeyNodes::default();
+        for (key, node) in entries {
+            *keys.entry(&key) = node;
+        }
+        keys
+    }
 }
 
 impl Default for BodyPaths {
@@ -47,7 +115,7 @@ impl BodyPaths {
     /// Nothing of the body is read.
     #[must_use]
     pub fn none() -> Self {
-        Self(Node::Keys(BTreeMap::new()))
+        Self(Node::Keys(KeyNodes::default()))
     }
 
     /// The whole body is read (the safe answer when the readers are not known).
@@ -74,11 +142,7 @@ impl BodyPaths {
         for key in path {
             match node {
                 Node::Whole => return,
-                Node::Keys(keys) => {
-                    node = keys
-                        .entry(key.as_ref().to_owned())
-                        .or_insert_with(|| Node::Keys(BTreeMap::new()));
-                }
+                Node::Keys(keys) => node = keys.entry(key.as_ref()),
             }
         }
         *node = Node::Whole;
@@ -206,8 +270,8 @@ impl Spot {
                 };
                 let mut map = Map::new();
                 for (rank, spot) in entries {
-                    let (key, child) = keys.iter().nth(*rank)?;
-                    map.insert(key.clone(), spot.build(child, bytes)?);
+                    let (key, child) = keys.at(*rank)?;
+                    map.insert(key.to_owned(), spot.build(child, bytes)?);
                 }
                 Some(Value::Object(map))
             }
@@ -247,7 +311,7 @@ impl<'de> DeserializeSeed<'de> for Locate<'_, 'de> {
 
 /// An object keeps where its keys on a path are; a scalar is kept; an array is skipped.
 struct LocateVisitor<'n, 'de> {
-    keys: &'n BTreeMap<String, Node>,
+    keys: &'n KeyNodes,
     bytes: &'de [u8],
     read: Keys<'n>,
 }
@@ -302,9 +366,9 @@ impl<'de> Visitor<'de> for LocateVisitor<'_, 'de> {
                     keys: self.keys,
                     unusual,
                 })?,
-                Keys::Strings => map
-                    .next_key_seed(KeySeed(self.keys))?
-                    .map(|found| found.map(|(key, node)| (rank(self.keys, key), node))),
+                Keys::Strings => map.next_key_seed(KeySeed(self.keys))?.map(|found| {
+                    found.and_then(|(key, node)| Some((self.keys.rank(key.as_bytes())?, node)))
+                }),
             };
             let Some(wanted) = wanted else { break };
             match wanted {
@@ -335,12 +399,12 @@ impl Node {
             (Node::Whole, _) => {}
             (_, Node::Whole) => *self = Node::Whole,
             (Node::Keys(mine), Node::Keys(theirs)) => {
-                for (key, node) in theirs {
-                    match mine.get_mut(key) {
-                        Some(existing) => existing.merge(node),
-                        None => {
-                            mine.insert(key.clone(), node.clone());
-                        }
+                for (key, node) in theirs.iter() {
+                    let mine = mine.entry(key);
+                    if *mine == Node::Keys(KeyNodes::default()) {
+                        *mine = node.clone();
+                    } else {
+                        mine.merge(node);
                     }
                 }
             }
@@ -364,7 +428,7 @@ impl<'de> DeserializeSeed<'de> for Pruned<'_> {
 
 /// An object keeps the keys of `.0`; any other value on the way is kept whole, built as
 /// `serde_json::Value`'s own visitor builds it.
-struct PrunedVisitor<'n>(&'n BTreeMap<String, Node>);
+struct PrunedVisitor<'n>(&'n KeyNodes);
 
 impl<'de> Visitor<'de> for PrunedVisitor<'_> {
     type Value = Value;
@@ -432,7 +496,7 @@ impl<'de> Visitor<'de> for PrunedVisitor<'_> {
 
 /// Reads an object key without allocating it unless it is on a path: the key and its node, or
 /// `None` for a key nobody reads.
-struct KeySeed<'n>(&'n BTreeMap<String, Node>);
+struct KeySeed<'n>(&'n KeyNodes);
 
 impl<'de, 'n> DeserializeSeed<'de> for KeySeed<'n> {
     type Value = Option<(&'n str, &'n Node)>;
@@ -450,21 +514,13 @@ impl<'de, 'n> Visitor<'de> for KeySeed<'n> {
     }
 
     fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self
-            .0
-            .get_key_value(key)
-            .map(|(key, node)| (key.as_str(), node)))
+        Ok(self.0.get_key_value(key))
     }
-}
-
-/// The rank of `key` among `keys` (in their order), as [`Spot::Object`] names it.
-fn rank(keys: &BTreeMap<String, Node>, key: &str) -> usize {
-    keys.keys().take_while(|k| k.as_str() < key).count()
 }
 
 /// Reads an object key as raw bytes ([`Keys::Raw`]): the node's key it equals, or `None`.
 struct RawKeySeed<'n> {
-    keys: &'n BTreeMap<String, Node>,
+    keys: &'n KeyNodes,
     unusual: &'n Cell<bool>,
 }
 
@@ -489,21 +545,10 @@ impl<'de, 'n> Visitor<'de> for RawKeySeed<'n> {
             self.unusual.set(true);
             return Ok(None);
         }
-        // A node has a handful of keys: compared in turn, by length first, they cost less than
-        // the map's search; a large node is searched.
-        let found = if self.keys.len() <= 16 {
-            self.keys
-                .iter()
-                .enumerate()
-                .find(|(_, (k, _))| k.as_bytes() == key)
-                .map(|(rank, (_, node))| (rank, node))
-        } else {
-            std::str::from_utf8(key).ok().and_then(|key| {
-                let node = self.keys.get(key)?;
-                Some((rank(self.keys, key), node))
-            })
-        };
-        Ok(found)
+        Ok(self
+            .keys
+            .rank(key)
+            .and_then(|rank| Some((rank, self.keys.at(rank)?.1))))
     }
 
     /// An unescaped key: the body holds an escape here.
