@@ -270,7 +270,10 @@ fn json_response(
 ) -> Response {
     let mut text = json_body(listener, event_id, error_message, triggers);
     text.push('\n');
-    let mut response = (status, text).into_response();
+    // Made directly: `(status, text).into_response()` would first insert a text/plain
+    // content type, only for it to be replaced.
+    let mut response = Response::new(axum::body::Body::from(text));
+    *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
