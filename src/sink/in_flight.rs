@@ -24,6 +24,16 @@ use crate::event_listener::{Listener, ListenerHandle};
 
 /// Every path but `/live` and `/ready`: one event.
 pub(super) async fn event(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    event_with(state, request).await
+}
+
+/// [`event`] for a request with any body: the sink passes hyper's own, so that the body is
+/// boxed once (as the handler's `Body`, with the watch around it), not twice.
+pub(super) async fn event_with<B>(state: Arc<AppState>, request: axum::http::Request<B>) -> Response
+where
+    B: http_body::Body<Data = axum::body::Bytes> + Unpin + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     let guard = state.drain.event();
     let (parts, body) = request.into_parts();
     let deadline = parts.extensions.get::<BodyDeadline>().copied();
@@ -143,12 +153,16 @@ impl<F: Future<Output = Response> + Send + 'static> Drop for Detach<F> {
 }
 
 /// The request body, noting when it has been received whole (or failed).
-struct Watched {
-    body: Body,
+struct Watched<B> {
+    body: B,
     received: Arc<AtomicBool>,
 }
 
-impl http_body::Body for Watched {
+impl<B> http_body::Body for Watched<B>
+where
+    B: http_body::Body<Data = axum::body::Bytes> + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
     type Data = axum::body::Bytes;
     type Error = axum::Error;
 
@@ -161,7 +175,7 @@ impl http_body::Body for Watched {
         if matches!(frame, Poll::Ready(None | Some(Err(_)))) {
             this.received.store(true, Ordering::SeqCst);
         }
-        frame
+        frame.map(|frame| frame.map(|frame| frame.map_err(axum::Error::new)))
     }
 
     fn is_end_stream(&self) -> bool {

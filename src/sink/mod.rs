@@ -160,10 +160,7 @@ impl Routes {
                 Ok(response) => response,
                 Err(never) => match never {},
             },
-            _ => {
-                let request = request.map(axum::body::Body::new);
-                in_flight::event(axum::extract::State(Arc::clone(&self.state)), request).await
-            }
+            _ => in_flight::event_with(Arc::clone(&self.state), request).await,
         }
     }
 }
