@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
+use tokio::time::Instant;
+
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
@@ -18,25 +20,29 @@ use axum::response::Response;
 use super::AppState;
 use super::handler;
 use super::response::{self, RequestError};
-use super::server::BodyDeadline;
 use crate::event::new_event_id;
 use crate::event_listener::{Listener, ListenerHandle};
 
 /// Every path but `/live` and `/ready`: one event.
 pub(super) async fn event(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    event_with(state, request).await
+    event_with(state, request, None).await
 }
 
-/// [`event`] for a request with any body: the sink passes hyper's own, so that the body is
-/// boxed once (as the handler's `Body`, with the watch around it), not twice.
-pub(super) async fn event_with<B>(state: Arc<AppState>, request: axum::http::Request<B>) -> Response
+/// [`event`] for a request with any body, whose body must have arrived by `body_deadline`
+/// (`--readtimeout` after its head began; the sink's server loop knows when): the sink passes
+/// hyper's own body, so that it is boxed once (as the handler's `Body`, with the watch around
+/// it), not twice.
+pub(super) async fn event_with<B>(
+    state: Arc<AppState>,
+    request: axum::http::Request<B>,
+    body_deadline: Option<Instant>,
+) -> Response
 where
     B: http_body::Body<Data = axum::body::Bytes> + Unpin + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
     let guard = state.drain.event();
     let (parts, body) = request.into_parts();
-    let deadline = parts.extensions.get::<BodyDeadline>().copied();
     let received = Arc::new(AtomicBool::new(false));
     let body = Body::new(Watched {
         body,
@@ -47,7 +53,7 @@ where
     let task = Detach::new(async move {
         let _guard = guard;
         let handle = handler::handle_event(State(state), parts.uri, parts.headers, body);
-        let Some(BodyDeadline(at)) = deadline else {
+        let Some(at) = body_deadline else {
             return handle.await;
         };
         let late = async {

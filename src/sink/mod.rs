@@ -149,10 +149,12 @@ impl Routes {
         }
     }
 
-    /// Answers `request` as [`router`] would.
+    /// Answers `request` as [`router`] would; an event's body must have arrived by
+    /// `body_deadline` (408 otherwise).
     pub(crate) async fn call(
         &self,
         request: axum::http::Request<hyper::body::Incoming>,
+        body_deadline: Option<tokio::time::Instant>,
     ) -> axum::response::Response {
         use hyper::service::Service as _;
         match request.uri().path() {
@@ -160,7 +162,7 @@ impl Routes {
                 Ok(response) => response,
                 Err(never) => match never {},
             },
-            _ => in_flight::event_with(Arc::clone(&self.state), request).await,
+            _ => in_flight::event_with(Arc::clone(&self.state), request, body_deadline).await,
         }
     }
 }

@@ -118,11 +118,6 @@ impl Default for ServeOptions {
     }
 }
 
-/// When the request body must have arrived: `read_timeout` after the request head began.
-/// Put in each request's extensions by the server loop, read by the event handler's wrapper.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct BodyDeadline(pub(crate) Instant);
-
 /// Serves `state` on an already bound listener with `options` until `shutdown` completes, then
 /// drains:
 ///
@@ -364,17 +359,16 @@ async fn drive<I>(
     let read_timeout = options.read_timeout;
     let service = {
         let watch = Arc::clone(&watch);
-        hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        hyper::service::service_fn(move |request: Request<Incoming>| {
             let watch = Arc::clone(&watch);
             let app = app.clone();
             // Boxed so that the connection is `Unpin`, as `poll_without_shutdown` needs.
             Box::pin(async move {
                 let started = watch.request_started();
-                // NB: an absurd --readtimeout overflows `Instant`; then there is no deadline.
-                if let Some(at) = started.checked_add(read_timeout) {
-                    request.extensions_mut().insert(BodyDeadline(at));
-                }
-                let response = app.call(request).await;
+                // The body must have arrived `--readtimeout` after the head began. NB: an absurd
+                // --readtimeout overflows `Instant`; then there is no deadline.
+                let body_deadline = started.checked_add(read_timeout);
+                let response = app.call(request, body_deadline).await;
                 watch.response_ready();
                 Ok::<_, Infallible>(response.map(|body| Tracked { body, watch }))
             })
