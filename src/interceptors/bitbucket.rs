@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use hyper::header::HeaderName;
+
 use super::common::{SecretParam, check_event_type, event_types};
 use super::{
     BoxFuture, BuildContext, BuildError, Decision, Error, Interceptor, InterceptorRequest,
@@ -15,8 +17,8 @@ use super::{
 const NAME: &str = "bitbucket";
 /// Header carrying the body signature.
 pub const SIGNATURE_HEADER: &str = "X-Hub-Signature";
-/// Header naming the Bitbucket event type.
-pub const EVENT_HEADER: &str = "X-Event-Key";
+/// Header naming the Bitbucket event type (`X-Event-Key`), parsed at compile time.
+pub const EVENT_HEADER: HeaderName = HeaderName::from_static("x-event-key");
 
 /// The bitbucket interceptor, built from its params.
 #[derive(Debug)]
@@ -62,10 +64,11 @@ impl Bitbucket {
                 ));
             }
         }
-        Ok(
-            check_event_type(self.event_types.as_deref(), headers.get(EVENT_HEADER))
-                .unwrap_or_else(Decision::proceed),
+        Ok(check_event_type(
+            self.event_types.as_deref(),
+            headers.get_header(&EVENT_HEADER),
         )
+        .unwrap_or_else(Decision::proceed))
     }
 }
 

@@ -8,6 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use hyper::header::HeaderName;
+
 use super::common::{SecretParam, check_event_type, event_types};
 use super::{
     BoxFuture, BuildContext, BuildError, Decision, Error, Interceptor, InterceptorRequest,
@@ -17,8 +19,9 @@ use super::{
 const NAME: &str = "gitlab";
 /// Header carrying the shared token.
 pub const TOKEN_HEADER: &str = "X-Gitlab-Token";
-/// Header naming the GitLab event type (`Push Hook`, `Merge Request Hook`, …).
-pub const EVENT_HEADER: &str = "X-Gitlab-Event";
+/// Header naming the GitLab event type (`X-Gitlab-Event`: `Push Hook`, `Merge Request Hook`,
+/// …), parsed at compile time.
+pub const EVENT_HEADER: HeaderName = HeaderName::from_static("x-gitlab-event");
 
 /// The gitlab interceptor, built from its params.
 #[derive(Debug)]
@@ -67,10 +70,11 @@ impl GitLab {
             }
             request.event.mark_authenticated();
         }
-        Ok(
-            check_event_type(self.event_types.as_deref(), headers.get(EVENT_HEADER))
-                .unwrap_or_else(Decision::proceed),
+        Ok(check_event_type(
+            self.event_types.as_deref(),
+            headers.get_header(&EVENT_HEADER),
         )
+        .unwrap_or_else(Decision::proceed))
     }
 }
 

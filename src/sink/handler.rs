@@ -76,12 +76,11 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// The headers that name an event's type (GitHub, GitLab, Bitbucket), for its log lines; parsed
-/// at compile time rather than per lookup.
+/// The headers that name an event's type, for its log lines: those its interceptors read.
 static EVENT_TYPE_HEADERS: [axum::http::HeaderName; 3] = [
-    axum::http::HeaderName::from_static("x-github-event"),
-    axum::http::HeaderName::from_static("x-gitlab-event"),
-    axum::http::HeaderName::from_static("x-event-key"),
+    crate::interceptors::github::EVENT_HEADER,
+    crate::interceptors::gitlab::EVENT_HEADER,
+    crate::interceptors::bitbucket::EVENT_HEADER,
 ];
 
 /// Every other path and method: one event.

@@ -45,7 +45,7 @@ pub(super) async fn decide(
     event: &Event,
 ) -> Result<Decision, Error> {
     let headers = event.headers();
-    let event_type = headers.get(EVENT_HEADER).unwrap_or_default();
+    let event_type = headers.get_header(&EVENT_HEADER).unwrap_or_default();
     if event_type != "push" && event_type != super::PULL_REQUEST {
         return Ok(Decision::proceed());
     }

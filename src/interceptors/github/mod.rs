@@ -50,14 +50,11 @@ use crate::github_api::Endpoint;
 use hyper::header::{CONTENT_TYPE, HeaderName};
 
 const NAME: &str = "github";
-/// Header naming the GitHub event type.
-pub const EVENT_HEADER: &str = "X-GitHub-Event";
-/// Header carrying the body signature.
-pub const SIGNATURE_HEADER: &str = "X-Hub-Signature-256";
-/// [`EVENT_HEADER`], parsed at compile time for the per-event lookups.
-const EVENT: HeaderName = HeaderName::from_static("x-github-event");
-/// [`SIGNATURE_HEADER`], parsed at compile time for the per-event lookups.
-const SIGNATURE: HeaderName = HeaderName::from_static("x-hub-signature-256");
+/// Header naming the GitHub event type (`X-GitHub-Event`), parsed at compile time for the
+/// per-event lookups.
+pub const EVENT_HEADER: HeaderName = HeaderName::from_static("x-github-event");
+/// Header carrying the body signature (`X-Hub-Signature-256`), parsed at compile time.
+pub const SIGNATURE_HEADER: HeaderName = HeaderName::from_static("x-hub-signature-256");
 /// Header naming a GitHub Enterprise host, whose API `https://HOST/api/v3/` is then called.
 pub const ENTERPRISE_HOST_HEADER: &str = "X-Github-Enterprise-Host";
 
@@ -143,13 +140,14 @@ impl GitHub {
                 "form parameter encoding not supported, please change the hook to send JSON payloads",
             ));
         }
-        if let Some(stop) =
-            check_event_type(self.event_types.as_deref(), headers.get_header(&EVENT))
-        {
+        if let Some(stop) = check_event_type(
+            self.event_types.as_deref(),
+            headers.get_header(&EVENT_HEADER),
+        ) {
             return Ok(stop);
         }
         if let Some(secret) = &self.secret {
-            let Some(header) = headers.get_header(&SIGNATURE) else {
+            let Some(header) = headers.get_header(&SIGNATURE_HEADER) else {
                 return Ok(Decision::stop(
                     StopReason::Unauthenticated,
                     "no X-Hub-Signature-256 header set",

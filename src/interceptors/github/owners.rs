@@ -80,7 +80,7 @@ pub(super) async fn decide(
     event: &Event,
 ) -> Result<Option<Decision>, Error> {
     let headers = event.headers();
-    let event_type = headers.get(EVENT_HEADER).unwrap_or_default();
+    let event_type = headers.get_header(&EVENT_HEADER).unwrap_or_default();
     if event_type != PULL_REQUEST && event_type != ISSUE_COMMENT {
         return Ok(None);
     }
