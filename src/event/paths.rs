@@ -73,11 +73,6 @@ impl KeyNodes {
             .map(|(key, node)| (key.as_str(), node))
     }
 
-    /// `key` and its node, when it is one of these.
-    pub(crate) fn get_key_value(&self, key: &str) -> Option<(&str, &Node)> {
-        self.at(self.rank(key.as_bytes())?)
-    }
-
     /// The node of `key`, added (reading nothing) when it is not one of these.
     fn entry(&mut self, key: &str) -> &mut Node {
         let rank = match self.entries.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
@@ -366,9 +361,9 @@ impl<'de> Visitor<'de> for LocateVisitor<'_, 'de> {
                     keys: self.keys,
                     unusual,
                 })?,
-                Keys::Strings => map.next_key_seed(KeySeed(self.keys))?.map(|found| {
-                    found.and_then(|(key, node)| Some((self.keys.rank(key.as_bytes())?, node)))
-                }),
+                Keys::Strings => map
+                    .next_key_seed(KeySeed(self.keys))?
+                    .map(|found| found.map(|(rank, _, node)| (rank, node))),
             };
             let Some(wanted) = wanted else { break };
             match wanted {
@@ -399,13 +394,9 @@ impl Node {
             (Node::Whole, _) => {}
             (_, Node::Whole) => *self = Node::Whole,
             (Node::Keys(mine), Node::Keys(theirs)) => {
+                // A key new here starts as reading nothing, which merges into a copy of theirs.
                 for (key, node) in theirs.iter() {
-                    let mine = mine.entry(key);
-                    if *mine == Node::Keys(KeyNodes::default()) {
-                        *mine = node.clone();
-                    } else {
-                        mine.merge(node);
-                    }
+                    mine.entry(key).merge(node);
                 }
             }
         }
@@ -481,7 +472,7 @@ impl<'de> Visitor<'de> for PrunedVisitor<'_> {
         let mut out = Map::new();
         while let Some(wanted) = map.next_key_seed(KeySeed(self.0))? {
             match wanted {
-                Some((key, node)) => {
+                Some((_, key, node)) => {
                     let value = map.next_value_seed(Pruned(node))?;
                     out.insert(key.to_owned(), value);
                 }
@@ -494,12 +485,12 @@ impl<'de> Visitor<'de> for PrunedVisitor<'_> {
     }
 }
 
-/// Reads an object key without allocating it unless it is on a path: the key and its node, or
-/// `None` for a key nobody reads.
+/// Reads an object key without allocating it unless it is on a path: its rank, the key and its
+/// node, or `None` for a key nobody reads.
 struct KeySeed<'n>(&'n KeyNodes);
 
 impl<'de, 'n> DeserializeSeed<'de> for KeySeed<'n> {
-    type Value = Option<(&'n str, &'n Node)>;
+    type Value = Option<(usize, &'n str, &'n Node)>;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_str(self)
@@ -507,14 +498,17 @@ impl<'de, 'n> DeserializeSeed<'de> for KeySeed<'n> {
 }
 
 impl<'de, 'n> Visitor<'de> for KeySeed<'n> {
-    type Value = Option<(&'n str, &'n Node)>;
+    type Value = Option<(usize, &'n str, &'n Node)>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object key")
     }
 
     fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self.0.get_key_value(key))
+        let Some(rank) = self.0.rank(key.as_bytes()) else {
+            return Ok(None);
+        };
+        Ok(self.0.at(rank).map(|(key, node)| (rank, key, node)))
     }
 }
 
