@@ -222,7 +222,7 @@ impl ParamTemplate {
             match part {
                 Part::Text(text) => out.push_str(text),
                 Part::Expression(path) => match (path.evaluate(doc, &cells), default) {
-                    (Ok(results), _) => render::write_results(&results, &mut out),
+                    (Ok(results), _) => render::write_results(results.as_slice(), &mut out),
                     (Err(_), Some(default)) => out.push_str(default),
                     (Err(e), None) => return Err(e),
                 },

@@ -39,6 +39,19 @@ enum Step {
     Filter(Box<Filter>),
 }
 
+impl Step {
+    /// The key of a step that selects one key (`.name`, `['name']`), else `None`.
+    fn single_key(&self) -> Option<&str> {
+        match self {
+            Step::Select(selectors) => match selectors.as_slice() {
+                [Selector::Key(key)] => Some(key),
+                _ => None,
+            },
+            Step::Descend | Step::Filter(_) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Selector {
     Key(String),
@@ -85,17 +98,7 @@ impl Path {
         if self.root != Root::Body {
             return;
         }
-        let keys: Vec<&str> = self
-            .steps
-            .iter()
-            .map_while(|step| match step {
-                Step::Select(selectors) => match selectors.as_slice() {
-                    [Selector::Key(key)] => Some(key.as_str()),
-                    _ => None,
-                },
-                Step::Descend | Step::Filter(_) => None,
-            })
-            .collect();
+        let keys: Vec<&str> = self.steps.iter().map_while(Step::single_key).collect();
         paths.add(&keys);
     }
 
@@ -161,7 +164,7 @@ impl Path {
         &self,
         doc: &EventDocument<'v>,
         cells: &'v RootCells,
-    ) -> Result<Vec<&'v Value>, EvalError> {
+    ) -> Result<Selected<'v>, EvalError> {
         let start: &'v Value = match self.root {
             Root::Body => doc.body,
             Root::Header => doc.header.binding_json(),
@@ -179,15 +182,53 @@ impl Path {
                         expression: self.expression.clone(),
                         key: key.clone(),
                     })?;
-                    return eval_steps(rest, vec![value], &self.expression);
+                    return walk(rest, value, &self.expression);
                 }
                 cells
                     .extensions
                     .get_or_init(|| Value::Object(doc.extensions.clone()))
             }
         };
-        eval_steps(&self.steps, vec![start], &self.expression)
+        walk(&self.steps, start, &self.expression)
     }
+}
+
+/// What a path selected, in document order.
+pub(super) enum Selected<'v> {
+    /// The one value a path of single keys selects (`$(body.a.b)`, nearly every binding).
+    One(&'v Value),
+    /// What any other path selects: none, one or many.
+    Many(Vec<&'v Value>),
+}
+
+impl<'v> Selected<'v> {
+    /// The values selected.
+    pub(super) fn as_slice(&self) -> &[&'v Value] {
+        match self {
+            Selected::One(value) => std::slice::from_ref(value),
+            Selected::Many(values) => values,
+        }
+    }
+}
+
+/// `steps` from `start`. A path of single keys is walked key by key, with nothing allocated
+/// per step; it selects what [`eval_steps`] would (one value, or `NotFound` for the first key
+/// missing).
+fn walk<'v>(steps: &[Step], start: &'v Value, expression: &str) -> Result<Selected<'v>, EvalError> {
+    if !steps.iter().all(|step| step.single_key().is_some()) {
+        return eval_steps(steps, vec![start], expression).map(Selected::Many);
+    }
+    let mut current = start;
+    for key in steps.iter().filter_map(Step::single_key) {
+        current = current
+            .as_object()
+            .and_then(|m| m.get(key))
+            .ok_or_else(|| EvalError::NotFound {
+                expression: expression.to_owned(),
+                key: key.to_owned(),
+            })?;
+    }
+    Ok(Selected::One(current))
 }
 
 struct Parser<'s> {
@@ -752,5 +793,46 @@ mod tests {
             syntax_reason("body[?('a')]"),
             "an existence filter needs an @ path"
         );
+    }
+
+    #[test]
+    fn a_path_of_single_keys_is_walked_to_what_the_steps_select() {
+        let body = serde_json::json!({
+            "a": {"b": {"c": "x", "n": null}, "s": "text", "list": [1, 2]},
+            "dup": 1
+        });
+        for expression in [
+            "body.a.b.c",
+            "body.a.b.n",
+            "body['a'].b",
+            "body.a",
+            "body.a.missing",
+            "body.a.b.c.deeper",
+            "body.a.s.c",
+            "body.a.list.x",
+            "body.nothing.b",
+        ] {
+            let path = Path::parse(expression).unwrap_or_else(|e| panic!("{expression}: {e}"));
+            assert!(
+                path.steps.iter().all(|s| s.single_key().is_some()),
+                "{expression}"
+            );
+            let walked = walk(&path.steps, &body, expression).map(|s| s.as_slice().to_vec());
+            let stepped = eval_steps(&path.steps, vec![&body], expression);
+            assert_eq!(walked, stepped, "{expression}");
+            assert!(
+                matches!(
+                    walk(&path.steps, &body, expression),
+                    Ok(Selected::One(_)) | Err(_)
+                ),
+                "{expression}: a path of single keys selects one value or fails"
+            );
+        }
+        // Any other step is left to the steps, whatever comes before it.
+        let path = Path::parse("body.a.list[0]").expect("parses");
+        assert!(matches!(
+            walk(&path.steps, &body, "body.a.list[0]"),
+            Ok(Selected::Many(found)) if found == vec![&serde_json::json!(1)]
+        ));
     }
 }
