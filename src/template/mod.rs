@@ -26,6 +26,8 @@
 mod parse;
 mod write;
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 pub use parse::PLACEHOLDER_PREFIX;
@@ -182,7 +184,7 @@ impl CompiledTemplate {
 
     /// Each declared param's value, escaped: the last binding value given for it, else its
     /// default, else none (the placeholder stays).
-    fn resolve(&self, values: &[(String, String)]) -> Vec<Option<String>> {
+    fn resolve<'v>(&'v self, values: &'v [(String, String)]) -> Vec<Option<Cow<'v, str>>> {
         self.params
             .iter()
             .map(|decl| {
@@ -199,14 +201,18 @@ impl CompiledTemplate {
 }
 
 /// Tekton-variable escape (§6.3): `$(` → `$$(`, so the created object holds no variable
-/// reference that came from a value.
-fn escape_value(value: &str) -> String {
-    value.replace("$(", "$$(")
+/// reference that came from a value. A value without one (nearly all) is not copied.
+fn escape_value(value: &str) -> Cow<'_, str> {
+    if value.contains("$(") {
+        Cow::Owned(value.replace("$(", "$$("))
+    } else {
+        Cow::Borrowed(value)
+    }
 }
 
 struct RenderContext<'a> {
     params: &'a [ParamDecl],
-    values: &'a [Option<String>],
+    values: &'a [Option<Cow<'a, str>>],
     uid: &'a str,
 }
 
