@@ -16,9 +16,18 @@
 # scan (serde_json's skipping functions and the body-locating pass), and the rest ("listener":
 # HTTP, interceptors, bindings, templates, metrics, allocation). Also malloc calls per event.
 # Needs valgrind (installed with apt when missing) and oha (as benches/load.sh).
+#
+# CACHE=1 also simulates the caches and the branch predictor (callgrind's --cache-sim and
+# --branch-sim, with the caches of the CPU it runs on) and adds a table of what, besides
+# instructions, an event costs: first-level instruction-cache misses (code fetched again per
+# event), data-cache misses and mispredicted branches, split as above (BENCHMARKS.md, "Stop
+# 28"). Counts from a model, not the CPU's counters; compare them between builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+CACHE=${CACHE:-0}
+SIM=()
+[[ $CACHE == 1 ]] && SIM=(--cache-sim=yes --branch-sim=yes)
 CONFIG=${CONFIG:-config/}
 FIXTURE=${FIXTURE:-fixtures/github/pull_request.opened.json}
 EVENT=${EVENT:-pull_request}
@@ -38,7 +47,7 @@ SIG="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -hex < "$FIXTURE" | sed 's/^.
 
 run() { # EVENTS NAME: the server under callgrind answering EVENTS events; profile at $OUT/NAME.cg
   local events=$1 name=$2 pid i
-  RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$OUT/$name.cg" --dump-instr=no \
+  RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$OUT/$name.cg" --dump-instr=no "${SIM[@]}" \
     "$SERVER" serve -f "$CONFIG" --sink null --address "127.0.0.1:$PORT" \
     --metrics-address 127.0.0.1:0 2>"$OUT/$name.log" &
   pid=$!
@@ -60,8 +69,18 @@ run() { # EVENTS NAME: the server under callgrind answering EVENTS events; profi
 run 0 start
 run "$N" events
 
-python3 - "$OUT/start.cg" "$OUT/events.cg" "$N" "$SERVER" "$FIXTURE" <<'PY'
+python3 - "$OUT/start.cg" "$OUT/events.cg" "$N" "$SERVER" "$FIXTURE" "$CACHE" <<'PY'
 import re, subprocess, sys
+
+SCAN = r'skip_to_escape|ignore_value|ignore_str|has_next_key|paths::Locate|ignore_integer|ignore_decimal|ignore_exponent'
+
+
+def category(fn):
+    if 'sha2::' in fn:
+        return 'sha'
+    if re.search(SCAN, fn):
+        return 'scan'
+    return 'listener'
 
 def split(path):
     """Exclusive instructions by category, and malloc calls, from callgrind_annotate."""
@@ -77,12 +96,7 @@ def split(path):
         m = re.match(r'\s*([\d,]+) ', own[0])
         ir = int(m.group(1).replace(',', ''))
         fn = own[0]
-        if 'sha2::' in fn:
-            cats['sha'] += ir
-        elif re.search(r'skip_to_escape|ignore_value|ignore_str|has_next_key|paths::Locate|ignore_integer|ignore_decimal|ignore_exponent', fn):
-            cats['scan'] += ir
-        else:
-            cats['listener'] += ir
+        cats[category(fn)] += ir
         if 'malloc.c:malloc [' in fn:
             for l in lines:
                 c = re.search(r'<.*\(([\d,]+)x\)', l)
@@ -100,4 +114,45 @@ print()
 print("| total | HMAC-SHA256 (portable code) | validating scan | listener | malloc calls |")
 print("|---:|---:|---:|---:|---:|")
 print(f"| {total:,.0f} | {per['sha']:,.0f} | {per['scan']:,.0f} | **{per['listener']:,.0f}** | {(event_mallocs - start_mallocs) / n:.1f} |")
+
+if sys.argv[6] != '1':
+    sys.exit(0)
+
+EVENTS = ['Ir', 'I1mr', 'D1mr', 'D1mw', 'Bcm', 'Bim']
+
+
+def simulated(path):
+    """Exclusive counts of EVENTS by category, from callgrind_annotate's flat listing."""
+    text = subprocess.run(['callgrind_annotate', '--inclusive=no', '--threshold=100', '--show=' + ','.join(EVENTS), path],
+                          capture_output=True, text=True, check=True).stdout
+    cats = {c: [0] * len(EVENTS) for c in ('sha', 'scan', 'listener')}
+    for line in text.split('\n'):
+        fields = re.sub(r'\([^)]*%\)', '', line).split()
+        if len(fields) <= len(EVENTS) or 'PROGRAM TOTALS' in line:
+            continue
+        try:
+            counts = [0 if f == '.' else int(f.replace(',', '')) for f in fields[:len(EVENTS)]]
+        except ValueError:
+            continue
+        row = cats[category(' '.join(fields[len(EVENTS):]))]
+        for i, c in enumerate(counts):
+            row[i] += c
+    return cats
+
+
+s, e = simulated(sys.argv[1]), simulated(sys.argv[2])
+print()
+print("simulated per event (callgrind --cache-sim --branch-sim); cycles estimated as Ir / 3 + 13 per")
+print("first-level miss + 17 per mispredicted branch, a rough model for comparing builds:")
+print()
+print("| part | instructions | I1 misses | D1 misses | mispredicted branches | model cycles |")
+print("|---|---:|---:|---:|---:|---:|")
+sums = [0.0] * len(EVENTS)
+for name, cat in (('HMAC-SHA256', 'sha'), ('validating scan', 'scan'), ('listener', 'listener')):
+    d = [(e[cat][i] - s[cat][i]) / n for i in range(len(EVENTS))]
+    sums = [a + b for a, b in zip(sums, d)]
+    cycles = d[0] / 3 + 13 * (d[1] + d[2] + d[3]) + 17 * (d[4] + d[5])
+    print(f"| {name} | {d[0]:,.0f} | {d[1]:,.0f} | {d[2] + d[3]:,.0f} | {d[4] + d[5]:,.0f} | {cycles:,.0f} |")
+cycles = sums[0] / 3 + 13 * (sums[1] + sums[2] + sums[3]) + 17 * (sums[4] + sums[5])
+print(f"| total | {sums[0]:,.0f} | {sums[1]:,.0f} | {sums[2] + sums[3]:,.0f} | {sums[4] + sums[5]:,.0f} | {cycles:,.0f} |")
 PY
