@@ -169,7 +169,8 @@ impl Interceptor for Cel {
                 // Cannot be read now (API unreachable): a retry may work, so fail the trigger as
                 // retryable instead of stopping it as if the event were invalid. Missing Secrets
                 // and keys are reported by the evaluation, as upstream.
-                let fetched = self.store.fetch(&self.namespace, name, key).await;
+                let fetched =
+                    crate::secrets::read(self.store.as_ref(), &self.namespace, name, key).await;
                 if let Err(e @ crate::secrets::Error::Unavailable { .. }) = fetched {
                     return Err(e.into());
                 }

@@ -92,19 +92,13 @@ impl SecretParam {
     /// # Errors
     /// [`Error::Secret`] when it cannot be read.
     pub(crate) async fn value(&self) -> Result<SecretValue, Error> {
-        let (namespace, name, key) = (
-            self.namespace.as_str(),
-            self.reference.secret_name.as_str(),
-            self.reference.secret_key.as_str(),
-        );
-        // What the store knows now (every manifest Secret; a cluster Secret read within its
-        // TTL) is answered without `fetch`'s boxed future, one allocation per trigger per event.
-        match self.store.get(namespace, name, key) {
-            Err(crate::secrets::Error::Unavailable { .. }) => {
-                Ok(self.store.fetch(namespace, name, key).await?)
-            }
-            known => Ok(known?),
-        }
+        Ok(crate::secrets::read(
+            self.store.as_ref(),
+            &self.namespace,
+            &self.reference.secret_name,
+            &self.reference.secret_key,
+        )
+        .await?)
     }
 }
 

@@ -119,6 +119,26 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// The value of `key` in Secret `namespace/name`: what `store` holds now
+/// ([`SecretStore::get`]), fetched only when the store says it would have to
+/// ([`Error::Unavailable`]). What the store already knows (every manifest Secret; a cluster
+/// Secret read within its TTL) is answered without [`SecretStore::fetch`]'s boxed future, which
+/// cost an allocation per interceptor per event.
+///
+/// # Errors
+/// As [`SecretStore::fetch`].
+pub async fn read(
+    store: &dyn SecretStore,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> Result<SecretValue, Error> {
+    match store.get(namespace, name, key) {
+        Err(Error::Unavailable { .. }) => store.fetch(namespace, name, key).await,
+        known => known,
+    }
+}
+
 /// Secrets read from manifests: `data` decoded from base64, `stringData` winning on the same key
 /// as the API server merges them.
 #[derive(Debug, Default, Clone)]
@@ -182,6 +202,60 @@ impl SecretStore for ManifestSecrets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Knows `cached` now; `fetch` answers `fetched` and counts its calls.
+    #[derive(Debug)]
+    struct TwoTier {
+        cached: Option<&'static str>,
+        fetched: &'static str,
+        fetches: std::sync::atomic::AtomicUsize,
+    }
+
+    impl SecretStore for TwoTier {
+        fn get(&self, namespace: &str, name: &str, _key: &str) -> Result<SecretValue, Error> {
+            self.cached
+                .map(SecretValue::new)
+                .ok_or_else(|| Error::Unavailable {
+                    namespace: namespace.to_owned(),
+                    name: name.to_owned(),
+                    message: "not read yet".to_owned(),
+                })
+        }
+
+        fn fetch<'a>(
+            &'a self,
+            _namespace: &'a str,
+            _name: &'a str,
+            _key: &'a str,
+        ) -> BoxFuture<'a, Result<SecretValue, Error>> {
+            self.fetches
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async move { Ok(SecretValue::new(self.fetched)) })
+        }
+    }
+
+    #[test]
+    fn read_fetches_only_what_the_store_does_not_know_now() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        for (cached, expected, fetches) in [(Some("now"), "now", 0), (None, "fetched", 1)] {
+            let store = TwoTier {
+                cached,
+                fetched: "fetched",
+                fetches: std::sync::atomic::AtomicUsize::new(0),
+            };
+            let value = runtime
+                .block_on(read(&store, "ci", "gh", "token"))
+                .expect("read");
+            assert_eq!(value.expose(), expected.as_bytes());
+            assert_eq!(
+                store.fetches.load(std::sync::atomic::Ordering::SeqCst),
+                fetches,
+                "{cached:?}"
+            );
+        }
+    }
 
     fn secret(data: &[(&str, &str)], string_data: &[(&str, &str)]) -> Secret {
         serde_json::from_value(serde_json::json!({
