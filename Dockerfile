@@ -21,14 +21,18 @@ RUN rustup target add "$(uname -m)-unknown-linux-musl"
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# Profile-guided optimisation (scripts/pgo/build.sh, BENCHMARKS.md "Stop 29"): an instrumented
+# build serves config/ to the fixtures on 127.0.0.1 inside this stage, then the release build
+# uses that profile. It needs rustup's llvm-tools, which the script adds.
+COPY config ./config
+COPY fixtures/github ./fixtures/github
+COPY scripts/pgo ./scripts/pgo
 # The registry and target directories are build caches, not layers: a source change rebuilds
 # only this crate. The binary is copied out of the cache mount to land in the layer.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    target="$(uname -m)-unknown-linux-musl" \
- && cargo build --release --locked --bin eventlistener --target "$target" \
-      --config profile.release.strip=true \
- && cp "target/$target/release/eventlistener" /eventlistener
+    scripts/pgo/build.sh --target "$(uname -m)-unknown-linux-musl" --out /eventlistener \
+      -- --config profile.release.strip=true
 
 # distroless/static: CA certificates, /etc/passwd with nonroot (65532), no shell, no libc.
 FROM gcr.io/distroless/static-debian12:nonroot

@@ -9,6 +9,7 @@
 #
 #   benches/cost.sh                       # DURATION=5 s per cell, 12 cells, ~3 min
 #   SERVER=/tmp/eventlistener-before benches/cost.sh   # another build, same matrix
+#   PGO=0 benches/cost.sh                              # this checkout without PGO (benches/server.sh)
 #   CONFIGS=config/ SIZES=25k benches/cost.sh          # a subset
 #
 # Payloads: small = GitHub's `ping` example (7 KB; filtered by every trigger: no ping trigger)
@@ -26,10 +27,7 @@ SIZES=${SIZES:-"small 25k 1m"}
 OUT=${OUT:-target/cost}
 mkdir -p "$OUT"
 command -v jq >/dev/null || { apt-get install -y jq >/dev/null || { apt-get update >/dev/null && apt-get install -y jq >/dev/null; }; }
-if [[ -z ${SERVER:-} ]]; then
-  cargo build --release --locked --bin eventlistener >&2
-  SERVER=target/release/eventlistener
-fi
+SERVER=${SERVER:-$(benches/server.sh)}
 cargo build --release --locked --example bench_config >&2
 
 # --- payloads ----------------------------------------------------------------------------------

@@ -6,7 +6,8 @@
 # under valgrind HMAC-SHA256 runs sha2's portable code, not the SHA extensions, so its share is
 # far larger than on the CPU itself. Compare the "listener" column between builds.
 #
-#   benches/instructions.sh                                   # release build of this checkout
+#   benches/instructions.sh                                   # this checkout as shipped (PGO)
+#   PGO=0 benches/instructions.sh                             # the same without PGO
 #   SERVER=/tmp/eventlistener-before benches/instructions.sh  # another build
 #   CONFIG=… FIXTURE=… EVENT=… N=… benches/instructions.sh
 #
@@ -39,10 +40,7 @@ mkdir -p "$OUT"
 command -v valgrind >/dev/null || { apt-get install -y valgrind >/dev/null || { apt-get update >/dev/null && apt-get install -y valgrind >/dev/null; }; }
 OHA=$(command -v oha || echo "$HOME/.cargo/bin/oha")
 [[ -x $OHA ]] || cargo install --locked oha
-if [[ -z ${SERVER:-} ]]; then
-  cargo build --release --locked --bin eventlistener >&2
-  SERVER=target/release/eventlistener
-fi
+SERVER=${SERVER:-$(benches/server.sh)}
 SIG="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -hex < "$FIXTURE" | sed 's/^.* //')"
 
 run() { # EVENTS NAME: the server under callgrind answering EVENTS events; profile at $OUT/NAME.cg

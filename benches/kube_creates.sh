@@ -40,10 +40,7 @@ NICE=${NICE:-0}
 export RUST_LOG=${RUST_LOG:-info}
 
 # Built one at a time: together, the example's dev-dependency features would rebuild the server.
-if [[ -z ${SERVER:-} ]]; then
-  cargo build --release --locked --bin eventlistener >&2
-  SERVER=target/release/eventlistener
-fi
+SERVER=${SERVER:-$(benches/server.sh)}
 if [[ -z ${DRIVER:-} ]]; then
   cargo build --release --locked --example kube_creates >&2
   DRIVER=target/release/examples/kube_creates

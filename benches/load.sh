@@ -48,11 +48,9 @@ if ! command -v jq >/dev/null; then
 fi
 command -v openssl >/dev/null || { echo "load: openssl is needed to sign the payload" >&2; exit 1; }
 
-# SERVER=path/to/eventlistener compares another build (e.g. before a change); default: build.
-if [[ -z ${SERVER:-} ]]; then
-  cargo build --release --locked --bin eventlistener >&2
-  SERVER=target/release/eventlistener
-fi
+# SERVER=path/to/eventlistener compares another build (e.g. before a change); default: the
+# release binary as shipped, built with PGO (benches/server.sh; PGO=0: without).
+SERVER=${SERVER:-$(benches/server.sh)}
 mkdir -p "$OUT"
 # The floor on this payload, measured now on this machine (benches/floor.rs): HMAC-SHA256 + one
 # validating scan, single-threaded, the median of 9 rounds. Server CPU per event is reported as a
