@@ -17,8 +17,8 @@
 # Push or load the result with any OCI tool, e.g. skopeo (Debian package):
 #   skopeo copy oci-archive:OUT.tar:TAG docker://registry.example.com/eventlistener:TAG
 #
-# Needs: cargo and rustup (adds the <arch>-unknown-linux-musl target), Debian's musl-tools (ring
-# compiles C for the musl target), umoci and ca-certificates; missing packages are installed with
+# Needs: cargo and rustup (adds the <arch>-unknown-linux-musl target), Debian's musl-tools and make (ring and jemalloc
+# compile C for the musl target), umoci and ca-certificates; missing packages are installed with
 # apt-get (as root, or through sudo). umoci runs rootless: no root is needed to assemble, and file
 # ownership in the layer comes from tar, not from the machine's users.
 # Environment: CARGO_TARGET_DIR (default target), SOURCE_DATE_EPOCH (file times in the layer and
@@ -69,7 +69,7 @@ apt_install() {
 }
 
 packages=(umoci ca-certificates)
-[ -n "$binary" ] || packages+=(musl-tools)
+[ -n "$binary" ] || packages+=(musl-tools make) # make: jemalloc's build (release)
 apt_install "${packages[@]}"
 
 # 1. The static binary, as Dockerfile's build stage makes it (stripped; release unless --dev).
@@ -83,9 +83,9 @@ if [ -z "$binary" ]; then
   fi
   target_dir=${CARGO_TARGET_DIR:-$root/target}
   if [ "$profile" = release ]; then
-    # As the Dockerfile: the release build with profile-guided optimisation.
+    # As the Dockerfile: the release build with profile-guided optimisation and jemalloc.
     binary="$target_dir/pgo/eventlistener-$target"
-    (cd "$root" && scripts/pgo/build.sh --target "$target" --out "$binary" \
+    (cd "$root" && scripts/pgo/build.sh --target "$target" --features jemalloc --out "$binary" \
       -- --config profile.release.strip=true)
   else
     (cd "$root" && cargo build --locked --bin eventlistener --target "$target" \

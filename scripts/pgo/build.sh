@@ -7,7 +7,8 @@
 #
 #   scripts/pgo/build.sh                                  # -> target/pgo/eventlistener
 #   scripts/pgo/build.sh --target x86_64-unknown-linux-musl --out /eventlistener
-#   scripts/pgo/build.sh -- --config profile.release.strip=true   # more arguments for cargo
+#   scripts/pgo/build.sh --features jemalloc                  # cargo features, for both builds
+#   scripts/pgo/build.sh -- --config profile.release.strip=true   # more arguments for the last build
 #
 # Three steps, each bounded:
 #   1. an instrumented release build (`-Cprofile-generate`) of the same sources;
@@ -31,12 +32,14 @@ cd "$(dirname "$0")/../.."
 host=$(rustc -vV | sed -n 's/^host: //p')
 target=$host
 out=
+features=
 ROUNDS=${ROUNDS:-20}
 PORT=${PORT:-18190}
 while (($#)); do
   case $1 in
     --target) target=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
+    --features) features=$2; shift 2 ;;
     --) shift; break ;;
     *) echo "pgo: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -47,7 +50,7 @@ mkdir -p "$dir"
 out=${out:-$dir/eventlistener}
 # Up to date: nothing it is built or trained from is newer than the binary (REBUILD=1: build
 # anyway). The benchmarks call this script before each run.
-if [[ -z ${REBUILD:-} && -x $out && $# == 0 \
+if [[ -z ${REBUILD:-} && -x $out && $# == 0 && -z $features \
   && -z $(find src Cargo.toml Cargo.lock config fixtures/github scripts/pgo -newer "$out" -print -quit) ]]; then
   echo "pgo: $out is up to date" >&2
   exit 0
@@ -62,7 +65,7 @@ fi
 # proc macros (which would write profiles of their own while building).
 rm -rf "$dir/raw" "$dir/raw-clients"
 RUSTFLAGS="-Cprofile-generate=$dir/raw" cargo build --release --locked --bin eventlistener \
-  --target "$target" --target-dir "$dir/gen"
+  --features "$features" --target "$target" --target-dir "$dir/gen"
 gen=$dir/gen/$target/release/eventlistener
 
 # --- 2. training -------------------------------------------------------------------------------
@@ -114,10 +117,10 @@ echo "pgo: trained on $sent deliveries" >&2
 "$profdata" merge -o "$dir/eventlistener.profdata" "$dir"/raw/server-*.profraw
 
 # --- 3. the optimised build --------------------------------------------------------------------
-# The same targets as step 1 and nothing else: cargo's hash of a crate's features is part of its
+# The same targets and features as step 1 and nothing else: cargo's hash of a crate's features is part of its
 # symbols' names, by which the profile finds them (building an example alongside would change the
 # library's features, and so every name).
 RUSTFLAGS="-Cprofile-use=$dir/eventlistener.profdata" cargo build --release --locked --bin eventlistener \
-  --target "$target" --target-dir "$dir/use" "$@"
+  --features "$features" --target "$target" --target-dir "$dir/use" "$@"
 cp "$dir/use/$target/release/eventlistener" "$out"
 echo "pgo: $out" >&2
