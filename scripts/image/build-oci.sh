@@ -17,10 +17,10 @@
 # Push or load the result with any OCI tool, e.g. skopeo (Debian package):
 #   skopeo copy oci-archive:OUT.tar:TAG docker://registry.example.com/eventlistener:TAG
 #
-# Needs: cargo and rustup (adds the <arch>-unknown-linux-musl target), Debian's musl-tools and make (ring and jemalloc
-# compile C for the musl target), umoci and ca-certificates; missing packages are installed with
-# apt-get (as root, or through sudo). umoci runs rootless: no root is needed to assemble, and file
-# ownership in the layer comes from tar, not from the machine's users.
+# Needs: cargo and rustup (adds the <arch>-unknown-linux-musl target), Debian's musl-tools and
+# make (ring and jemalloc compile C for the musl target), umoci and ca-certificates; missing
+# packages are installed with apt-get (as root, or through sudo). umoci runs rootless: no root is
+# needed to assemble, and file ownership in the layer comes from tar, not from the machine's users.
 # Environment: CARGO_TARGET_DIR (default target), SOURCE_DATE_EPOCH (file times in the layer and
 # the image's creation time; default 0, so that a rebuild of the same binary gives the same layer).
 set -euo pipefail

@@ -21,11 +21,11 @@
 #      llvm-tools, added when missing);
 #   3. the release build again with `-Cprofile-use`.
 # The same sources with a different profile build the same behaviour: the profile changes only
-# where code is placed and which way branches are laid out. A function changed since the
-# profile was recorded is built as without PGO (rustc warns), never wrongly.
+# where code is placed, what is inlined and which way branches are laid out.
 #
 # Needs: cargo, rustup (llvm-tools), bash. Two release builds: about twice `cargo build
-# --release` (on 2 cores, 2 × 7-12 minutes). Everything goes under ${CARGO_TARGET_DIR:-target}/pgo.
+# --release` (32-38 minutes on this project's 2-core machines, with other builds running).
+# Everything goes under ${CARGO_TARGET_DIR:-target}/pgo.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
