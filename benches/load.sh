@@ -65,16 +65,8 @@ PID=
 stop_server() { if [[ -n $PID ]]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=; fi; }
 trap stop_server EXIT
 
-# GET /ready over bash's /dev/tcp: no process forked per poll, so the start-up time is not
-# inflated by the polling itself.
-ready() {
-  { exec 3<>"/dev/tcp/127.0.0.1/$PORT"; } 2>/dev/null || return 1
-  printf 'GET /ready HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
-  local status=
-  read -r _ status _ <&3 || true
-  exec 3<&- 3>&-
-  [[ $status == 200 ]]
-}
+# ready: GET /ready answers 200 (polled without forking a process per poll).
+source scripts/pgo/ready.sh
 
 # kB from /proc/PID/status, e.g. `proc_kb VmRSS`.
 proc_kb() {

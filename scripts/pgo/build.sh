@@ -75,14 +75,7 @@ stop_server() {
   if [[ -n $server ]]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; server=; fi
 }
 trap stop_server EXIT
-ready() {
-  { exec 3<>"/dev/tcp/127.0.0.1/$PORT"; } 2>/dev/null || return 1
-  printf 'GET /ready HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
-  local status=
-  read -r _ status _ <&3 || true
-  exec 3<&- 3>&-
-  [[ $status == 200 ]]
-}
+source scripts/pgo/ready.sh
 LLVM_PROFILE_FILE="$dir/raw/server-%p-%m.profraw" RUST_LOG=info \
   "$gen" serve -f config/ --sink null --address "127.0.0.1:$PORT" --metrics-address 127.0.0.1:0 \
   2> "$dir/training-server.log" &
