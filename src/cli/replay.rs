@@ -1,5 +1,7 @@
 //! `eventlistener replay FILE`: send a webhook payload the way GitHub does (signed, with GitHub's
-//! headers) and print the status and response body.
+//! headers) and print the status and response body. `--count N` sends it N times, one after
+//! another over one kept-alive connection, each as a new delivery (a new `X-GitHub-Delivery`):
+//! the traffic a proxy in front of the listener makes, which `scripts/pgo/build.sh` trains on.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,6 +26,10 @@ pub struct ReplayArgs {
     /// Listener URL.
     #[arg(long, default_value = "http://127.0.0.1:8080/")]
     pub url: String,
+    /// How many times to send it: one after another, over one kept-alive connection, each
+    /// with a new delivery ID; each answer is printed. Stops at the first refused delivery.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub count: u32,
 }
 
 /// The event type a fixture's file name implies.
@@ -41,35 +47,44 @@ pub(super) async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         .clone()
         .or_else(|| event_from_file_name(&args.file))
         .context("cannot tell the event type from the file name; pass --event")?;
+    let signature = args
+        .secret
+        .as_ref()
+        .map(|secret| sign_sha256(secret.as_bytes(), &body));
+    // One client: its pool keeps the connection between deliveries.
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
-    let mut request = client
-        .post(&args.url)
-        .header("Content-Type", "application/json")
-        .header("User-Agent", "GitHub-Hookshot/eventlistener-replay")
-        .header("X-GitHub-Event", &event)
-        .header("X-GitHub-Delivery", uuid::Uuid::new_v4().to_string());
-    if let Some(secret) = &args.secret {
-        request = request.header("X-Hub-Signature-256", sign_sha256(secret.as_bytes(), &body));
+    let body = bytes::Bytes::from(body);
+    for n in 1..=args.count {
+        let mut request = client
+            .post(&args.url)
+            .header("Content-Type", "application/json")
+            .header("User-Agent", "GitHub-Hookshot/eventlistener-replay")
+            .header("X-GitHub-Event", &event)
+            .header("X-GitHub-Delivery", uuid::Uuid::new_v4().to_string());
+        if let Some(signature) = &signature {
+            request = request.header("X-Hub-Signature-256", signature);
+        }
+        let response = request
+            .body(body.clone())
+            .send()
+            .await
+            .with_context(|| format!("cannot POST to {}", args.url))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        println!("{}", status.as_u16());
+        print!("{text}");
+        if !text.ends_with('\n') {
+            println!();
+        }
+        // A script (or CI) must see a refused delivery as a failure, as curl --fail would.
+        anyhow::ensure!(
+            status.is_success(),
+            "the listener answered {status} to delivery {n} of {}: it was not accepted",
+            args.count
+        );
     }
-    let response = request
-        .body(body)
-        .send()
-        .await
-        .with_context(|| format!("cannot POST to {}", args.url))?;
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    println!("{}", status.as_u16());
-    print!("{text}");
-    if !text.ends_with('\n') {
-        println!();
-    }
-    // A script (or CI) must see a refused delivery as a failure, as curl --fail would.
-    anyhow::ensure!(
-        status.is_success(),
-        "the listener answered {status}: the delivery was not accepted"
-    );
     Ok(())
 }
 

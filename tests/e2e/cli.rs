@@ -1,5 +1,6 @@
 //! The binary's `replay` subcommand against a running listener.
 
+use crate::support::relay::Relay;
 use crate::support::{BinaryOutput, DEV_SECRET, TIMEOUT, repo_path, run_binary, start_default};
 
 /// `eventlistener replay` of the opened pull request, signed with `secret`, to `url`.
@@ -25,6 +26,58 @@ async fn replay_signs_and_sends_a_fixture() {
         created[0]["spec"]["pipelineRef"]["name"],
         "chespirito-staging-pipeline"
     );
+}
+
+#[tokio::test]
+async fn replay_count_sends_new_deliveries_over_one_connection() {
+    let listener = start_default().await;
+    let target = listener
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("the listener's address");
+    let relay = Relay::start(target).await;
+    let url = format!("http://{}/", relay.addr);
+    let fixture = "fixtures/github/pull_request.opened.json";
+    let BinaryOutput {
+        code,
+        stdout,
+        stderr,
+    } = run_binary(&[
+        "replay", fixture, "--secret", DEV_SECRET, "--url", &url, "--count", "3",
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{stdout} {stderr}");
+    assert_eq!(stdout.matches("202\n").count(), 3, "{stdout}");
+    // Three deliveries, not one redelivered: each made its PipelineRun.
+    assert_eq!(listener.created().len(), 3);
+    assert_eq!(relay.accepted(), 1, "one kept-alive connection");
+}
+
+#[tokio::test]
+async fn replay_count_stops_at_the_first_refused_delivery() {
+    let listener = start_default().await;
+    let fixture = "fixtures/github/pull_request.opened.json";
+    let BinaryOutput {
+        code,
+        stdout,
+        stderr,
+    } = run_binary(&[
+        "replay",
+        fixture,
+        "--secret",
+        "not-the-secret",
+        "--url",
+        &listener.url,
+        "--count",
+        "3",
+    ])
+    .await;
+    assert_eq!(code, Some(1), "{stdout} {stderr}");
+    assert_eq!(stdout.matches("403\n").count(), 1, "{stdout}");
+    assert!(stderr.contains("to delivery 1 of 3"), "{stderr}");
+    assert!(listener.created().is_empty());
 }
 
 #[tokio::test]
