@@ -16,7 +16,10 @@
 #      the project's own `replay` sends every fixture under fixtures/github/ ROUNDS times (default
 #      20) over new connections, signed; plus, per round, one delivery with a wrong signature,
 #      one unsigned and one that is not JSON, so the paths that answer errors are in the profile
-#      as the rare paths they are. The server is then stopped with SIGTERM (its profile is
+#      as the rare paths they are. Then the traffic a proxy in front of the listener makes, and
+#      most of what it serves: `replay --count KEEPALIVE` (default 2000) of a pull request
+#      opened (creating) and one closed unmerged (filtered), two clients at once, each over one
+#      kept-alive connection. The server is then stopped with SIGTERM (its profile is
 #      written when it exits) and the profile merged with rustup's llvm-profdata (component
 #      llvm-tools, added when missing);
 #   3. the release build again with `-Cprofile-use`.
@@ -34,6 +37,7 @@ target=$host
 out=
 features=
 ROUNDS=${ROUNDS:-20}
+KEEPALIVE=${KEEPALIVE:-2000}
 PORT=${PORT:-18190}
 while (($#)); do
   case $1 in
@@ -89,10 +93,12 @@ ready || { echo "pgo: the server was not ready within 10 s" >&2; exit 1; }
 
 printf '{"action": "opened", "number": ' > "$dir/not-json.json"
 # The clients are the same instrumented binary; their profiles go elsewhere and are not used.
-replay() {
-  LLVM_PROFILE_FILE="$dir/raw-clients/%p-%m.profraw" timeout 10 "$gen" replay --url "http://127.0.0.1:$PORT/" "$@" \
-    > /dev/null 2>&1 || true
+# Some of these deliveries are meant to be refused: only the kept-alive ones must succeed.
+send() { # SECONDS ARGS...: one bounded `replay`
+  local seconds=$1; shift
+  LLVM_PROFILE_FILE="$dir/raw-clients/%p-%m.profraw" timeout "$seconds" "$gen" replay --url "http://127.0.0.1:$PORT/" "$@" > /dev/null
 }
+replay() { send 10 "$@" 2> /dev/null || true; }
 sent=0
 for _ in $(seq 1 "$ROUNDS"); do
   for fixture in fixtures/github/*.json; do
@@ -104,6 +110,13 @@ for _ in $(seq 1 "$ROUNDS"); do
   WEBHOOK_SECRET=$secret replay --event pull_request "$dir/not-json.json"
   sent=$((sent + 3))
 done
+# Every one of these is accepted (202), or the script stops: a profile without them would
+# miss the path the listener spends its time on. 2,000 deliveries take a few seconds here.
+WEBHOOK_SECRET=$secret send 300 --count "$KEEPALIVE" fixtures/github/pull_request.opened.json &
+opened=$!
+WEBHOOK_SECRET=$secret send 300 --count "$KEEPALIVE" fixtures/github/pull_request.closed.unmerged.json
+wait "$opened"
+sent=$((sent + 2 * KEEPALIVE))
 stop_server
 trap - EXIT
 echo "pgo: trained on $sent deliveries" >&2
