@@ -3,10 +3,13 @@
 use crate::support::relay::Relay;
 use crate::support::{BinaryOutput, DEV_SECRET, TIMEOUT, repo_path, run_binary, start_default};
 
-/// `eventlistener replay` of the opened pull request, signed with `secret`, to `url`.
-async fn replay(url: &str, secret: &str) -> BinaryOutput {
+/// `eventlistener replay` of the opened pull request, signed with `secret`, to `url`, with
+/// `more` arguments.
+async fn replay(url: &str, secret: &str, more: &[&str]) -> BinaryOutput {
     let fixture = "fixtures/github/pull_request.opened.json";
-    run_binary(&["replay", fixture, "--secret", secret, "--url", url]).await
+    let mut args = vec!["replay", fixture, "--secret", secret, "--url", url];
+    args.extend_from_slice(more);
+    run_binary(&args).await
 }
 
 #[tokio::test]
@@ -16,7 +19,7 @@ async fn replay_signs_and_sends_a_fixture() {
         code,
         stdout,
         stderr,
-    } = replay(&listener.url, DEV_SECRET).await;
+    } = replay(&listener.url, DEV_SECRET, &[]).await;
     assert_eq!(code, Some(0), "{stdout} {stderr}");
     assert!(stdout.starts_with("202\n"), "{stdout}");
     assert!(stdout.contains("\"eventID\""), "{stdout}");
@@ -39,15 +42,11 @@ async fn replay_count_sends_new_deliveries_over_one_connection() {
         .expect("the listener's address");
     let relay = Relay::start(target).await;
     let url = format!("http://{}/", relay.addr);
-    let fixture = "fixtures/github/pull_request.opened.json";
     let BinaryOutput {
         code,
         stdout,
         stderr,
-    } = run_binary(&[
-        "replay", fixture, "--secret", DEV_SECRET, "--url", &url, "--count", "3",
-    ])
-    .await;
+    } = replay(&url, DEV_SECRET, &["--count", "3"]).await;
     assert_eq!(code, Some(0), "{stdout} {stderr}");
     assert_eq!(stdout.matches("202\n").count(), 3, "{stdout}");
     // Three deliveries, not one redelivered: each made its PipelineRun.
@@ -58,22 +57,11 @@ async fn replay_count_sends_new_deliveries_over_one_connection() {
 #[tokio::test]
 async fn replay_count_stops_at_the_first_refused_delivery() {
     let listener = start_default().await;
-    let fixture = "fixtures/github/pull_request.opened.json";
     let BinaryOutput {
         code,
         stdout,
         stderr,
-    } = run_binary(&[
-        "replay",
-        fixture,
-        "--secret",
-        "not-the-secret",
-        "--url",
-        &listener.url,
-        "--count",
-        "3",
-    ])
-    .await;
+    } = replay(&listener.url, "not-the-secret", &["--count", "3"]).await;
     assert_eq!(code, Some(1), "{stdout} {stderr}");
     assert_eq!(stdout.matches("403\n").count(), 1, "{stdout}");
     assert!(stderr.contains("to delivery 1 of 3"), "{stderr}");
@@ -87,7 +75,7 @@ async fn replay_fails_when_the_listener_refuses_the_delivery() {
         code,
         stdout,
         stderr,
-    } = replay(&listener.url, "not-the-secret").await;
+    } = replay(&listener.url, "not-the-secret", &[]).await;
     assert_eq!(code, Some(1), "{stdout} {stderr}");
     assert!(stdout.starts_with("403\n"), "{stdout}");
     assert!(
