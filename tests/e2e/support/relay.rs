@@ -1,8 +1,9 @@
-//! A TCP relay in front of the test API server whose link can be cut, as if the API server had
-//! stopped: while cut, every relayed connection is closed and every new one is closed as soon as
-//! it is accepted; restored, it relays again. TLS passes through untouched (the serving
-//! certificate names 127.0.0.1, so clients verify it through the relay too). It counts the
-//! connections it accepts, so a test can tell whether a client kept one alive.
+//! A TCP relay in front of a test server (the test API server, or a listener) whose link can be
+//! cut, as if the server had stopped: while cut, every relayed connection is closed and every new
+//! one is closed as soon as it is accepted; restored, it relays again. TLS passes through
+//! untouched (the serving certificate names 127.0.0.1, so clients verify it through the relay
+//! too). It counts the connections it accepts, so a test can tell whether a client kept one
+//! alive.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
