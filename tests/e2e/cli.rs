@@ -34,13 +34,7 @@ async fn replay_signs_and_sends_a_fixture() {
 #[tokio::test]
 async fn replay_count_sends_new_deliveries_over_one_connection() {
     let listener = start_default().await;
-    let target = listener
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .parse()
-        .expect("the listener's address");
-    let relay = Relay::start(target).await;
+    let relay = Relay::start(listener.addr).await;
     let url = format!("http://{}/", relay.addr);
     let BinaryOutput {
         code,

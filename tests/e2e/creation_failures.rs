@@ -122,10 +122,7 @@ async fn triggers_finish_even_when_the_sender_hangs_up() {
         eventlistener::interceptors::signature::sign_sha256(DEV_SECRET.as_bytes(), &body);
     // A raw connection, so that the test decides when the sender hangs up and sees when the
     // server has noticed.
-    let address = listener
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
+    let address = listener.addr;
     let mut sender = tokio::net::TcpStream::connect(address)
         .await
         .expect("connect");

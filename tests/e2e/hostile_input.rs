@@ -100,11 +100,7 @@ async fn oversized_body_is_413_and_creates_nothing() {
 async fn a_refused_body_still_being_sent_is_read_to_its_end_and_the_answer_kept() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let listener = start_default().await;
-    let addr = listener
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
+    let addr = listener.addr;
     let declared = 2 * 1024 * 1024;
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let head = format!(
@@ -312,11 +308,7 @@ async fn a_body_that_never_finishes_gets_408_within_the_deadline() {
         std::time::Duration::from_millis(300),
     )
     .await;
-    let address = listener
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
+    let address = listener.addr;
     let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
     stream
         .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"action\":")

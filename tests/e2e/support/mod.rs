@@ -31,7 +31,10 @@ pub(crate) fn fixture(name: &str) -> Vec<u8> {
 
 /// A running listener; stops when dropped.
 pub(crate) struct Running {
+    /// `http://ADDR/`.
     pub(crate) url: String,
+    /// The address it listens on, for tests that speak raw TCP or put a relay in front.
+    pub(crate) addr: std::net::SocketAddr,
     pub(crate) out: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -104,7 +107,8 @@ pub(crate) async fn start_listener(
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let url = format!("http://{}/", tcp.local_addr().expect("addr"));
+    let addr = tcp.local_addr().expect("addr");
+    let url = format!("http://{addr}/");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let state = configure(AppState {
         max_body_bytes: 1024 * 1024,
@@ -115,6 +119,7 @@ pub(crate) async fn start_listener(
     }));
     Running {
         url,
+        addr,
         out,
         _stop: stop,
     }
@@ -403,7 +408,8 @@ pub(crate) async fn nothing_listens() -> String {
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let url = format!("http://{}/", tcp.local_addr().expect("addr"));
+    let addr = tcp.local_addr().expect("addr");
+    let url = format!("http://{addr}/");
     drop(tcp);
     url
 }
