@@ -1,50 +1,35 @@
 //! `/metrics` (issue 13, item 1): a known sequence of events, then a scrape whose counters must
 //! be exactly what the sequence implies; and the binary serving it on `--metrics-address`.
 
-use std::sync::Arc;
-
-use eventlistener::event_listener::{Listener, ListenerHandle, LoadOptions};
-use eventlistener::resources::DirCreator;
-use eventlistener::sink::{AppState, metrics_router, serve};
+use eventlistener::sink::{AppState, metrics_router};
 
 use crate::support::{
-    DEV_SECRET, SERVE_CONFIG, TIMEOUT, deliver, deliver_as, fixture, repo_path, sample, scrape,
-    spawn_serve,
+    DEV_SECRET, Running, SERVE_CONFIG, TIMEOUT, deliver, deliver_as, fixture, repo_path, sample,
+    scrape, spawn_serve, start_configured,
 };
 
-/// `config/` served in-process with a dir sink (in the returned directory) and a 64 KiB body
-/// limit, and its metrics: (events URL, metrics URL, the sink's directory).
-async fn start_with_metrics() -> (String, String, tempfile::TempDir) {
-    let listener = Listener::load(&LoadOptions {
-        paths: vec![repo_path("config")],
-        ..LoadOptions::default()
-    })
-    .expect("config/ loads");
-    let out = tempfile::tempdir().unwrap();
-    let state = AppState {
-        max_body_bytes: 64 * 1024,
-        ..AppState::new(
-            ListenerHandle::fixed(listener),
-            Arc::new(DirCreator::new(out.path()).unwrap()),
-        )
-    };
-    let events = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", events.local_addr().unwrap());
+/// `config/` served in-process with a dir sink and a 64 KiB body limit, and its metrics: (the
+/// listener, its metrics URL).
+async fn start_with_metrics() -> (Running, String) {
     let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let metrics_url = format!("http://{}/metrics", metrics.local_addr().unwrap());
-    tokio::spawn(axum::serve(metrics, metrics_router(state.clone())).into_future());
-    tokio::spawn(serve(events, state, std::future::pending()));
-    (url, metrics_url, out)
+    let listener = start_configured(&[repo_path("config")], None, move |state| {
+        let state = AppState {
+            max_body_bytes: 64 * 1024,
+            ..state
+        };
+        tokio::spawn(axum::serve(metrics, metrics_router(state.clone())).into_future());
+        state
+    })
+    .await;
+    (listener, metrics_url)
 }
 
 #[tokio::test]
 async fn a_request_head_too_large_for_the_server_is_counted() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let (url, metrics_url, _out) = start_with_metrics().await;
-    let addr = url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
+    let (listener, metrics_url) = start_with_metrics().await;
+    let addr = listener.addr;
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let filler = "a".repeat(512 * 1024);
     let head = format!("POST / HTTP/1.1\r\nHost: x\r\nX-Filler: {filler}\r\n\r\n");
@@ -74,7 +59,8 @@ async fn a_request_head_too_large_for_the_server_is_counted() {
 
 #[tokio::test]
 async fn a_known_sequence_of_events_is_counted_exactly() {
-    let (url, metrics_url, _out) = start_with_metrics().await;
+    let (listener, metrics_url) = start_with_metrics().await;
+    let url = listener.url.clone();
 
     // config/: pr-trigger runs for opened PRs, push-main-trigger for merged ones.
     let opened = fixture("pull_request.opened");

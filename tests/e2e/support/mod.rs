@@ -408,8 +408,7 @@ pub(crate) async fn nothing_listens() -> String {
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let addr = tcp.local_addr().expect("addr");
-    let url = format!("http://{addr}/");
+    let url = format!("http://{}/", tcp.local_addr().expect("addr"));
     drop(tcp);
     url
 }
